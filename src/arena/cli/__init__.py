@@ -1,0 +1,1 @@
+"""Command line: argument parsing and rendering only; all work goes through `arena.client`."""

@@ -1,0 +1,11 @@
+"""Build the SDK client from the global flags."""
+from __future__ import annotations
+
+import argparse
+
+from arena.client import Client
+
+
+def client_for(args: argparse.Namespace) -> Client:
+    return Client(engine=getattr(args, "engine", None), namespace=getattr(args, "namespace", None),
+                  kubeconfig=getattr(args, "config", None), context=getattr(args, "context", None))

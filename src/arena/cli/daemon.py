@@ -1,0 +1,59 @@
+"""`arena daemon start | stop | status | logs`."""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import time
+
+from arena.cli.parser import add_global
+
+
+def register(sub, name, aliases, help_):  # type: ignore[no-untyped-def]
+    p = sub.add_parser(name, aliases=list(aliases), help=help_)
+    p.add_argument("action", choices=("start", "stop", "status", "logs"))
+    add_global(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from arena import config
+    from arena.engines.local.transport import Transport
+
+    home = config.home()
+    t = Transport(home, autostart=False)
+    if args.action == "logs":
+        try:
+            print(t.paths.daemon_log.read_text(), end="")
+        except FileNotFoundError:
+            pass
+        return 0
+    running = t.alive()
+    if args.action == "start":
+        if not running:
+            t.start_daemon()
+        info = t.request("GET", "/v1/ping")
+        print(f"arenad running (pid {info['pid']}, home {info['home']})")
+        return 0
+    if args.action == "status":
+        if not running:
+            print(f"arenad not running (home {home})")
+            return 1
+        info = t.request("GET", "/v1/ping")
+        cap = info["capacity"]
+        print(f"arenad running (pid {info['pid']}, version {info['version']}, home {info['home']})")
+        print(f"capacity ({cap['source']}): cpu={cap['cpu_milli'] // 1000} memory={cap['memory']} "
+              f"gpus={len(cap['gpus'])}")
+        return 0
+    # stop: replicas keep running under their shims and are re-adopted by the next daemon
+    if not running:
+        print("arenad not running")
+        return 0
+    pid = t.request("GET", "/v1/ping")["pid"]
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(200):
+        if not t.alive():
+            break
+        time.sleep(0.025)
+    print(f"arenad stopped (pid {pid}); running jobs keep running and are re-adopted on the next start")
+    return 0

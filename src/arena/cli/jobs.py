@@ -1,0 +1,216 @@
+"""`arena list | get | logs | delete | prune`."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import datetime
+
+from arena.cli.parser import add_global, add_output, info
+from arena.views import JobView
+
+
+def register(sub, name, aliases, help_):  # type: ignore[no-untyped-def]
+    p = sub.add_parser(name, aliases=list(aliases), help=help_)
+    if name == "list":
+        p.add_argument("-A", "--all-namespaces", "--allNamespaces", dest="all_namespaces", action="store_true")
+        p.add_argument("-T", "--type", default=None, help="only jobs of this type")
+        add_output(p)
+        p.set_defaults(func=run_list)
+    elif name == "get":
+        p.add_argument("job")
+        p.add_argument("-T", "--type", default=None, help="job type")
+        p.add_argument("-e", "--events", action="store_true", help="also list the job's events")
+        add_output(p)
+        p.set_defaults(func=run_get)
+    elif name == "logs":
+        p.add_argument("job")
+        p.add_argument("-T", "--type", default=None, help="job type")
+        p.add_argument("-f", "--follow", action="store_true", help="keep printing until the instance finishes")
+        p.add_argument("-t", "--tail", type=int, default=-1, help="print only the last N lines")
+        p.add_argument("--since", default=None, help="only lines newer than a duration, e.g. 5m")
+        p.add_argument("--since-time", default=None, help="only lines after an RFC3339 time")
+        p.add_argument("--timestamps", action="store_true", help="prefix each line with its time")
+        p.add_argument("-i", "--instance", default=None, help="instance name (default: the chief)")
+        p.add_argument("-c", "--container", default=None, help=argparse.SUPPRESS)
+        p.set_defaults(func=run_logs)
+    elif name == "delete":
+        p.add_argument("jobs", nargs="+", metavar="JOB")
+        p.add_argument("-T", "--type", default=None, help="job type")
+        p.set_defaults(func=run_delete)
+    elif name == "prune":
+        p.add_argument("-s", "--since", required=True, help="delete finished jobs older than this, e.g. 1h")
+        p.add_argument("-A", "--all-namespaces", "--allNamespaces", dest="all_namespaces", action="store_true")
+        p.set_defaults(func=run_prune)
+    add_global(p)
+
+
+def _kind(args: argparse.Namespace) -> str | None:
+    if not getattr(args, "type", None):
+        return None
+    from arena.spec import kinds
+
+    return kinds.canonical(args.type, "--type")
+
+
+def _client(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from arena.cli.context import client_for
+
+    return client_for(args)
+
+
+def _duration(v: JobView, now: float) -> str:
+    from arena.spec.duration import short_human
+
+    return short_human(v.duration(now)) if v.startTime or v.finishTime else "0s"
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from arena.cli.output import dump, table
+
+    client = _client(args)
+    jobs = client.list(all_namespaces=args.all_namespaces, kind=_kind(args))
+    if args.output in ("json", "yaml"):
+        dump(jobs, args.output)
+        return 0
+    if args.output == "name":
+        for j in jobs:
+            print(f"{j.kind}/{j.name}")
+        return 0
+    now = time.time()
+    headers = ["NAME", "STATUS", "TRAINER", "DURATION", "GPU(Requested)", "GPU(Allocated)", "NODE"]
+    wide = args.output == "wide"
+    if wide:
+        headers += ["QUEUE", "PRIORITY", "POSITION", "REASON"]
+    if args.all_namespaces:
+        headers.insert(0, "NAMESPACE")
+    rows = []
+    for j in jobs:
+        node = "localhost" if j.engine == "local" and j.status not in ("QUEUING",) else "N/A"
+        row = [j.name, j.status, j.trainer, _duration(j, now), j.requestGPUs, j.allocatedGPUs, node]
+        if wide:
+            row += [j.queue, j.priority, j.position or "-", j.reason or "-"]
+        if args.all_namespaces:
+            row.insert(0, j.namespace)
+        rows.append(row)
+    table(headers, rows)
+    return 0
+
+
+def _fmt_time(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "N/A"
+
+
+def run_get(args: argparse.Namespace) -> int:
+    from arena.cli.output import dump, table
+    from arena.spec.duration import short_human
+
+    client = _client(args)
+    view = client.get(args.job, events=True, with_spec=args.output in ("json", "yaml"))
+    kind = _kind(args)
+    if kind and view.kind != kind:
+        from arena.errors import JobNotFound
+
+        raise JobNotFound(args.job, view.namespace)
+    if args.output in ("json", "yaml"):
+        dump(view, args.output)
+        return 0
+    if args.output == "name":
+        print(f"{view.kind}/{view.name}")
+        return 0
+    now = time.time()
+    out = sys.stdout
+    fields = [("Name", view.name), ("Status", view.status), ("Namespace", view.namespace),
+              ("Priority", view.priority), ("Trainer", view.trainer), ("Duration", _duration(view, now)),
+              ("CreateTime", _fmt_time(view.creationTimestamp))]
+    if view.finished:
+        fields.append(("EndTime", _fmt_time(view.finishTime)))
+    fields += [("Engine", view.engine), ("Phase", view.phase), ("Queue", view.queue)]
+    if view.restarts:
+        fields.append(("Restarts", view.restarts))
+    if view.reason:
+        fields.append(("Reason", view.reason))
+    if view.status in ("QUEUING", "PENDING") and view.position:
+        fields.append(("Position", view.position))
+    if view.tensorboard:
+        fields.append(("Tensorboard", view.tensorboard))
+    width = max(len(k) for k, _ in fields) + 2
+    for k, v in fields:
+        out.write(f"{(k + ':').ljust(width)}{v}\n")
+    out.write("\nInstances:\n")
+    rows = []
+    for i in view.instances:
+        age = short_human(now - i.startTime) if i.startTime else "0s"
+        rows.append([i.name, i.status, age, str(i.chief).lower(), i.requestGPUs,
+                     ",".join(map(str, i.gpuIndices)) or "-", i.restarts, i.node if i.status != "Pending" or i.startTime else "N/A"])
+    table(["NAME", "STATUS", "AGE", "IS_CHIEF", "GPU(Requested)", "GPU(Index)", "RESTARTS", "NODE"], rows,
+          indent="  ", underline=True)
+    if view.transitions:
+        out.write("\nPhases:\n")
+        table(["TIME", "PHASE", "REASON"], [[_fmt_time(t.ts), t.phase, t.reason] for t in view.transitions],
+              indent="  ", underline=True)
+    if args.events:
+        out.write("\nEvents:\n")
+        table(["SOURCE", "TYPE", "AGE", "MESSAGE"],
+              [[e.source or f"{view.kind}/{view.name}", e.type, short_human(now - e.ts), f"[{e.reason}] {e.message}"]
+               for e in view.events], indent="  ", underline=True)
+    return 0
+
+
+def run_logs(args: argparse.Namespace) -> int:
+    from arena.spec.duration import parse_seconds
+
+    since = None
+    if args.since:
+        since = time.time() - parse_seconds(args.since, "--since")
+    if args.since_time:
+        since = _parse_rfc3339(args.since_time)
+    client = _client(args)
+    for line in client.logs(args.job, instance=args.instance, follow=args.follow, tail=args.tail, since=since,
+                            timestamps=args.timestamps):
+        sys.stdout.write(line + "\n")
+        if args.follow:
+            sys.stdout.flush()
+    return 0
+
+
+def _parse_rfc3339(text: str) -> float:
+    from arena.errors import InvalidSpec
+
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise InvalidSpec("--since-time", f"{text!r} is not an RFC3339 time, e.g. 2026-01-02T15:04:05Z") from None
+
+
+def run_delete(args: argparse.Namespace) -> int:
+    from arena.errors import ArenaError, JobNotFound
+
+    client = _client(args)
+    kind = _kind(args)
+    failed = 0
+    for name in args.jobs:
+        try:
+            if kind:
+                view = client.get(name, events=False)
+                if view.kind != kind:
+                    raise JobNotFound(name, view.namespace)
+            client.delete(name)
+            info(f"The training job {name} has been deleted successfully")
+        except ArenaError as exc:
+            sys.stderr.write(f"arena: error: {exc}\n")
+            failed = max(failed, exc.exit_code)
+    return failed
+
+
+def run_prune(args: argparse.Namespace) -> int:
+    from arena.spec.duration import short_human
+
+    client = _client(args)
+    now = time.time()
+    pruned = client.prune(args.since, all_namespaces=args.all_namespaces)
+    if not pruned:
+        print("No job need to be deleted")
+    for v in pruned:
+        print(f"Delete {v.kind} {v.name} with Age {short_human(now - (v.finishTime or v.creationTimestamp))}")
+    return 0

@@ -1,0 +1,98 @@
+"""`arena` entry point. Only the invoked command's module is imported and parsed."""
+from __future__ import annotations
+
+import sys
+from importlib import import_module
+
+# command -> (module under arena.cli, aliases, one-line help)
+COMMANDS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "submit": ("submit", (), "submit a training job (pytorchjob, tfjob, mpijob, volcanojob, appwrapperjob)"),
+    "list": ("jobs", ("ls",), "list training jobs"),
+    "get": ("jobs", (), "show a training job, its instances and events"),
+    "logs": ("jobs", ("log",), "print the logs of a job's instance (the chief by default)"),
+    "delete": ("jobs", ("del",), "delete jobs and stop their replicas"),
+    "prune": ("jobs", (), "delete finished jobs older than --since"),
+    "top": ("top", (), "show GPU, CPU and memory use of the node and of jobs"),
+    "daemon": ("daemon", (), "manage the local engine's daemon (start, stop, status, logs)"),
+    "version": ("version", (), "print the version"),
+    "completion": ("completion", (), "print a shell completion script (bash, zsh, fish)"),
+}
+_ALIASES = {a: c for c, (_, aliases, _) in COMMANDS.items() for a in (c, *aliases)}
+
+USAGE = """arena: run distributed training jobs as if on one machine.
+
+Usage: arena COMMAND [flags]
+
+Commands:
+{commands}
+
+Global flags: -n/--namespace, --engine local|kubernetes, --config KUBECONFIG, --context
+Run 'arena COMMAND --help' for a command's flags.
+"""
+
+
+def _usage() -> str:
+    width = max(len(c) for c in COMMANDS)
+    lines = [f"  {c.ljust(width)}   {h}" for c, (_, _, h) in COMMANDS.items()]
+    return USAGE.format(commands="\n".join(lines))
+
+
+def build_parser(only: str | None = None):  # type: ignore[no-untyped-def]
+    """The root parser with every command (for completion) or just `only`."""
+    from arena.cli.parser import Parser
+
+    root = Parser(prog="arena", description="Run distributed training jobs as if on one machine.")
+    sub = root.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, aliases, help_) in COMMANDS.items():
+        if only is not None and name != only:
+            continue
+        import_module(f"arena.cli.{module}").register(sub, name, aliases, help_)
+    return root
+
+
+def _command_name(argv: list[str]) -> str | None:
+    for tok in argv:
+        if tok == "--":
+            return None
+        if not tok.startswith("-"):
+            return tok
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    name = _command_name(argv)
+    if name is None:
+        if not argv or argv[0] in ("-h", "--help"):
+            sys.stdout.write(_usage())
+            return 0
+        if argv[0] in ("-v", "--version"):
+            from arena import __version__
+
+            print(f"arena version v{__version__}")
+            return 0
+    command = _ALIASES.get(name or "")
+    if command is None:
+        sys.stderr.write(f"arena: error: unknown command {name!r}; run 'arena --help' for the list\n" if name
+                         else "arena: error: a command is required; run 'arena --help'\n")
+        return 2
+    from arena.cli.parser import UsageError
+    from arena.errors import ArenaError
+
+    try:
+        args = build_parser(command).parse_args(argv)
+        return int(args.func(args) or 0)
+    except UsageError as exc:
+        sys.stderr.write(f"arena: error: {str(exc).removeprefix('arena: ')}\n")
+        return 2
+    except ArenaError as exc:
+        sys.stderr.write(f"arena: error: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""Every output format in one place (kubectl's printer idea): tables, json, yaml, name."""
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any, TextIO
+
+import msgspec
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], out: TextIO | None = None, indent: str = "",
+          underline: bool = False) -> None:
+    """kubectl-style columns: left aligned, padded to the widest cell, three spaces apart."""
+    out = out or sys.stdout
+    data = [[str(c) for c in r] for r in rows]
+    all_rows = [list(headers)] + ([["-" * len(h) for h in headers]] if underline else []) + data
+    widths = [max(len(r[i]) for r in all_rows) for i in range(len(headers))]
+    lines = []
+    for r in all_rows:
+        lines.append(indent + "   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    out.write("\n".join(lines) + "\n")
+
+
+def to_builtins(obj: Any) -> Any:
+    return msgspec.to_builtins(obj)
+
+
+def dump(obj: Any, fmt: str, out: TextIO | None = None) -> None:
+    out = out or sys.stdout
+    data = to_builtins(obj)
+    if fmt == "json":
+        out.write(msgspec.json.format(msgspec.json.encode(data), indent=2).decode() + "\n")
+    elif fmt == "yaml":
+        import yaml
+
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+        out.write(yaml.dump(data, Dumper=dumper, sort_keys=False, default_flow_style=False))
+    else:  # pragma: no cover - callers check
+        raise ValueError(fmt)

@@ -1,0 +1,39 @@
+"""argparse with one-line errors (exit 2) and the flags every command shares."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import NoReturn
+
+
+class UsageError(Exception):
+    """Raised instead of printing argparse's multi-line usage block."""
+
+
+class Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def add_global(p: argparse.ArgumentParser) -> None:
+    """Upstream's persistent flags, accepted after the command name too."""
+    g = p.add_argument_group("global flags")
+    g.add_argument("-n", "--namespace", default=None, help="namespace (default: config file, else 'default')")
+    g.add_argument("--engine", choices=("local", "kubernetes"), default=None,
+                   help="engine (default: $ARENA_ENGINE, config file, else local)")
+    g.add_argument("--config", default=None, help="kubeconfig path (kubernetes engine)")
+    g.add_argument("--context", default=None, help="kubeconfig context (kubernetes engine)")
+    g.add_argument("--arena-namespace", default="arena-system", help=argparse.SUPPRESS)
+    g.add_argument("--loglevel", default="info", choices=("debug", "info", "warn", "error"), help="log level")
+
+
+def add_output(p: argparse.ArgumentParser, choices: tuple[str, ...] = ("wide", "json", "yaml", "name")) -> None:
+    p.add_argument("-o", "--output", choices=choices, default=None, help=f"output format: {'|'.join(choices)}")
+
+
+def info(msg: str) -> None:
+    print(f"INFO {msg}", file=sys.stderr)

@@ -1,0 +1,100 @@
+"""`arena top node | job`: GPU (and CPU/memory) allocation, with NVML figures when present."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import datetime
+
+from arena.cli.parser import add_global, add_output
+
+
+def register(sub, name, aliases, help_):  # type: ignore[no-untyped-def]
+    p = sub.add_parser(name, aliases=list(aliases), help=help_)
+    what = p.add_subparsers(dest="what", metavar="node|job", required=True)
+    n = what.add_parser("node", help="node capacity and allocation")
+    n.add_argument("nodes", nargs="*")
+    n.add_argument("-d", "--details", action="store_true", help="per-GPU allocation, memory and utilisation")
+    j = what.add_parser("job", help="GPU use per job, or per instance of one job")
+    j.add_argument("job", nargs="?")
+    j.add_argument("-A", "--all-namespaces", dest="all_namespaces", action="store_true")
+    for sp, fn in ((n, run_node), (j, run_job)):
+        sp.add_argument("-r", "--refresh", action="store_true", help="redraw every 2 seconds")
+        add_output(sp, ("wide", "json", "yaml"))
+        add_global(sp)
+        sp.set_defaults(func=_refreshing(fn))
+
+
+def _refreshing(fn):  # type: ignore[no-untyped-def]
+    def run(args: argparse.Namespace) -> int:
+        if not args.refresh:
+            return fn(args)
+        while True:
+            print(f"---- {datetime.now().strftime('%Y-%m-%d %H:%M:%S')} ----")
+            fn(args)
+            sys.stdout.flush()
+            time.sleep(2)
+    return run
+
+
+def run_node(args: argparse.Namespace) -> int:
+    from arena.cli.context import client_for
+    from arena.cli.output import dump, table
+    from arena.spec.quantity import format_cpu, format_memory
+
+    node = client_for(args).node()
+    if args.output in ("json", "yaml"):
+        dump(node, args.output)
+        return 0
+    table(["NAME", "IPADDRESS", "ROLE", "STATUS", "GPU(Total)", "GPU(Allocated)", "CPU(Allocated/Total)",
+           "MEMORY(Allocated/Total)"],
+          [[node.name, node.ip, node.role, node.status, node.gpu_total, node.gpu_allocated,
+            f"{format_cpu(node.cpu_allocated)}/{format_cpu(node.cpu_milli)}",
+            f"{format_memory(node.memory_allocated)}/{format_memory(node.memory)}"]])
+    pct = f"{100 * node.gpu_allocated / node.gpu_total:.1f}" if node.gpu_total else "0.0"
+    print("---------------------------------------------------------------------------------------------------")
+    print("Allocated/Total GPUs In Cluster:")
+    print(f"{node.gpu_allocated}/{node.gpu_total} ({pct}%)")
+    if args.details and node.gpus:
+        print()
+        rows = []
+        for g in node.gpus:
+            mem = (f"{g['memory_used'] / 2**20:.1f}/{g['memory_total'] / 2**20:.1f}(MiB)"
+                   if g.get("memory_total") else "N/A")
+            util = f"{g['utilization']:.1f}%" if g.get("utilization") is not None else "N/A"
+            rows.append([g["index"], g.get("name") or "-", "yes" if g["allocated"] else "no", mem, util])
+        table(["INDEX", "NAME", "ALLOCATED", "MEMORY(Used/Total)", "DUTY_CYCLE"], rows)
+    return 0
+
+
+def run_job(args: argparse.Namespace) -> int:
+    from arena.cli.context import client_for
+    from arena.cli.output import dump, table
+
+    client = client_for(args)
+    if args.job:
+        view = client.get(args.job, events=False)
+        if args.output in ("json", "yaml"):
+            dump(view, args.output)
+            return 0
+        print(f"Name:      {view.name}\nStatus:    {view.status}\nNamespace: {view.namespace}\nTrainer:   {view.trainer}\n")
+        print("Instances:")
+        table(["NAME", "STATUS", "GPU(Request)", "NODE", "GPU(DeviceIndex)"],
+              [[i.name, i.status, i.requestGPUs, i.node, ",".join(map(str, i.gpuIndices)) or "N/A"]
+               for i in view.instances], indent="  ")
+        print(f"\nGPUs:\n  Allocated/Requested GPUs of Job: {view.allocatedGPUs}/{view.requestGPUs}")
+        return 0
+    jobs = sorted(client.list(all_namespaces=args.all_namespaces), key=lambda j: -j.requestGPUs)
+    if args.output in ("json", "yaml"):
+        dump(jobs, args.output)
+        return 0
+    headers = ["NAME", "STATUS", "TRAINER", "GPU(Requested)", "GPU(Allocated)", "NODE"]
+    rows = [[j.name, j.status, j.trainer, j.requestGPUs, j.allocatedGPUs, "localhost"] for j in jobs]
+    if args.all_namespaces:
+        headers.insert(0, "NAMESPACE")
+        rows = [[j.namespace, *r] for j, r in zip(jobs, rows)]
+    table(headers, rows)
+    active = [j for j in jobs if j.status in ("RUNNING", "PENDING")]
+    print(f"\nTotal Allocated/Requested GPUs of Training Jobs: {sum(j.allocatedGPUs for j in active)}/"
+          f"{sum(j.requestGPUs for j in active)}")
+    return 0

@@ -1,0 +1,128 @@
+"""The SDK facade: `from arena import Client`. The CLI is one of its users.
+
+    from arena import Client
+    c = Client()                                    # engine/namespace from flags, env, config
+    job = c.submit_pytorchjob(name="mnist", workers=2, command="python train.py")
+    c.wait("mnist")
+    print("".join(c.logs("mnist")))
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from arena import config as arena_config
+from arena.engines.base import Engine
+from arena.errors import ArenaError, EngineUnavailable, InvalidSpec
+from arena.spec.job import JobSpec
+from arena.views import FINISHED, Instance, JobView, NodeView
+
+
+def make_engine(name: str, home: Path, **kubernetes: Any) -> Engine:
+    if name == "local":
+        from arena.engines.local.engine import LocalEngine
+
+        return LocalEngine(home)
+    try:
+        from arena.engines.kubernetes.engine import KubernetesEngine  # type: ignore[import-not-found]
+    except ImportError:
+        raise EngineUnavailable("--engine: the kubernetes engine is not available in this build yet; "
+                                "use --engine local") from None
+    return KubernetesEngine(**kubernetes)  # pragma: no cover - later issue
+
+
+class Client:
+    """One engine, one default namespace. Methods return typed views (arena.views)."""
+
+    def __init__(self, engine: str | None = None, namespace: str | None = None, home: str | Path | None = None,
+                 **kubernetes: Any) -> None:
+        self.home = Path(home).expanduser() if home else arena_config.home()
+        cfg = arena_config.load(self.home / "config")
+        self.config = cfg
+        self.engine_name = arena_config.engine_name(engine, cfg)
+        self.namespace = arena_config.namespace(namespace, cfg)
+        self.engine: Engine = make_engine(self.engine_name, self.home, **kubernetes)
+
+    # ---- submit ---------------------------------------------------------------------------
+    def submit(self, spec: JobSpec) -> JobView:
+        return self.engine.submit(spec)
+
+    def submit_pytorchjob(self, **opts: Any) -> JobView:
+        from arena.spec import pytorchjob
+
+        opts.setdefault("namespace", self.namespace)
+        return self.submit(pytorchjob.build(**opts))
+
+    # ---- read -----------------------------------------------------------------------------
+    def get(self, name: str, namespace: str | None = None, events: bool = True, with_spec: bool = False) -> JobView:
+        return self.engine.get(namespace or self.namespace, name, events=events, with_spec=with_spec)
+
+    def list(self, all_namespaces: bool = False, kind: str | None = None,
+             namespace: str | None = None) -> list[JobView]:
+        return self.engine.list(None if all_namespaces else (namespace or self.namespace), kind)
+
+    def node(self) -> NodeView:
+        return self.engine.node()
+
+    def wait(self, name: str, namespace: str | None = None, timeout: float | None = None, poll: float = 0.25,
+             on_change: Callable[[JobView], None] | None = None) -> JobView:
+        """Block until the job finishes; `on_change` sees every status change (for live lines)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last = None
+        while True:
+            view = self.get(name, namespace, events=False)
+            key = (view.status, view.phase, view.restarts, sum(1 for i in view.instances if i.status == "Running"))
+            if on_change is not None and key != last:
+                on_change(view)
+            last = key
+            if view.status in FINISHED:
+                return view
+            if deadline is not None and time.monotonic() >= deadline:
+                raise ArenaError(f"timed out waiting for job {name!r} (status {view.status})")
+            time.sleep(poll)
+
+    def instance(self, view: JobView, instance: str | None = None) -> Instance:
+        """The chief/master replica by default, as upstream; -i picks another."""
+        if instance:
+            for i in view.instances:
+                if i.name == instance or f"{i.task}-{i.index}" == instance:
+                    return i
+            names = ", ".join(i.name for i in view.instances)
+            raise InvalidSpec("--instance", f"{instance!r} is not an instance of job {view.name} ({names})")
+        if len(view.instances) == 1:
+            return view.instances[0]
+        for i in view.instances:
+            if i.chief:
+                return i
+        names = ", ".join(i.name for i in view.instances)
+        raise InvalidSpec("--instance", f"job {view.name} has {len(view.instances)} instances and no chief; pick one: {names}")
+
+    def logs(self, name: str, namespace: str | None = None, instance: str | None = None, follow: bool = False,
+             tail: int = -1, since: float | None = None, timestamps: bool = False) -> Iterator[str]:
+        """Lines of one replica's log (no trailing newline). `since` is an epoch time."""
+        from arena import logs
+
+        view = self.get(name, namespace, events=False)
+        inst = self.instance(view, instance)
+
+        def done() -> bool:
+            try:
+                v = self.get(name, namespace, events=False)
+            except ArenaError:
+                return True
+            i = next((x for x in v.instances if x.name == inst.name), None)
+            return v.status in FINISHED or i is None or i.status in ("Succeeded", "Failed")
+
+        return logs.read(Path(inst.logPath), tail=tail, since=since, timestamps=timestamps, follow=follow, done=done)
+
+    # ---- delete ---------------------------------------------------------------------------
+    def delete(self, name: str, namespace: str | None = None) -> None:
+        self.engine.delete(namespace or self.namespace, name)
+
+    def prune(self, since: str | float, all_namespaces: bool = False) -> list[JobView]:
+        from arena.spec import duration
+
+        seconds = since if isinstance(since, (int, float)) else duration.parse_seconds(since, "--since")
+        return self.engine.prune(float(seconds), None if all_namespaces else self.namespace)

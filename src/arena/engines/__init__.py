@@ -1,0 +1,1 @@
+"""Engines behind the one Arena interface: `local` (default) and `kubernetes`."""

@@ -1,0 +1,50 @@
+"""Pure render layer of the Kubernetes engine: JobSpec → manifests (plain dicts), no API calls.
+
+`render()` returns the job's primary object first; auxiliary objects that must die with it
+(TensorBoard, a headless Service) follow, carrying an ownerReference whose uid is the placeholder
+`OWNER_UID` until apply calls `bind_owner(manifests, uid)` after creating the primary.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from arena.engines.kubernetes.render import appwrapperjob, mpijob, pytorchjob, tfjob, volcanojob
+from arena.engines.kubernetes.render.context import Images, RenderOptions
+from arena.engines.kubernetes.render.output import to_json, to_list, to_yaml
+from arena.engines.kubernetes.render.owner import OWNER_UID, bind_owner, needs_owner
+from arena.engines.kubernetes.render.queues import kueue_queues, volcano_queue
+from arena.errors import InvalidSpec
+from arena.spec.job import JobSpec
+
+Renderer = Callable[[JobSpec, RenderOptions], list[dict[str, Any]]]
+
+RENDERERS: dict[str, Renderer] = {
+    "pytorchjob": pytorchjob.render,
+    "tfjob": tfjob.render,
+    "mpijob": mpijob.render,
+    "volcanojob": volcanojob.render,
+    "appwrapperjob": appwrapperjob.render,
+}
+
+
+def render(spec: JobSpec, *, user_id: str | None = None, user_name: str | None = None,
+           sync_secret: str | None = None, images: Images | None = None) -> list[dict[str, Any]]:
+    """Every manifest for `spec`, primary object first.
+
+    user_id: the `arena.kubeflow.org/uid` label (upstream's per-user isolation);
+    user_name: the `arena.kubeflow.org/username` annotation;
+    sync_secret: Secret with the code-sync credentials (see `sync.credentials_secret`);
+    images: helper images (git-sync, rsync, TensorBoard).
+    """
+    renderer = RENDERERS.get(spec.kind)
+    if renderer is None:
+        raise InvalidSpec("--type", f"no Kubernetes renderer for job type {spec.kind!r}; one of {', '.join(RENDERERS)}")
+    opts = RenderOptions(user_id=user_id, user_name=user_name, sync_secret=sync_secret, images=images or Images())
+    return renderer(spec, opts)
+
+
+__all__ = [
+    "OWNER_UID", "RENDERERS", "Images", "RenderOptions", "bind_owner", "kueue_queues", "needs_owner", "render",
+    "to_json", "to_list", "to_yaml", "volcano_queue",
+]

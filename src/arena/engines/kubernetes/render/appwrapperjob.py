@@ -1,0 +1,198 @@
+"""workload.codeflare.dev/v1beta2 AppWrapper around a PyTorchJob or a Volcano Job (the fork's chart).
+
+Differences from the fork, on purpose (ARENA.md §9.7):
+- each fault-tolerance annotation appears exactly once, on the AppWrapper only (not on pods);
+- the PyTorchJob inside gets `--scheduler-name` only when the user set one (the fork silently
+  defaulted it to volcano); the Volcano Job still defaults to volcano;
+- without the svc plugin the headless Service selects only task index 0, and MASTER_ADDR is that
+  Service, because pods get per-pod DNS names only when something sets their hostname, which is
+  the svc plugin's job;
+- pytorch mode renders no extra headless Service: the training operator makes its own.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+
+from arena.engines.kubernetes.render import checks, pod, pytorchjob, tensorboard, volcanojob
+from arena.engines.kubernetes.render.context import Ctx, RenderOptions
+from arena.engines.kubernetes.render.owner import owner_reference
+from arena.errors import InvalidSpec
+from arena.spec.job import AppWrapperOptions, JobSpec, TaskSpec
+
+API_VERSION = "workload.codeflare.dev/v1beta2"
+KIND = "AppWrapper"
+APPWRAPPER_LABEL = "workload.codeflare.dev/appwrapper"
+KUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+RING_LABEL = "ring-controller.volcano"
+FT = "workload.codeflare.dev.appwrapper/"
+CONTAINER = "main-con"  # the fork's container name in volcano mode
+_NUMERIC = re.compile(r"^[0-9]+$")
+
+
+def options_of(spec: JobSpec) -> AppWrapperOptions:
+    return spec.options if isinstance(spec.options, AppWrapperOptions) else AppWrapperOptions()
+
+
+def fault_tolerance(o: AppWrapperOptions) -> dict[str, str]:
+    """The AppWrapper controller's per-object fault-tolerance settings (SEMANTICS D.2)."""
+    if o.retry_limit < 0:
+        raise InvalidSpec("--retry-limit", "must be 0 or more")
+    out = {
+        FT + "retryLimit": str(o.retry_limit),
+        FT + "admissionGracePeriodDuration": checks.go_duration(o.admission_grace_period, "--admission-grace-period"),
+        FT + "warmupGracePeriodDuration": checks.go_duration(o.warmup_grace_period, "--warmup-grace-period"),
+        FT + "failureGracePeriodDuration": checks.go_duration(o.failure_grace_period, "--failure-grace-period"),
+        FT + "retryPausePeriodDuration": checks.go_duration(o.retry_pause_period, "--retry-pause-period"),
+    }
+    if o.success_ttl:
+        out[FT + "successTTLDuration"] = checks.go_duration(o.success_ttl, "--success-ttl")
+    return out
+
+
+def _topology(mode: str | None, tier: int, field: str) -> dict[str, Any] | None:
+    if not mode:
+        return None
+    if mode not in ("hard", "soft"):
+        raise InvalidSpec(field, f"{mode!r} must be hard or soft")
+    out: dict[str, Any] = {"mode": mode}
+    if tier > 0:
+        out["highestTierAllowed"] = tier
+    return out
+
+
+def _partition_policy(o: AppWrapperOptions) -> dict[str, Any] | None:
+    if not o.total_partitions and not o.partition_size:
+        if o.partition_topology_mode:
+            raise InvalidSpec("--partition-topology-mode", "needs --total-partitions and --partition-size")
+        return None
+    if o.total_partitions < 1 or o.partition_size < 1:
+        raise InvalidSpec("--total-partitions", "--total-partitions and --partition-size must be given together")
+    out: dict[str, Any] = {"totalPartitions": o.total_partitions, "partitionSize": o.partition_size}
+    topo = _topology(o.partition_topology_mode, o.partition_highest_tier, "--partition-topology-mode")
+    if topo:
+        out["networkTopology"] = topo
+    return out
+
+
+def _ring_labels(o: AppWrapperOptions) -> dict[str, str]:
+    return {RING_LABEL: o.ring_controller} if o.ring_controller else {}
+
+
+# ---- volcano inner type ------------------------------------------------------------------
+def volcano_env(ctx: Ctx, task: TaskSpec, o: AppWrapperOptions, master_addr: str) -> list[dict[str, Any]]:
+    """The fork's torchrun env: RANK/NODE_RANK are the node index, WORLD_SIZE counts processes."""
+    index = pod.annotation_path(volcanojob.TASK_INDEX_ANNOTATION)
+    nproc = o.nproc_per_node
+    numeric = bool(nproc and _NUMERIC.match(nproc))
+    env: list[dict[str, Any]] = []
+    if nproc:
+        env.append(pod.env_value("PET_NPROC_PER_NODE", nproc))
+    if o.ring_controller:
+        env.append(pod.env_field("ASCEND_VISIBLE_DEVICES", pod.annotation_path("huawei.com/ascend-visible-devices")))
+    env += [pod.env_value("MASTER_ADDR", master_addr), pod.env_value("MASTER_PORT", str(o.master_port)),
+            pod.env_value("NNODES", str(task.replicas))]
+    if numeric:
+        env.append(pod.env_value("NPROC_PER_NODE", str(nproc)))
+    env.append(pod.env_value("WORLD_SIZE", str(task.replicas * int(nproc) if numeric else task.replicas)))
+    env += [pod.env_field("RANK", index), pod.env_field("NODE_RANK", index)]
+    if numeric:
+        env.append(pod.env_value("LOCAL_WORLD_SIZE", str(nproc)))
+    return env
+
+
+def _master_service(ctx: Ctx, o: AppWrapperOptions, task: TaskSpec, owner: dict[str, Any]) -> dict[str, Any]:
+    """Headless Service <job> → pod 0 of the task: MASTER_ADDR when the svc plugin is off."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": ctx.name, "namespace": ctx.spec.namespace, "labels": ctx.labels(),
+                     "ownerReferences": [owner_reference(owner)]},
+        "spec": {
+            "clusterIP": "None",
+            "publishNotReadyAddresses": True,  # rendezvous happens before readiness
+            "selector": {"app": ctx.app, "release": ctx.name, **volcanojob.chief_selector(ctx.name, task.name)},
+            "ports": [{"name": "master-port", "port": o.master_port, "targetPort": o.master_port, "protocol": "TCP"}],
+        },
+    }
+
+
+def _volcano_component(ctx: Ctx, o: AppWrapperOptions) -> tuple[dict[str, Any], TaskSpec]:
+    spec = ctx.spec
+    if len(spec.tasks) != 1:
+        raise InvalidSpec("--inner-type", "volcano mode runs exactly one task")
+    task = spec.tasks[0]
+    if task.name != o.task_name:
+        raise InvalidSpec("--task-name", f"the task is named {task.name!r} but --task-name is {o.task_name!r}")
+    if not 1 <= o.master_port <= 65535:
+        raise InvalidSpec("--master-port", "must be between 1 and 65535")
+    volcanojob.check_names(ctx.name, spec.tasks, svc=True)  # either the plugin or we name a Service <job>
+    master_addr = volcanojob.host(ctx.name, task.name, 0) if o.use_svc_plugin else ctx.name
+    extra_spec = None if o.use_svc_plugin else {"subdomain": ctx.name}
+    ports = [{"name": "master-port", "containerPort": o.master_port, "protocol": "TCP"}]
+    template = pod.pod_template(ctx, task, container=CONTAINER, ports=ports, labels=_ring_labels(o),
+                                kind_env=volcano_env(ctx, task, o, master_addr), restart=pod.restart_policy(task),
+                                extra_spec=extra_spec)
+    extra_task: dict[str, Any] = {}
+    partition = _partition_policy(o)
+    if partition:
+        extra_task["partitionPolicy"] = partition
+    job_extra: dict[str, Any] = {}
+    topo = _topology(o.network_topology_mode, o.highest_tier_allowed, "--network-topology-mode")
+    if topo:
+        job_extra["networkTopology"] = topo
+    plugin_map = {"svc": ["--publish-not-ready-addresses=true"]} if o.use_svc_plugin else {}
+    meta = ctx.metadata(namespaced=False)
+    meta["labels"].update(_ring_labels(o))
+    inner = {
+        "apiVersion": volcanojob.API_VERSION,
+        "kind": volcanojob.KIND,
+        "metadata": meta,
+        "spec": volcanojob.job_spec(ctx, [volcanojob.task_object(task, template, extra_task)], plugin_map, job_extra),
+    }
+    component = {"podSets": [{"path": "template.spec.tasks[0].template", "replicas": task.replicas}],
+                 "template": inner}
+    return component, task
+
+
+# ---- pytorch inner type ------------------------------------------------------------------
+def _pytorch_component(ctx: Ctx, o: AppWrapperOptions) -> dict[str, Any]:
+    inner = pytorchjob.job(ctx, nproc_per_node=o.nproc_per_node, port=o.master_port or pytorchjob.DEFAULT_PORT,
+                           namespaced=False)
+    ring = _ring_labels(o)
+    if ring:
+        inner["metadata"]["labels"].update(ring)
+        for replica in inner["spec"]["pytorchReplicaSpecs"].values():
+            replica["template"]["metadata"]["labels"].update(ring)
+    pod_sets = [{"path": f"template.spec.pytorchReplicaSpecs.{rtype}.template", "replicas": rs["replicas"]}
+                for rtype, rs in inner["spec"]["pytorchReplicaSpecs"].items() if rs["replicas"] > 0]
+    return {"podSets": pod_sets, "template": inner}
+
+
+def render(spec: JobSpec, opts: RenderOptions) -> list[dict[str, Any]]:
+    o = options_of(spec)
+    # Fault-tolerance keys live on the AppWrapper only, from the options; a user `-a` with the same
+    # key must not reach the inner job or its pods (the fork's duplication).
+    user_ann = {k: v for k, v in spec.annotations.items() if not k.startswith(FT)}
+    ctx = Ctx.of(msgspec.structs.replace(spec, annotations=user_ann), opts)
+    if o.inner_type not in ("pytorch", "volcano"):
+        raise InvalidSpec("--inner-type", f"{o.inner_type!r} must be pytorch or volcano")
+    labels = {**ctx.labels(), APPWRAPPER_LABEL: spec.name, **_ring_labels(o)}
+    if spec.scheduling.kueue_queue:
+        labels[KUEUE_LABEL] = checks.dns1123(spec.scheduling.kueue_queue, "--kueue-queue", "queue name")
+    annotations = {**ctx.annotations(), **fault_tolerance(o)}
+    metadata = {"name": spec.name, "namespace": spec.namespace, "labels": labels, "annotations": annotations}
+    task: TaskSpec | None = None
+    if o.inner_type == "volcano":
+        component, task = _volcano_component(ctx, o)
+        chief = volcanojob.chief_selector(spec.name, task.name)
+    else:
+        component = _pytorch_component(ctx, o)
+        chief = pytorchjob.chief_selector(ctx)
+    primary = {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": {"components": [component]}}
+    aux = []
+    if task is not None and not o.use_svc_plugin:
+        aux.append(_master_service(ctx, o, task, primary))
+    return [primary, *aux, *tensorboard.objects(ctx, primary, chief)]

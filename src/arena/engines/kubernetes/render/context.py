@@ -1,0 +1,109 @@
+"""What every renderer needs besides the spec: who submits, which helper images, which labels.
+
+Render is pure: everything that would otherwise come from the cluster or the environment (the
+user id, the name of a credentials Secret, image choices) is passed in here explicitly.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from arena.errors import InvalidSpec
+from arena.spec.job import JobSpec
+from arena.spec.names import check_label_value
+
+# Labels Arena owns on every object; a user label may not redefine them.
+LABEL_APP = "app"
+LABEL_RELEASE = "release"
+LABEL_CREATED_BY = "createdBy"
+LABEL_UID = "arena.kubeflow.org/uid"
+ANNOTATION_USERNAME = "arena.kubeflow.org/username"
+ANNOTATION_REQUESTED_GPUS = "requestGPUsOfJobOwner"
+
+# createdBy values as upstream's charts spell them.
+CREATED_BY = {
+    "pytorchjob": "PyTorchJob",
+    "tfjob": "TFJob",
+    "mpijob": "MPIJob",
+    "volcanojob": "VolcanoJob",
+    "appwrapperjob": "AppWrapperJob",
+}
+
+
+@dataclass(frozen=True)
+class Images:
+    """Helper images; the cluster admin may mirror them, so they are overridable."""
+
+    git_sync: str = "registry.k8s.io/git-sync/git-sync:v3.6.9"
+    rsync: str = "instrumentisto/rsync-ssh:latest"
+    tensorboard: str = "tensorflow/tensorflow:2.16.1"
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """Inputs that are not part of the job itself.
+
+    sync_secret names a Secret (created by the engine at apply time, never rendered) holding
+    `username`/`password` for git or `password` for rsync; None means an anonymous source.
+    """
+
+    user_id: str | None = None
+    user_name: str | None = None
+    sync_secret: str | None = None
+    images: Images = field(default_factory=Images)
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """One render pass: the spec, the options and the label identity of the job.
+
+    `app` and `created_by` differ from the spec kind for wrapped jobs: the PyTorchJob inside an
+    AppWrapper is labelled like its AppWrapper so that upstream's list/get find its pods.
+    """
+
+    spec: JobSpec
+    opts: RenderOptions
+    app: str
+    created_by: str
+    upstream_env: bool = True  # the `workers`/`gpus` env of upstream's common flags
+
+    @classmethod
+    def of(cls, spec: JobSpec, opts: RenderOptions, kind: str | None = None, *, upstream_env: bool = True) -> Ctx:
+        kind = kind or spec.kind
+        if opts.user_id is not None:
+            check_label_value(opts.user_id, "user_id")
+        return cls(spec=spec, opts=opts, app=kind, created_by=CREATED_BY[kind], upstream_env=upstream_env)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def labels(self) -> dict[str, str]:
+        """Job and pod labels: Arena's identity first, then the user's (which may not clash)."""
+        ours = {LABEL_APP: self.app, LABEL_RELEASE: self.name, LABEL_CREATED_BY: self.created_by}
+        if self.opts.user_id:
+            ours[LABEL_UID] = self.opts.user_id
+        for key, value in self.spec.labels.items():
+            if key in ours and ours[key] != value:
+                raise InvalidSpec("--label", f"{key!r} is set by arena and cannot be overridden")
+        return {**ours, **{k: v for k, v in self.spec.labels.items() if k not in ours}}
+
+    def annotations(self) -> dict[str, str]:
+        """Job and pod annotations: the user's, plus the submitter and GPU request upstream reads."""
+        out = dict(self.spec.annotations)
+        if self.opts.user_name:
+            out[ANNOTATION_USERNAME] = self.opts.user_name
+        out[ANNOTATION_REQUESTED_GPUS] = str(self.spec.requested_gpus)
+        return out
+
+    def metadata(self, annotations: Mapping[str, str] | None = None, *, namespaced: bool = True) -> dict[str, Any]:
+        """Metadata of the job object; `namespaced=False` for objects embedded in an AppWrapper."""
+        out: dict[str, Any] = {"name": self.name}
+        if namespaced:
+            out["namespace"] = self.spec.namespace
+        out["labels"] = self.labels()
+        ann = {**self.annotations(), **(annotations or {})}
+        if ann:
+            out["annotations"] = ann
+        return out

@@ -1,0 +1,180 @@
+"""The pod template every kind shares: container, env, resources, volumes, placement.
+
+Kind modules only say what differs (container name, ports, kind env, extra labels); everything a
+user sets once for the whole job (data, sync, shm, tolerations, selectors, priority) lands here,
+so every kind renders it the same way.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from arena.engines.kubernetes.render import sync, tensorboard, tolerations
+from arena.engines.kubernetes.render.context import Ctx
+from arena.errors import InvalidSpec
+from arena.spec.job import Resources, TaskSpec
+
+DEFAULT_WORKING_DIR = "/root"  # upstream's --working-dir default
+SHM_VOLUME = "dshm"
+GPU_RESOURCE = "nvidia.com/gpu"
+POD_RESTART_POLICIES = ("Never", "OnFailure", "Always")
+
+
+def env_value(name: str, value: str) -> dict[str, Any]:
+    return {"name": name, "value": value}
+
+
+def env_field(name: str, field_path: str) -> dict[str, Any]:
+    """An env var read from the pod itself (downward API), e.g. a Volcano task index annotation."""
+    return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": field_path}}}
+
+
+def annotation_path(key: str) -> str:
+    return f"metadata.annotations['{key}']"
+
+
+def working_dir(ctx: Ctx) -> str:
+    return ctx.spec.working_dir or DEFAULT_WORKING_DIR
+
+
+def image(ctx: Ctx, task: TaskSpec) -> str:
+    img = task.image or ctx.spec.image
+    if not img:
+        raise InvalidSpec("--image", f"an image is required (task {task.name!r} has none)")
+    return img
+
+
+def resources(res: Resources) -> dict[str, Any] | None:
+    """requests == limits, as upstream renders them: the pod gets exactly what it asked for."""
+    amounts: dict[str, Any] = {}
+    if res.cpu:
+        amounts["cpu"] = res.cpu
+    if res.memory:
+        amounts["memory"] = res.memory
+    if res.gpus:
+        amounts[GPU_RESOURCE] = res.gpus
+    amounts.update(res.devices)
+    if not amounts:
+        return None
+    return {"limits": dict(amounts), "requests": dict(amounts)}
+
+
+def container_env(ctx: Ctx, task: TaskSpec, kind_env: Iterable[Mapping[str, Any]] = ()) -> list[dict[str, Any]]:
+    """Injected env first (so user values may reference it with $(VAR)), then job env, task env.
+
+    A user variable with an injected name replaces it in place: the user always wins.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    res = task.resources
+    if res.gpus == 0 and not res.devices:
+        out["NVIDIA_VISIBLE_DEVICES"] = env_value("NVIDIA_VISIBLE_DEVICES", "void")
+    if ctx.upstream_env:
+        out["workers"] = env_value("workers", str(ctx.spec.workers))
+        out["gpus"] = env_value("gpus", str(res.gpus))
+    for item in kind_env:
+        out[item["name"]] = dict(item)
+    for name, value in {**ctx.spec.env, **task.env}.items():
+        out[name] = env_value(name, value)
+    return list(out.values())
+
+
+def volumes(ctx: Ctx) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(pod volumes, main-container mounts) for sync, data, data dirs, shm and TensorBoard logs."""
+    spec = ctx.spec
+    vols: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    if spec.sync:
+        vols.append(sync.volume())
+        mounts.append(sync.mount(working_dir(ctx)))
+    for data in spec.data:
+        vols.append({"name": data.name, "persistentVolumeClaim": {"claimName": data.name}})
+        mounts.append({"name": data.name, "mountPath": data.path})
+    for i, d in enumerate(spec.data_dirs):
+        vols.append({"name": f"training-data-{i}", "hostPath": {"path": d.host_path}})
+        mounts.append({"name": f"training-data-{i}", "mountPath": d.mount_path})
+    logs = tensorboard.log_volume(spec)
+    if logs:
+        vols.append(logs[0])
+        mounts.append(logs[1])
+    if spec.share_memory:
+        vols.append({"name": SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": spec.share_memory}})
+        mounts.append({"name": SHM_VOLUME, "mountPath": "/dev/shm"})
+    names = [v["name"] for v in vols]
+    clash = sorted({n for n in names if names.count(n) > 1})
+    if clash:
+        raise InvalidSpec("--data", f"volume name {clash[0]!r} is used twice (it is reserved by arena)")
+    return vols, mounts
+
+
+def placement(ctx: Ctx, scheduler_name: str | None) -> dict[str, Any]:
+    """Pod spec fields deciding where and how urgently pods run."""
+    sched = ctx.spec.scheduling
+    out: dict[str, Any] = {}
+    if scheduler_name:
+        out["schedulerName"] = scheduler_name
+    if sched.priority:
+        out["priorityClassName"] = sched.priority
+    if sched.node_selector:
+        out["nodeSelector"] = dict(sched.node_selector)
+    tols = tolerations.parse_all(sched.tolerations)
+    if tols:
+        out["tolerations"] = tols
+    return out
+
+
+def restart_policy(task: TaskSpec) -> str:
+    """The pod-level restartPolicy; `ExitCode` exists only on Kubeflow replica specs."""
+    if task.restart_policy not in POD_RESTART_POLICIES:
+        raise InvalidSpec(f"tasks[{task.name}].restart_policy",
+                          f"{task.restart_policy!r} is not a pod restart policy ({', '.join(POD_RESTART_POLICIES)})")
+    return task.restart_policy
+
+
+def main_container(ctx: Ctx, task: TaskSpec, name: str, *, ports: Iterable[Mapping[str, Any]] = (),
+                   kind_env: Iterable[Mapping[str, Any]] = (),
+                   mounts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": name, "image": image(ctx, task)}
+    if task.command:
+        out["command"] = [ctx.spec.shell, "-c", task.command]
+    out["workingDir"] = working_dir(ctx)
+    env = container_env(ctx, task, kind_env)
+    if env:
+        out["env"] = env
+    port_list = [dict(p) for p in ports]
+    if port_list:
+        out["ports"] = port_list
+    res = resources(task.resources)
+    if res:
+        out["resources"] = res
+    if mounts:
+        out["volumeMounts"] = mounts
+    return out
+
+
+def pod_template(ctx: Ctx, task: TaskSpec, *, container: str, ports: Iterable[Mapping[str, Any]] = (),
+                 kind_env: Iterable[Mapping[str, Any]] = (), labels: Mapping[str, str] | None = None,
+                 restart: str | None = None, scheduler_name: str | None = None,
+                 extra_spec: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A PodTemplateSpec for one role of the job.
+
+    restart: the pod restartPolicy to write (None leaves it to the operator, as Kubeflow
+    replica specs carry their own); extra_spec: kind-specific pod spec fields (e.g. subdomain).
+    """
+    vols, mounts = volumes(ctx)
+    spec: dict[str, Any] = {}
+    if restart:
+        spec["restartPolicy"] = restart
+    spec.update(placement(ctx, scheduler_name))
+    if extra_spec:
+        spec.update(extra_spec)
+    if ctx.spec.sync:
+        init_res = resources(Resources(cpu=task.resources.cpu, memory=task.resources.memory))
+        spec["initContainers"] = [sync.init_container(ctx, init_res)]
+    spec["containers"] = [main_container(ctx, task, container, ports=ports, kind_env=kind_env, mounts=mounts)]
+    if vols:
+        spec["volumes"] = vols
+    meta: dict[str, Any] = {"labels": {**ctx.labels(), **(labels or {})}}
+    annotations = ctx.annotations()
+    if annotations:
+        meta["annotations"] = annotations
+    return {"metadata": meta, "spec": spec}

@@ -1,0 +1,54 @@
+"""kubeflow.org/v1 PyTorchJob: Master (+ Workers).
+
+The training operator injects MASTER_ADDR/MASTER_PORT/WORLD_SIZE/RANK itself (SEMANTICS E.7);
+Arena adds only what the operator does not: upstream's `workers`/`gpus` env and PET_NPROC_PER_NODE.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from arena.engines.kubernetes.render import kubeflow, pod, tensorboard
+from arena.engines.kubernetes.render.context import Ctx, RenderOptions
+from arena.spec.job import JobSpec, PyTorchOptions
+
+API_VERSION = "kubeflow.org/v1"
+KIND = "PyTorchJob"
+ROLES = {"master": "Master", "worker": "Worker"}
+CONTAINER = "pytorch"
+PORT_NAME = "pytorchjob-port"
+DEFAULT_PORT = 23456
+
+
+def master_port(spec: JobSpec, option_port: int = 0) -> int:
+    master = spec.task("master")
+    return option_port or (master.port if master else 0) or DEFAULT_PORT
+
+
+def job(ctx: Ctx, *, nproc_per_node: str | None, port: int, namespaced: bool = True) -> dict[str, Any]:
+    """The PyTorchJob object; also embedded by the AppWrapper renderer (namespaced=False)."""
+    kubeflow.check_job_names(ctx)
+    kind_env = [pod.env_value("PET_NPROC_PER_NODE", nproc_per_node)] if nproc_per_node else []
+    ports = [{"name": PORT_NAME, "containerPort": port, "protocol": "TCP"}]
+    replicas: dict[str, Any] = {}
+    for rtype, task in kubeflow.replica_types(ctx, ROLES):
+        extra = {"master-pod-name": f"{ctx.name}-master-0"} if rtype == "Master" else None
+        template = pod.pod_template(ctx, task, container=CONTAINER, ports=ports, kind_env=kind_env, labels=extra,
+                                    scheduler_name=ctx.spec.scheduling.scheduler_name)
+        replicas[rtype] = kubeflow.replica_spec(task, template)
+    spec: dict[str, Any] = {"runPolicy": kubeflow.run_policy(ctx)}
+    if nproc_per_node:
+        spec["nprocPerNode"] = nproc_per_node  # the operator's WORLD_SIZE = nodes × nproc
+    spec["pytorchReplicaSpecs"] = replicas
+    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": ctx.metadata(namespaced=namespaced), "spec": spec}
+
+
+def chief_selector(ctx: Ctx) -> dict[str, str]:
+    role = "Master" if ctx.spec.task("master") else "Worker"
+    return kubeflow.chief_selector(ctx.name, role)
+
+
+def render(spec: JobSpec, opts: RenderOptions) -> list[dict[str, Any]]:
+    ctx = Ctx.of(spec, opts)
+    options = spec.options if isinstance(spec.options, PyTorchOptions) else PyTorchOptions()
+    primary = job(ctx, nproc_per_node=options.nproc_per_node, port=master_port(spec, options.master_port))
+    return [primary, *tensorboard.objects(ctx, primary, chief_selector(ctx))]

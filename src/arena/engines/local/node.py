@@ -1,0 +1,111 @@
+"""This machine's capacity: detected (CPUs, memory, NVIDIA GPUs via NVML) or declared.
+
+Declared capacity (`capacity:` in the config file, or `ARENA_LOCAL_CAPACITY` read when
+the daemon starts) partitions a machine or fakes GPUs for tests; declared GPUs get
+indices 0..N-1.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import msgspec
+
+from arena.errors import InvalidSpec
+from arena.spec import quantity
+from arena.spec.keyvalue import parse_csv_pairs
+
+
+class GPUInfo(msgspec.Struct, frozen=True):
+    index: int
+    name: str = ""
+    memory_total: int = 0  # bytes
+    memory_used: int = 0
+    utilization: int | None = None  # percent
+
+
+class Capacity(msgspec.Struct, frozen=True):
+    cpu_milli: int
+    memory: int
+    gpus: tuple[int, ...] = ()
+    extended: dict[str, int] = {}
+    source: str = "detected"  # detected | declared
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return os.cpu_count() or 1
+
+
+def nvml_gpus() -> list[GPUInfo]:
+    """GPUs as NVML sees them; an empty list when there is no driver or no GPU."""
+    try:
+        import pynvml
+    except ImportError:
+        return []
+    try:
+        pynvml.nvmlInit()
+    except Exception:
+        return []
+    try:
+        out = []
+        for i in range(pynvml.nvmlDeviceGetCount()):
+            h = pynvml.nvmlDeviceGetHandleByIndex(i)
+            name = pynvml.nvmlDeviceGetName(h)
+            mem = pynvml.nvmlDeviceGetMemoryInfo(h)
+            try:
+                util = pynvml.nvmlDeviceGetUtilizationRates(h).gpu
+            except Exception:
+                util = None
+            out.append(GPUInfo(index=i, name=name.decode() if isinstance(name, bytes) else str(name),
+                               memory_total=int(mem.total), memory_used=int(mem.used), utilization=util))
+        return out
+    except Exception:
+        return []
+    finally:
+        try:
+            pynvml.nvmlShutdown()
+        except Exception:
+            pass
+
+
+def declared(values: dict[str, Any], field: str) -> Capacity:
+    cpu = memory = None
+    gpus = 0
+    extended: dict[str, int] = {}
+    for key, value in values.items():
+        if key == "cpu":
+            cpu = quantity.cpu_milli(str(value), f"{field} cpu")
+        elif key == "memory":
+            memory = quantity.memory_bytes(str(value), f"{field} memory")
+        elif key in ("nvidia.com/gpu", "gpu", "gpus"):
+            gpus = quantity.count(value, f"{field} nvidia.com/gpu")
+        elif "/" in key:
+            extended[key] = quantity.count(value, f"{field} {key}")
+        else:
+            raise InvalidSpec(field, f"unknown resource {key!r} (cpu, memory, nvidia.com/gpu or vendor/name)")
+    if cpu is None:
+        cpu = _cpu_count() * 1000
+    if memory is None:
+        import psutil
+
+        memory = psutil.virtual_memory().total
+    return Capacity(cpu_milli=cpu, memory=memory, gpus=tuple(range(gpus)), extended=extended, source="declared")
+
+
+def detect(config: dict[str, Any] | None = None) -> Capacity:
+    env = os.environ.get("ARENA_LOCAL_CAPACITY")
+    if env:
+        return declared(parse_csv_pairs(env, "ARENA_LOCAL_CAPACITY"), "ARENA_LOCAL_CAPACITY")
+    if config and config.get("capacity"):
+        cap = config["capacity"]
+        if not isinstance(cap, dict):
+            raise InvalidSpec("config capacity", "must be a mapping like {cpu: 8, memory: 32Gi, nvidia.com/gpu: 4}")
+        return declared(cap, "config capacity")
+    import psutil
+
+    gpus = nvml_gpus()
+    return Capacity(cpu_milli=_cpu_count() * 1000, memory=psutil.virtual_memory().total,
+                    gpus=tuple(g.index for g in gpus))

@@ -1,0 +1,530 @@
+"""The local engine's core: jobs in the store, a reconcile loop, and the API operations.
+
+`reconcile()` is the whole control loop: observe replica exits (from the shims' files),
+apply lifecycle rules, enforce deadlines and TTLs, then run one scheduling cycle on a
+snapshot and launch what it binds. It is idempotent, so a restarted daemon simply runs
+it again and re-adopts whatever is still running.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from arena.engines.local import launch, lifecycle, supervisor
+from arena.engines.local.node import Capacity
+from arena.engines.local.paths import Paths
+from arena.engines.local.scheduler import Amount, Decisions, Job, Node, Queue, Replica, Snapshot, cycle
+from arena.engines.local.store import Store, loads
+from arena.errors import InvalidSpec, JobExists, JobNotFound, QueueNotFound
+from arena.spec import job as jobspec
+from arena.spec import kinds, quantity
+from arena.spec.job import JobSpec
+from arena.views import Event, Instance, JobView, NodeView, Transition
+
+BUILTIN_PRIORITIES = {"low": -1000, "normal": 0, "high": 1000}
+ACTIVE = ("Starting", "Running")
+
+
+def _free_port(taken: set[int]) -> int:
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((launch.LOOPBACK, 0))
+            port = s.getsockname()[1]
+        if port not in taken:
+            return port
+    raise RuntimeError("no free port on the loopback interface")
+
+
+class Runtime:
+    def __init__(self, paths: Paths, capacity: Capacity, config: dict[str, Any] | None = None,
+                 clock: Callable[[], float] = time.time, grace_period: float = 5.0) -> None:
+        self.paths = paths
+        self.capacity = capacity
+        self.config = config or {}
+        self.clock = clock
+        self.grace = float(self.config.get("grace_period", grace_period))
+        self.store = Store(paths.db)
+        self.mu = threading.RLock()  # one reconcile or mutation at a time
+        self.wake = threading.Event()
+        self._specs: dict[str, JobSpec] = {}
+        self._recent_ports: deque[int] = deque(maxlen=512)
+        self.priorities = dict(BUILTIN_PRIORITIES)
+        for name, value in (self.config.get("priority_classes") or {}).items():
+            self.priorities[str(name)] = int(value)
+
+    # ---- helpers ------------------------------------------------------------------------
+    def spec(self, uid: str, text: str | None = None) -> JobSpec:
+        s = self._specs.get(uid)
+        if s is None:
+            if text is None:
+                row = self.store.one("SELECT spec FROM jobs WHERE uid=?", (uid,))
+                text = row["spec"] if row else "{}"
+            s = self._specs[uid] = jobspec.decode(text)
+        return s
+
+    def _priority(self, name: str | None) -> int:
+        if not name:
+            return 0
+        if name not in self.priorities:
+            raise InvalidSpec("--priority", f"unknown priority class {name!r}; one of {', '.join(sorted(self.priorities))}")
+        return self.priorities[name]
+
+    def _job_row(self, namespace: str, name: str) -> Any:
+        row = self.store.one("SELECT * FROM jobs WHERE namespace=? AND name=?", (namespace, name))
+        if row is None:
+            raise JobNotFound(name, namespace)
+        return row
+
+    # ---- API: submit ----------------------------------------------------------------------
+    def check(self, spec: JobSpec) -> None:
+        """Submit-time checks that need the engine's state (queue, priority, capacity)."""
+        q = self.store.one("SELECT state FROM queues WHERE name=?", (spec.scheduling.queue,))
+        if q is None:
+            raise QueueNotFound(spec.scheduling.queue)
+        if q["state"] != "Open":
+            raise InvalidSpec("--queue", f"queue {spec.scheduling.queue!r} is {q['state'].lower()} and accepts no new jobs")
+        self._priority(spec.scheduling.priority)
+        for t in spec.tasks:
+            if t.resources.gpus > len(self.capacity.gpus):
+                raise InvalidSpec("--gpus", f"{t.resources.gpus} GPUs per replica requested but this machine has "
+                                            f"{len(self.capacity.gpus)}")
+        mina = spec.scheduling.min_available
+        if mina is not None and not 0 < mina <= spec.total_replicas:
+            raise InvalidSpec("--min-available", f"must be between 1 and the number of replicas ({spec.total_replicas})")
+
+    def submit(self, spec: JobSpec, base_env: dict[str, str]) -> JobView:
+        with self.mu:
+            self.check(spec)
+            uid = uuid.uuid4().hex
+            job_dir = self.paths.job_dir(spec.namespace, spec.name, uid)
+            now = self.clock()
+            try:
+                with self.store.tx() as db:
+                    if db.execute("SELECT 1 FROM jobs WHERE namespace=? AND name=?", (spec.namespace, spec.name)).fetchone():
+                        raise JobExists(spec.name, spec.namespace)
+                    db.execute(
+                        "INSERT INTO jobs(uid, namespace, name, kind, spec, base_env, status, phase, queue, priority,"
+                        " priority_class, created, requested_gpus, job_dir) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (uid, spec.namespace, spec.name, spec.kind, jobspec.encode(spec).decode(), json.dumps(base_env),
+                         "QUEUING", "Created", spec.scheduling.queue, self._priority(spec.scheduling.priority),
+                         spec.scheduling.priority, now, spec.requested_gpus, str(job_dir)))
+                    db.executemany(
+                        "INSERT INTO replicas(job_uid, key, task, idx) VALUES (?,?,?,?)",
+                        [(uid, f"{t.name}-{i}", t.name, i) for t in spec.tasks for i in range(t.replicas)])
+                    db.execute("INSERT INTO transitions(job_uid, ts, phase, reason) VALUES (?,?,?,?)",
+                               (uid, now, "Created", "submitted"))
+                    Store.event(db, uid, "Created", f"{kinds.trainer(spec.kind)} {spec.name} created", ts=now,
+                                source=f"{spec.kind}/{spec.name}")
+                    (job_dir / "logs").mkdir(parents=True, exist_ok=True)
+                    (job_dir / "status").mkdir(exist_ok=True)
+            except BaseException:
+                shutil.rmtree(job_dir, ignore_errors=True)
+                raise
+            self._specs[uid] = spec
+        self.wake.set()
+        return self.get(spec.namespace, spec.name)
+
+    # ---- API: read ------------------------------------------------------------------------
+    def list(self, namespace: str | None, kind: str | None = None) -> list[JobView]:
+        sql = ("SELECT j.*, (SELECT COALESCE(SUM(json_array_length(r.gpus)),0) FROM replicas r WHERE r.job_uid=j.uid"
+               " AND r.bound=1 AND r.state IN ('Starting','Running')) AS alloc FROM jobs j")
+        where, params = [], []
+        if namespace is not None:
+            where.append("j.namespace=?")
+            params.append(namespace)
+        if kind:
+            where.append("j.kind=?")
+            params.append(kind)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY j.created DESC"
+        return [self._view(row, alloc=row["alloc"]) for row in self.store.query(sql, tuple(params))]
+
+    def get(self, namespace: str, name: str, events: bool = True, with_spec: bool = False) -> JobView:
+        row = self._job_row(namespace, name)
+        reps = self.store.query("SELECT * FROM replicas WHERE job_uid=? ORDER BY task, idx", (row["uid"],))
+        evs = self.store.query("SELECT * FROM events WHERE job_uid=? ORDER BY id", (row["uid"],)) if events else []
+        trs = self.store.query("SELECT * FROM transitions WHERE job_uid=? ORDER BY id", (row["uid"],))
+        return self._view(row, reps, evs, trs, with_spec=with_spec)
+
+    def _view(self, row: Any, reps: list | None = None, evs: list | None = None, trs: list | None = None,
+              alloc: int | None = None, with_spec: bool = False) -> JobView:
+        instances: list[Instance] = []
+        spec = self.spec(row["uid"], row["spec"]) if (reps is not None or with_spec) else None
+        master = lifecycle.master_task(spec) if spec else ""
+        chief = ""
+        for r in reps or []:
+            name = f"{row['name']}-{r['key']}"
+            is_chief = r["task"] == master and r["idx"] == 0
+            if is_chief:
+                chief = name
+            task = spec.task(r["task"]) if spec else None
+            instances.append(Instance(
+                name=name, task=r["task"], index=r["idx"], status=_pod_status(r["state"]), chief=is_chief,
+                requestGPUs=task.resources.gpus if task else 0, gpuIndices=loads(r["gpus"], []), port=r["port"],
+                restarts=r["restarts"], exitCode=r["exit_code"], pid=r["pid"], startTime=r["started"],
+                finishTime=r["finished"], logPath=str(Path(row["job_dir"]) / "logs" / f"{r['key']}.log"),
+                reason=r["reason"]))
+        if alloc is None:
+            alloc = sum(len(i.gpuIndices) for i in instances if i.status in ("Running", "Pending") and i.gpuIndices)
+        return JobView(
+            uuid=row["uid"], name=row["name"], namespace=row["namespace"], kind=row["kind"],
+            trainer=kinds.trainer(row["kind"]), status=row["status"], phase=row["phase"],
+            creationTimestamp=row["created"], startTime=row["started"], finishTime=row["finished"], queue=row["queue"],
+            priority=row["priority_class"] or "N/A", requestGPUs=row["requested_gpus"], allocatedGPUs=alloc,
+            chiefName=chief, reason=row["reason"], position=row["position"], restarts=row["restarts"],
+            jobDir=row["job_dir"], instances=instances,
+            events=[Event(e["ts"], e["type"], e["source"], e["reason"], e["message"]) for e in evs or []],
+            transitions=[Transition(t["ts"], t["phase"], t["reason"]) for t in trs or []],
+            spec=jobspec.to_builtins(spec) if (with_spec and spec) else None)
+
+    def node(self) -> NodeView:
+        from arena.engines.local.node import nvml_gpus
+
+        used = self.store.query("SELECT r.gpus, r.task, j.spec, j.uid FROM replicas r JOIN jobs j ON j.uid=r.job_uid"
+                                " WHERE r.bound=1")
+        cpu = mem = 0
+        gpu_alloc: dict[int, str] = {}
+        for r in used:
+            spec = self.spec(r["uid"], r["spec"])
+            t = spec.task(r["task"])
+            if t:
+                cpu += quantity.cpu_milli(t.resources.cpu)
+                mem += quantity.memory_bytes(t.resources.memory)
+            for g in loads(r["gpus"], []):
+                gpu_alloc[g] = r["uid"]
+        live = {g.index: g for g in nvml_gpus()} if self.capacity.source == "detected" else {}
+        gpus = [{"index": i, "allocated": i in gpu_alloc, "name": live[i].name if i in live else "",
+                 "memory_total": live[i].memory_total if i in live else None,
+                 "memory_used": live[i].memory_used if i in live else None,
+                 "utilization": live[i].utilization if i in live else None} for i in self.capacity.gpus]
+        return NodeView(name=socket.gethostname(), ip=launch.LOOPBACK, role="<none>", status="Ready",
+                        cpu_milli=self.capacity.cpu_milli, memory=self.capacity.memory,
+                        gpu_total=len(self.capacity.gpus), gpu_allocated=len(gpu_alloc), cpu_allocated=cpu,
+                        memory_allocated=mem, gpus=gpus, capacity_source=self.capacity.source)
+
+    # ---- API: delete / prune --------------------------------------------------------------
+    def delete(self, namespace: str, name: str) -> None:
+        with self.mu:
+            row = self._job_row(namespace, name)
+            uid = row["uid"]
+            with self.store.tx() as db:
+                if row["finished"] is None:
+                    db.execute("UPDATE jobs SET finished=? WHERE uid=?", (self.clock(), uid))
+                    Store.set_phase(db, uid, "Terminating", "deleted by user")
+            pids = self._terminate_replicas(uid, "job deleted")
+        deadline = time.monotonic() + self.grace
+        while any(supervisor.group_alive(p) for p, _ in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for pid, ctime in pids:
+            supervisor.signal_tree(pid, ctime, supervisor.KILL)
+        end = time.monotonic() + 5
+        while any(supervisor.group_alive(p) for p, _ in pids) and time.monotonic() < end:
+            time.sleep(0.02)
+        with self.mu:
+            with self.store.tx() as db:
+                db.execute("DELETE FROM jobs WHERE uid=?", (uid,))
+            self._specs.pop(uid, None)
+            shutil.rmtree(row["job_dir"], ignore_errors=True)
+        self.wake.set()
+
+    def prune(self, since: float, namespace: str | None) -> list[JobView]:
+        cutoff = self.clock() - since
+        sql = "SELECT * FROM jobs WHERE finished IS NOT NULL AND finished <= ? AND status IN ('SUCCEEDED','FAILED')"
+        params: list[Any] = [cutoff]
+        if namespace is not None:
+            sql += " AND namespace=?"
+            params.append(namespace)
+        victims = [self._view(r) for r in self.store.query(sql, tuple(params))]
+        for v in victims:
+            try:
+                self.delete(v.namespace, v.name)
+            except JobNotFound:
+                pass
+        return victims
+
+    # ---- reconcile ----------------------------------------------------------------------
+    def reconcile(self) -> None:
+        with self.mu:
+            now = self.clock()
+            self._observe(now)
+            self._deadlines(now)
+            self._schedule(now)
+
+    def _status_files(self, row: Any, key: str) -> tuple[Path, Path, Path]:
+        d = Path(row["job_dir"])
+        return d / "status" / f"{key}.pid", d / "status" / f"{key}.exit", d / "logs" / f"{key}.log"
+
+    def _observe(self, now: float) -> None:
+        rows = self.store.query(
+            "SELECT r.*, j.job_dir, j.finished AS job_finished, j.uid AS juid FROM replicas r JOIN jobs j ON j.uid=r.job_uid"
+            " WHERE r.state IN ('Starting','Running','Terminating')")
+        for r in rows:
+            pid_file, exit_file, _ = self._status_files(r, r["key"])
+            pid, ctime = r["pid"], r["pid_ctime"]
+            if not pid:
+                pid = supervisor.read_pid(pid_file)
+                if pid:
+                    with self.store.tx() as db:
+                        db.execute("UPDATE replicas SET pid=? WHERE job_uid=? AND key=?", (pid, r["juid"], r["key"]))
+            ex = supervisor.read_exit(exit_file)
+            if r["state"] == "Terminating":
+                if ex is not None or not supervisor.group_alive(pid):
+                    self._released(r, ex)
+                elif r["kill_at"] and now >= r["kill_at"]:
+                    supervisor.signal_tree(pid, ctime, supervisor.KILL)
+                continue
+            if ex is None and not supervisor.alive(pid, ctime):
+                if not pid and (now - (r["started"] or now)) < 10:
+                    continue  # shim still starting
+                ex = supervisor.read_exit(exit_file)
+                if ex is None:
+                    ex = {"code": 255, "ts": now, "lost": True}
+            if ex is not None:
+                self._exited(r, int(ex["code"]), float(ex.get("ts", now)), lost=bool(ex.get("lost")))
+
+    def _released(self, r: Any, ex: dict | None) -> None:
+        with self.store.tx() as db:
+            state = "Terminated" if ex is None else ("Succeeded" if ex["code"] == 0 else "Failed")
+            db.execute("UPDATE replicas SET state=?, bound=0, exit_code=COALESCE(?, exit_code), finished=COALESCE(finished, ?)"
+                       " WHERE job_uid=? AND key=?", (state, ex["code"] if ex else None, self.clock(), r["juid"], r["key"]))
+
+    def _exited(self, r: Any, code: int, ts: float, lost: bool = False) -> None:
+        uid = r["juid"]
+        job = self.store.one("SELECT * FROM jobs WHERE uid=?", (uid,))
+        if job is None:
+            return
+        if job["finished"] is not None:  # the job already ended: just record the replica's end
+            self._released(r, {"code": code})
+            return
+        spec = self.spec(uid, job["spec"])
+        reps = self.store.query("SELECT key, task, idx, state, exit_code FROM replicas WHERE job_uid=?", (uid,))
+        states = [lifecycle.ReplicaState(x["key"], x["task"], x["idx"], x["state"], x["exit_code"]) for x in reps]
+        outcome = lifecycle.on_exit(spec, states, r["key"], code, job["restarts"])
+        name = f"{job['name']}-{r['key']}"
+        with self.store.tx() as db:
+            db.execute("UPDATE replicas SET state=?, exit_code=?, finished=?, reason=? WHERE job_uid=? AND key=?",
+                       ("Succeeded" if code == 0 else "Failed", code, ts,
+                        "shim vanished: replica lost" if lost else "", uid, r["key"]))
+            if lost:
+                Store.event(db, uid, "ReplicaLost", f"{name}: its shim vanished without an exit status", "Warning",
+                            f"pod/{name}")
+            else:
+                Store.event(db, uid, "Exited", f"{name} exited with code {code}", "Normal" if code == 0 else "Warning",
+                            f"pod/{name}", ts)
+            if outcome.action == "restart":
+                db.execute("UPDATE replicas SET restarts=restarts+1 WHERE job_uid=? AND key=?", (uid, r["key"]))
+                db.execute("UPDATE jobs SET restarts=restarts+1 WHERE uid=?", (uid,))
+                Store.event(db, uid, "Restarting", outcome.reason, "Warning", f"pod/{name}")
+                Store.set_phase(db, uid, "Restarting", outcome.reason, "PENDING")
+            elif outcome.action in ("succeed", "fail"):
+                self._finish(db, uid, outcome.action == "succeed", outcome.reason)
+            else:
+                db.execute("UPDATE replicas SET bound=0 WHERE job_uid=? AND key=?", (uid, r["key"]))
+        if outcome.action == "restart":
+            self._spawn(uid, r["key"])
+        elif outcome.action in ("succeed", "fail"):
+            self._terminate_replicas(uid, outcome.reason)
+
+    def _finish(self, db: Any, uid: str, ok: bool, reason: str) -> None:
+        status, phase = ("SUCCEEDED", "Succeeded") if ok else ("FAILED", "Failed")
+        db.execute("UPDATE jobs SET finished=?, reason=?, position=0 WHERE uid=?", (self.clock(), reason, uid))
+        db.execute("UPDATE replicas SET bound=0 WHERE job_uid=? AND state IN ('Pending','Succeeded','Failed')", (uid,))
+        Store.set_phase(db, uid, phase, reason, status)
+        Store.event(db, uid, phase, reason, "Normal" if ok else "Warning")
+
+    def _terminate_replicas(self, uid: str, reason: str) -> list[tuple[int, float]]:
+        """SIGTERM every live replica; the loop sends SIGKILL after the grace period."""
+        rows = self.store.query("SELECT key, pid, pid_ctime FROM replicas WHERE job_uid=? AND state IN"
+                                " ('Starting','Running','Terminating')", (uid,))
+        with self.store.tx() as db:
+            db.execute("UPDATE replicas SET state='Terminating', kill_at=COALESCE(kill_at, ?), reason=? WHERE job_uid=?"
+                       " AND state IN ('Starting','Running')", (self.clock() + self.grace, reason, uid))
+        out = []
+        for r in rows:
+            supervisor.signal_tree(r["pid"], r["pid_ctime"], supervisor.TERM)
+            out.append((r["pid"], r["pid_ctime"]))
+        return out
+
+    def _deadlines(self, now: float) -> None:
+        for row in self.store.query("SELECT uid, spec, started, finished, namespace, name FROM jobs"):
+            spec = self.spec(row["uid"], row["spec"])
+            rp = spec.run_policy
+            if row["finished"] is None and rp.active_deadline_seconds and row["started"] \
+                    and now - row["started"] >= rp.active_deadline_seconds:
+                reason = f"job was active longer than specified deadline ({rp.active_deadline_seconds}s)"
+                with self.store.tx() as db:
+                    self._finish(db, row["uid"], False, reason)
+                self._terminate_replicas(row["uid"], reason)
+            elif row["finished"] is not None and rp.ttl_seconds_after_finished is not None \
+                    and now - row["finished"] >= rp.ttl_seconds_after_finished:
+                live = self.store.one("SELECT 1 FROM replicas WHERE job_uid=? AND state IN ('Starting','Running','Terminating')",
+                                      (row["uid"],))
+                if live is None:
+                    with self.store.tx() as db:
+                        db.execute("DELETE FROM jobs WHERE uid=?", (row["uid"],))
+                    self._specs.pop(row["uid"], None)
+                    shutil.rmtree(self.paths.job_dir(row["namespace"], row["name"], row["uid"]), ignore_errors=True)
+
+    # ---- scheduling -----------------------------------------------------------------------
+    def snapshot(self, now: float) -> Snapshot:
+        node = Node(Amount(self.capacity.cpu_milli, self.capacity.memory, len(self.capacity.gpus),
+                           dict(self.capacity.extended)), tuple(self.capacity.gpus))
+        queues = {}
+        for q in self.store.query("SELECT * FROM queues"):
+            queues[q["name"]] = Queue(q["name"], q["weight"], _amount(loads(q["capability"])),
+                                      _amount(loads(q["guarantee"])), bool(q["reclaimable"]), q["state"])
+        jobs_rows = self.store.query(
+            "SELECT * FROM jobs WHERE finished IS NULL OR uid IN (SELECT job_uid FROM replicas WHERE bound=1)")
+        reps_by_job: dict[str, list] = {}
+        if jobs_rows:
+            for r in self.store.query("SELECT * FROM replicas WHERE job_uid IN (SELECT uid FROM jobs WHERE finished IS NULL)"
+                                      " OR bound=1"):
+                reps_by_job.setdefault(r["job_uid"], []).append(r)
+        jobs = []
+        for row in jobs_rows:
+            spec = self.spec(row["uid"], row["spec"])
+            finished_job = row["finished"] is not None
+            replicas = []
+            for r in reps_by_job.get(row["uid"], []):
+                t = spec.task(r["task"])
+                done = r["state"] in ("Succeeded", "Failed", "Terminated") and not r["bound"]
+                if finished_job and not r["bound"]:
+                    continue
+                replicas.append(Replica(r["key"], _request(t.resources) if t else Amount(), bool(r["bound"]),
+                                        tuple(loads(r["gpus"], [])), done or (finished_job and not r["bound"])))
+            mina = spec.scheduling.min_available or spec.total_replicas
+            jobs.append(Job(row["uid"], row["name"], row["namespace"], row["queue"], row["priority"], row["created"],
+                            mina, tuple(replicas), admitted=bool(row["admitted"]) or finished_job))
+        return Snapshot(node, queues, tuple(jobs), now)
+
+    def _schedule(self, now: float) -> None:
+        decisions: Decisions = cycle(self.snapshot(now))
+        names = {r["uid"]: r for r in self.store.query("SELECT uid, name, reason, position, admitted, status FROM jobs"
+                                                        " WHERE finished IS NULL")}
+        with self.store.tx() as db:
+            for uid in decisions.admit:
+                db.execute("UPDATE jobs SET admitted=1 WHERE uid=?", (uid,))
+                Store.event(db, uid, "Admitted", f"admitted by queue", source="scheduler")
+            for uid, w in decisions.waiting.items():
+                row = names.get(uid)
+                if row is None:
+                    continue
+                if row["reason"] != w.reason or row["position"] != w.position:
+                    db.execute("UPDATE jobs SET reason=?, position=? WHERE uid=?", (w.reason, w.position, uid))
+                    if row["reason"] != w.reason:
+                        Store.event(db, uid, "Unschedulable", w.reason, "Warning", "scheduler")
+                if w.admitted and row["status"] == "QUEUING":
+                    Store.set_phase(db, uid, "Inqueue", w.reason, "PENDING")
+            for uid, source, message in decisions.events:
+                Store.event(db, uid, source, message, source="scheduler")
+        for ev in decisions.evictions:
+            self._evict(ev.job_uid, ev.reason)
+        by_job: dict[str, list] = {}
+        for b in decisions.binds:
+            by_job.setdefault(b.job_uid, []).append(b)
+        for uid, binds in by_job.items():
+            self._bind(uid, binds, now)
+
+    def _evict(self, uid: str, reason: str) -> None:
+        """PodEvicted → RestartJob (the default): stop every replica and queue the job again."""
+        with self.store.tx() as db:
+            Store.event(db, uid, "Evicted", reason, "Warning", "scheduler")
+            Store.set_phase(db, uid, "Restarting", reason, "QUEUING")
+            db.execute("UPDATE jobs SET admitted=0, retries=retries+1, reason=? WHERE uid=?", (reason, uid))
+        self._terminate_replicas(uid, reason)
+        with self.store.tx() as db:
+            db.execute("UPDATE replicas SET state='Pending', exit_code=NULL, finished=NULL, pid=NULL, pid_ctime=NULL,"
+                       " kill_at=NULL WHERE job_uid=? AND state NOT IN ('Terminating')", (uid,))
+
+    def _bind(self, uid: str, binds: list, now: float) -> None:
+        row = self.store.one("SELECT * FROM jobs WHERE uid=?", (uid,))
+        if row is None or row["finished"] is not None:
+            return
+        taken = set(self._recent_ports)
+        ports = {r["key"]: r["port"] for r in self.store.query("SELECT key, port FROM replicas WHERE job_uid=?", (uid,))}
+        spec = self.spec(uid, row["spec"])
+        with self.store.tx() as db:
+            for b in binds:
+                port = ports.get(b.replica) or self._task_port(spec, b.replica) or _free_port(taken)
+                taken.add(port)
+                self._recent_ports.append(port)
+                ports[b.replica] = port
+                db.execute("UPDATE replicas SET bound=1, gpus=?, port=?, state='Starting', started=?, pid=NULL,"
+                           " pid_ctime=NULL, exit_code=NULL, finished=NULL, kill_at=NULL, reason='' WHERE job_uid=? AND key=?",
+                           (json.dumps(list(b.gpu_indices)), port, now, uid, b.replica))
+            if row["started"] is None:
+                db.execute("UPDATE jobs SET started=? WHERE uid=?", (now, uid))
+            db.execute("UPDATE jobs SET admitted=1, reason='', position=0 WHERE uid=?", (uid,))
+            gpus = [g for b in binds for g in b.gpu_indices]
+            Store.event(db, uid, "Scheduled", f"gang of {len(binds)} replicas bound to localhost"
+                        + (f" (GPUs {','.join(map(str, gpus))})" if gpus else ""), source="scheduler")
+            Store.set_phase(db, uid, "Inqueue" if row["phase"] == "Created" else row["phase"], "admitted", "PENDING")
+        for b in binds:
+            self._spawn(uid, b.replica)
+
+    def _task_port(self, spec: JobSpec, key: str) -> int:
+        task, _, idx = key.rpartition("-")
+        t = spec.task(task)
+        if t and t.port and (t.replicas == 1 or idx == "0"):
+            return t.port
+        return 0
+
+    def _spawn(self, uid: str, key: str) -> None:
+        row = self.store.one("SELECT * FROM jobs WHERE uid=?", (uid,))
+        rep = self.store.one("SELECT * FROM replicas WHERE job_uid=? AND key=?", (uid, key))
+        if row is None or rep is None or row["finished"] is not None:
+            return
+        spec = self.spec(uid, row["spec"])
+        ports = {r["key"]: r["port"] for r in self.store.query("SELECT key, port FROM replicas WHERE job_uid=?", (uid,))}
+        plan = launch.plan_replica(spec, rep["task"], rep["idx"], ports, loads(rep["gpus"], []),
+                                   loads(row["base_env"], {}), Path(row["job_dir"]), uid)
+        pid_file, exit_file, log_file = self._status_files(row, key)
+        try:
+            with open(log_file, "ab"):
+                pass
+            pid, ctime = supervisor.spawn(plan.argv, plan.env, plan.cwd, pid_file, exit_file, log_file)
+        except OSError as exc:
+            with self.store.tx() as db:
+                self._finish(db, uid, False, f"cannot start {row['name']}-{key}: {exc}")
+            self._terminate_replicas(uid, str(exc))
+            return
+        with self.store.tx() as db:
+            db.execute("UPDATE replicas SET pid=?, pid_ctime=?, state='Running', started=? WHERE job_uid=? AND key=?",
+                       (pid, ctime, self.clock(), uid, key))
+            Store.event(db, uid, "Started", f"started {row['name']}-{key} (pid {pid})", source=f"pod/{row['name']}-{key}")
+            waiting = db.execute("SELECT COUNT(*) FROM replicas WHERE job_uid=? AND state IN ('Pending','Starting')",
+                                 (uid,)).fetchone()[0]
+            if waiting == 0:
+                Store.set_phase(db, uid, "Running", "all replicas running", "RUNNING")
+
+
+def _amount(d: dict | None) -> Amount | None:
+    if not d:
+        return None
+    ext = {k: int(v) for k, v in d.items() if k not in ("cpu", "memory", "nvidia.com/gpu")}
+    return Amount(quantity.cpu_milli(str(d["cpu"])) if "cpu" in d else 10**12,
+                  quantity.memory_bytes(str(d["memory"])) if "memory" in d else 10**18,
+                  int(d.get("nvidia.com/gpu", 10**6)), ext)
+
+
+def _request(res: Any) -> Amount:
+    return Amount(quantity.cpu_milli(res.cpu), quantity.memory_bytes(res.memory), res.gpus, dict(res.devices))
+
+
+def _pod_status(state: str) -> str:
+    return {"Starting": "Pending", "Terminated": "Failed"}.get(state, state)
+
+
+def encode_view(view: msgspec.Struct) -> bytes:
+    return msgspec.json.encode(view)

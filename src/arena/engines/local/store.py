@@ -1,0 +1,161 @@
+"""The local engine's durable state: SQLite in WAL mode, one transaction per state change.
+
+The daemon may be killed at any moment; everything needed to carry on (jobs, replicas
+with their pids, ports and GPUs, events, phase history) is here, and each replica's exit
+status is in a file its shim writes, so a restarted daemon re-adopts what is running.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    uid TEXT PRIMARY KEY,
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    base_env TEXT NOT NULL DEFAULT '{}',
+    status TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    queue TEXT NOT NULL DEFAULT 'default',
+    priority INTEGER NOT NULL DEFAULT 0,
+    priority_class TEXT,
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    reason TEXT NOT NULL DEFAULT '',
+    message TEXT NOT NULL DEFAULT '',
+    position INTEGER NOT NULL DEFAULT 0,
+    admitted INTEGER NOT NULL DEFAULT 0,
+    restarts INTEGER NOT NULL DEFAULT 0,
+    retries INTEGER NOT NULL DEFAULT 0,
+    requested_gpus INTEGER NOT NULL DEFAULT 0,
+    job_dir TEXT NOT NULL,
+    UNIQUE(namespace, name)
+);
+CREATE INDEX IF NOT EXISTS jobs_active ON jobs(finished);
+CREATE TABLE IF NOT EXISTS replicas (
+    job_uid TEXT NOT NULL REFERENCES jobs(uid) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    task TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'Pending',
+    bound INTEGER NOT NULL DEFAULT 0,
+    gpus TEXT NOT NULL DEFAULT '[]',
+    port INTEGER NOT NULL DEFAULT 0,
+    pid INTEGER,
+    pid_ctime REAL,
+    exit_code INTEGER,
+    restarts INTEGER NOT NULL DEFAULT 0,
+    started REAL,
+    finished REAL,
+    kill_at REAL,
+    reason TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (job_uid, key)
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_uid TEXT NOT NULL REFERENCES jobs(uid) ON DELETE CASCADE,
+    ts REAL NOT NULL,
+    type TEXT NOT NULL,
+    source TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_job ON events(job_uid);
+CREATE TABLE IF NOT EXISTS transitions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_uid TEXT NOT NULL REFERENCES jobs(uid) ON DELETE CASCADE,
+    ts REAL NOT NULL,
+    phase TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS transitions_job ON transitions(job_uid);
+CREATE TABLE IF NOT EXISTS queues (
+    name TEXT PRIMARY KEY,
+    weight INTEGER NOT NULL DEFAULT 1,
+    capability TEXT,
+    guarantee TEXT,
+    reclaimable INTEGER NOT NULL DEFAULT 1,
+    state TEXT NOT NULL DEFAULT 'Open',
+    created REAL NOT NULL
+);
+"""
+
+JOB_COLUMNS = ("uid", "namespace", "name", "kind", "spec", "base_env", "status", "phase", "queue", "priority",
+               "priority_class", "created", "started", "finished", "reason", "message", "position", "admitted",
+               "restarts", "retries", "job_dir")
+
+
+class Store:
+    """A thread-safe wrapper: one connection, serialised by a lock, explicit transactions."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self._conn.executescript(SCHEMA)
+        self.lock = threading.RLock()
+        with self.tx() as db:
+            db.execute("INSERT OR IGNORE INTO queues(name, created) VALUES ('default', ?)", (time.time(),))
+
+    def close(self) -> None:
+        with self.lock:
+            self._conn.close()
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """One atomic state change. Nested use joins the outer transaction."""
+        with self.lock:
+            if self._conn.in_transaction:
+                yield self._conn
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
+        with self.lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def one(self, sql: str, params: tuple | dict = ()) -> sqlite3.Row | None:
+        with self.lock:
+            return self._conn.execute(sql, params).fetchone()
+
+    # -- helpers used inside a transaction ------------------------------------------------
+    @staticmethod
+    def event(db: sqlite3.Connection, job_uid: str, reason: str, message: str, type_: str = "Normal",
+              source: str = "", ts: float | None = None) -> None:
+        db.execute("INSERT INTO events(job_uid, ts, type, source, reason, message) VALUES (?,?,?,?,?,?)",
+                   (job_uid, ts or time.time(), type_, source, reason, message))
+
+    @staticmethod
+    def set_phase(db: sqlite3.Connection, job_uid: str, phase: str, reason: str, status: str | None = None,
+                  ts: float | None = None) -> None:
+        """Record a native phase change (and the Arena status) with its history row."""
+        row = db.execute("SELECT phase, status FROM jobs WHERE uid=?", (job_uid,)).fetchone()
+        if row is None:
+            return
+        if row["phase"] != phase:
+            db.execute("INSERT INTO transitions(job_uid, ts, phase, reason) VALUES (?,?,?,?)",
+                       (job_uid, ts or time.time(), phase, reason))
+        db.execute("UPDATE jobs SET phase=?, status=COALESCE(?, status) WHERE uid=?", (phase, status, job_uid))
+
+
+def loads(text: str | None, default: Any = None) -> Any:
+    return default if text in (None, "") else json.loads(text)

@@ -1,0 +1,50 @@
+"""Go-style durations ("90s", "1h30m", "500ms") as Arena and the AppWrapper annotations use."""
+from __future__ import annotations
+
+import re
+
+from arena.errors import InvalidSpec
+
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_PART = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h|d)")
+
+
+def parse_seconds(text: str, field: str) -> float:
+    """Seconds in a Go duration; a bare number is seconds. `d` (days) is accepted too."""
+    raw = str(text).strip()
+    if not raw:
+        raise InvalidSpec(field, "empty duration")
+    try:
+        value = float(raw)
+    except ValueError:
+        pass
+    else:
+        if value < 0:
+            raise InvalidSpec(field, f"{raw!r} must not be negative")
+        return value
+    pos, total = 0, 0.0
+    for m in _PART.finditer(raw):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    if pos != len(raw) or pos == 0:
+        raise InvalidSpec(field, f"{raw!r} is not a duration (examples: 90s, 5m, 1h30m)")
+    return total
+
+
+def short_human(seconds: float) -> str:
+    """kubectl's ShortHumanDuration: 45s, 12m, 3h, 2d, 1y."""
+    s = int(max(seconds, 0))
+    if s < 120:
+        return f"{s}s"
+    m = s // 60
+    if m < 120:
+        return f"{m}m"
+    h = m // 60
+    if h < 48:
+        return f"{h}h"
+    d = h // 24
+    if d < 365 * 2:
+        return f"{d}d"
+    return f"{d // 365}y"
