@@ -22,7 +22,7 @@ def check_nproc(value: str | None, field: str = "--nproc-per-node") -> str | Non
 def build(**opts: Any) -> JobSpec:
     """Build a PyTorchJob spec from flag values (the CLI's dest names)."""
     fields = common_fields(opts, "pytorchjob")
-    workers = positive(opts.get("workers") or 1, "--workers")
+    workers = positive(1 if opts.get("workers") is None else opts["workers"], "--workers")
     command = command_text(opts.get("command"))
     res = resources(opts.get("cpu"), opts.get("memory"), opts.get("gpus") or 0, opts.get("device") or ())
     master_port = int(opts.get("master_port") or 0)
