@@ -176,3 +176,14 @@ def test_cpu_resources_only() -> None:
 def test_scheduling_queue_only_with_gang() -> None:
     spec = msgspec.structs.replace(tf(("worker", 2)), scheduling=Scheduling(queue="q1", gang=True, min_available=1))
     assert render(spec)[0]["spec"]["runPolicy"]["schedulingPolicy"] == {"minAvailable": 1, "queue": "q1"}
+
+
+@pytest.mark.parametrize("make", [lambda: pytorch(kueue_queue="team-a"),
+                                  lambda: msgspec.structs.replace(tf(("worker", 2)),
+                                                                  scheduling=Scheduling(kueue_queue="team-a")),
+                                  lambda: msgspec.structs.replace(mpi(), scheduling=Scheduling(kueue_queue="team-a"))])
+def test_kueue_queue_label_on_the_job_only(make) -> None:
+    job = render(make())[0]
+    assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-a"
+    for tpl in templates(job).values():
+        assert "kueue.x-k8s.io/queue-name" not in tpl["metadata"]["labels"]

@@ -10,7 +10,7 @@ from k8s_specs import CPU, env_of, main_container, templates, volcano, volcano_p
 
 from arena.engines.kubernetes.render import render
 from arena.errors import InvalidSpec
-from arena.spec.job import Policy, Scheduling, TaskSpec, VolcanoOptions
+from arena.spec.job import Policy, RunPolicy, Scheduling, TaskSpec, VolcanoOptions
 
 
 def expand(value: str, env: dict[str, str]) -> str:
@@ -116,7 +116,6 @@ def test_restart_policy_exit_code_is_not_a_pod_policy() -> None:
 
 
 def test_ttl_and_scheduler_override() -> None:
-    from arena.spec.job import RunPolicy
     spec = volcano(run_policy=RunPolicy(ttl_seconds_after_finished=60),
                    scheduling=Scheduling(scheduler_name="kube-batch"))
     out = render(spec)[0]["spec"]
@@ -166,3 +165,9 @@ def test_volcano_tensorflow_plugin_writes_tf_config_itself() -> None:
     for tpl in templates(job).values():
         assert "TF_CONFIG" not in env_of(tpl)
         assert main_container(tpl)["ports"][0]["containerPort"] == 2222
+
+
+def test_kueue_queue_is_refused_for_a_bare_volcano_job() -> None:
+    with pytest.raises(InvalidSpec) as err:
+        render(volcano(scheduling=Scheduling(kueue_queue="q")))
+    assert err.value.field == "--kueue-queue"

@@ -57,35 +57,76 @@ def test_no_plugins() -> None:
     assert volcano.replica_env(spec, "w", 0, local_endpoints(spec)) == {}
 
 
-def test_tf_config_auto_plugin_form() -> None:
-    spec = build(["chief:1", "ps:1", "worker:2", "evaluator:1"], tf_config="auto")
+TF_TASKS = ["chief:1", "ps:1", "worker:2", "evaluator:1"]
+
+
+def test_tensorflow_plugin_form() -> None:
+    spec = build(TF_TASKS, plugin=["tensorflow"])
     eps = volcano.cluster_endpoints(spec)
     value = volcano.tf_config(spec, "worker", 1, eps)
     assert value == ('{"cluster":{"ps":["job-ps-0.job:2222"],"worker":["job-worker-0.job:2222",'
                      '"job-worker-1.job:2222"],"chief":["job-chief-0.job:2222"],'
                      '"evaluator":["job-evaluator-0.job:2222"]},"task":{"type":"worker","index":1}}')
-    assert "TF_CONFIG" in volcano.replica_env(spec, "worker", 1, eps)
-    plain = build(["worker:2"])
+    env = volcano.replica_env(spec, "worker", 1, eps)
+    assert env["TF_CONFIG"] == value and "VC_WORKER_HOSTS" in env  # the framework plugin implies svc
+    plain = build(["worker:2"], plugin=["env"])
     assert "TF_CONFIG" not in volcano.replica_env(plain, "worker", 1, local_endpoints(plain))
 
 
-def test_tf_config_skips_single_replica_job_and_non_tf_tasks() -> None:
-    one = build(["worker:1"], tf_config="auto")
+def test_auto_is_the_tfjob_form() -> None:
+    from arena.distributed import tf_config
+    from arena.spec import tfjob
+    spec = build(TF_TASKS, tf_config="auto")
+    eps = local_endpoints(spec)
+    cfg = json.loads(volcano.tf_config(spec, "evaluator", 0, eps))
+    assert list(cfg["cluster"]) == ["chief", "ps", "worker"]  # evaluator not in the training cluster
+    assert cfg["task"] == {"type": "evaluator", "index": 0} and cfg["environment"] == "cloud"
+    tf = tfjob.build(name="job", command="run", chief=True, ps=1, workers=2, evaluator=True)
+    for t in spec.tasks:
+        for i in range(t.replicas):  # byte for byte what a TFJob replica gets
+            assert volcano.tf_config(spec, t.name, i, eps) == tf_config.tf_config(tf, t.name, i, eps)
+
+
+def test_plugin_wins_over_auto_as_on_a_cluster() -> None:
+    spec = build(TF_TASKS, tf_config="auto", plugin=["tensorflow"])
+    assert "environment" not in json.loads(volcano.tf_config(spec, "ps", 0, local_endpoints(spec)))
+
+
+def test_tensorflow_plugin_skips_single_replica_job_and_keeps_other_task_names() -> None:
+    one = build(["worker:1"], plugin=["tensorflow"])
     assert volcano.tf_config(one, "worker", 0, local_endpoints(one)) is None
-    spec = build(["worker:2", "logger:1"], tf_config="auto")
+    spec = build(["worker:2", "logger:1"], plugin=["tensorflow"])
     cfg = json.loads(volcano.tf_config(spec, "logger", 0, local_endpoints(spec)))
     assert cfg["cluster"] == {"worker": ["127.0.0.1:30000", "127.0.0.1:30001"]}
     assert cfg["task"] == {"type": "logger", "index": 0}
 
 
+def test_tensorflow_plugin_role_arguments() -> None:
+    spec = build(["trainer:2", "params:1"], plugin=["tensorflow:--worker=trainer,--ps=params"])
+    cfg = json.loads(volcano.tf_config(spec, "params", 0, local_endpoints(spec)))
+    assert cfg == {"cluster": {"ps": ["127.0.0.1:30002"], "worker": ["127.0.0.1:30000", "127.0.0.1:30001"]},
+                   "task": {"type": "ps", "index": 0}}
+
+
+def test_svc_inject_hosts_env_false_and_unmodelled() -> None:
+    spec = build(["w:2"], plugin=["env", "svc:--inject-hosts-env=false", "ssh", "mpi"])
+    assert volcano.replica_env(spec, "w", 0, local_endpoints(spec)) == {"VK_TASK_INDEX": "0", "VC_TASK_INDEX": "0"}
+    assert volcano.unmodelled_plugins(spec) == ["ssh", "mpi"]
+    assert volcano.unmodelled_plugins(build(["w:1"])) == []
+
+
 def test_pytorch_plugin() -> None:
     spec = build(["master:1", "worker:3"], plugin=["pytorch"])
     eps = local_endpoints(spec)
-    assert volcano.replica_env(spec, "master", 0, eps) == {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "30000",
-                                                           "WORLD_SIZE": "4", "RANK": "0"}
+    env = volcano.replica_env(spec, "master", 0, eps)
+    assert {k: env[k] for k in ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK")} == {
+        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "30000", "WORLD_SIZE": "4", "RANK": "0"}
+    assert env["VC_WORKER_NUM"] == "3"  # the framework plugin implies svc
     ranks = [volcano.pytorch_env(spec, "worker", i, eps)["RANK"] for i in range(3)]
     assert ranks == ["1", "2", "3"]
     assert volcano.pytorch_env(build(["w:2"]), "w", 0, local_endpoints(build(["w:2"]))) == {}
+    named = build(["main:1", "helper:2"], plugin=["pytorch:--master=main,--worker=helper"])
+    assert volcano.pytorch_env(named, "helper", 1, local_endpoints(named))["RANK"] == "2"
 
 
 @given(st.lists(st.tuples(st.from_regex(r"[a-z]([a-z0-9-]{0,6}[a-z0-9])?", fullmatch=True), st.integers(1, 4)),

@@ -200,7 +200,7 @@ BASE = "kind: tfjob\nname: t\ncommand: c\n"
      "scheduling.policies[0]"),
     ("kind: vj\nname: v\ncommand: c\ntasks: [{name: a}, {name: b, depends_on: [c]}]", "tasks[1].depends_on"),
     ("kind: vj\nname: v\ncommand: c\ntasks: [{name: a, min_available: 3}]", "tasks[0].min_available"),
-    ("kind: vj\nname: v\ncommand: c\ntasks: [{name: a}]\noptions: {plugins: [mpi]}", "options.plugins"),
+    ("kind: vj\nname: v\ncommand: c\ntasks: [{name: a}]\noptions: {plugins: [horovod]}", "options.plugins"),
     ("kind: vj\nname: v\ncommand: c\ntasks: [{name: a}]\noptions: {tf_config: yes}", "options.tf_config"),
     ("kind: mpijob\nname: m\ntasks: [{name: worker}]", "tasks"),
     ("kind: mpijob\nname: m\ncommand: c\ntasks: [{name: launcher, replicas: 2}, {name: worker}]",
@@ -307,7 +307,7 @@ def test_kind_flag_must_match() -> None:
     (dict(policy=["zz:PodFailed=AbortJob"]), "--policy"),
     (dict(depends_on=["zz:ps"]), "--depends-on"),
     (dict(env=["novalue"]), "--env"),
-    (dict(plugin=["mpi"]), "--plugin"),
+    (dict(plugin=["horovod"]), "--plugin"),
     (dict(replicas=3), "--replicas"),
 ])
 def test_merge_errors_name_the_flag(flags, field) -> None:

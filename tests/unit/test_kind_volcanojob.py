@@ -184,9 +184,15 @@ def test_single_task_without_task_flag() -> None:
     assert [(t.name, t.replicas, t.resources.cpu) for t in spec.tasks] == [("trainer", 2, "1")]
 
 
-def test_plugins_none_and_tensorflow() -> None:
+def test_plugins_none_lists_and_arguments() -> None:
     assert build(task=["w:1"], plugin=["none"]).options.plugins == []
-    assert build(task=["w:1"], plugins="env,tensorflow").options.tf_config == "auto"
+    spec = build(task=["w:1"], plugins="env,tensorflow")
+    assert spec.options.plugins == ["env", "tensorflow"] and spec.options.tf_config == "none"
+    spec = build(task=["w:1"], plugin=["svc:--publish-not-ready-addresses,--disable-network-policy=true", "env",
+                                       "svc:--inject-hosts-env=false"])
+    assert spec.options.plugins == ["svc:--inject-hosts-env=false", "env"]  # the last svc wins
+    with pytest.raises(InvalidSpec, match="--flags"):
+        build(task=["w:1"], plugin=["svc:publish"])
 
 
 @pytest.mark.parametrize("opts, field", [
@@ -204,7 +210,9 @@ def test_plugins_none_and_tensorflow() -> None:
     (dict(task=["w:2"], min_available=-1), "--min-available"),
     (dict(task=["w:2"], max_retry=-1), "--max-retry"),
     (dict(task=["w:2"], tf_config="manual"), "--tf-config"),
-    (dict(task=["w:2"], plugin=["mpi"]), "--plugin"),
+    (dict(task=["w:2"], plugin=["horovod"]), "--plugin"),
+    (dict(task_replicas=0), "--task-replicas"),
+    (dict(task_replicas="two"), "--task-replicas"),
 ])
 def test_errors(opts, field) -> None:
     with pytest.raises(InvalidSpec) as err:

@@ -4,11 +4,14 @@
 - svc plugin: per task T (`-` → `_`; TU = upper-case T) the ConfigMap keys `T.host` (hosts, one per line),
   `VC_TU_HOSTS` (comma-separated) and `VC_TU_NUM`, mounted as files under /etc/volcano, and the same
   `VC_TU_HOSTS`/`VC_TU_NUM` as env vars in every pod, for **every** task.
-- `--tf-config auto` (Volcano's `tensorflow` plugin): TF_CONFIG from the tasks named chief/ps/worker/
-  evaluator, in the plugin's form: keys ps, worker, chief, evaluator (evaluator included, empty ones
-  omitted), no "environment"; none when the job is a single task with a single replica.
+- tensorflow plugin: TF_CONFIG in the plugin's own form: keys ps, worker, chief, evaluator (evaluator
+  included, empty ones omitted), no "environment"; none when the job is one task with one replica.
+- `--tf-config auto` (Arena's, without the plugin): the TF_CONFIG a TFJob replica would get, from the
+  tasks named chief/ps/worker/evaluator, so the same training code runs under tfjob and volcanojob.
 - pytorch plugin: MASTER_ADDR/MASTER_PORT of `master-0`, WORLD_SIZE = all replicas, RANK = 0 on the
   master, index + 1 on workers.
+- ssh, mpi, ray and hcclrank are not reproduced (`unmodelled_plugins` lists them for the engine).
+Plugins come as `NAME[:--arg=value,...]`; the arguments Volcano reads (role names, inject-hosts-env) apply.
 
 Host lists are the strings the engine passes, verbatim: on a cluster `<job>-<task>-<i>.<job>` (see
 `cluster_hosts`), on one machine the engine may pass `host:port` so that replicas stay distinguishable.
@@ -34,6 +37,8 @@ TF_ROLES = ("ps", "worker", "chief", "evaluator")  # the tensorflow plugin's fie
 TF_PORT = 2222  # the tensorflow plugin's default --port
 PYTORCH_PORT = 23456  # the pytorch plugin's default --port
 MASTER, WORKER = "master", "worker"
+FRAMEWORK_PLUGINS = ("pytorch", "tensorflow", "mpi", "ray")  # each implies svc (Volcano's webhook)
+MODELLED_PLUGINS = ("env", "svc", "pytorch", "tensorflow")
 
 
 def options_of(spec: JobSpec) -> VolcanoOptions:
@@ -77,64 +82,115 @@ def host_files(spec: JobSpec, hosts: Mapping[str, Sequence[str]]) -> dict[str, s
     return {k: v for k, v in svc_entries(spec, hosts).items() if k.endswith(".host")}
 
 
-def tf_config_enabled(spec: JobSpec) -> bool:
-    opts = options_of(spec)
-    return opts.tf_config == "auto" or "tensorflow" in opts.plugins
+def plugins_of(spec: JobSpec) -> dict[str, dict[str, str]]:
+    """Enabled plugins → their `--flag=value` arguments. The frameworks imply svc, as Volcano's webhook adds it."""
+    out: dict[str, dict[str, str]] = {}
+    for item in options_of(spec).plugins:
+        name, _, args = item.partition(":")
+        parsed: dict[str, str] = {}
+        for arg in filter(None, (a.strip() for a in args.split(","))):
+            key, _, value = arg.removeprefix("--").partition("=")
+            parsed[key] = value or "true"
+        out[name.strip()] = parsed
+    if "svc" not in out and any(p in out for p in FRAMEWORK_PLUGINS):
+        out["svc"] = {}
+    return out
 
 
-def tf_config_dict(spec: JobSpec, task: TaskSpec | str, index: int, endpoints: Endpoints) -> dict[str, Any] | None:
-    """The tensorflow plugin's TF_CONFIG for one pod; None for a one-task, one-replica job."""
+def unmodelled_plugins(spec: JobSpec) -> list[str]:
+    """Enabled plugins this module does not reproduce (ssh, mpi, ray, hcclrank): the local engine must refuse them."""
+    return [name for name in plugins_of(spec) if name not in MODELLED_PLUGINS]
+
+
+def tf_roles(spec: JobSpec) -> dict[str, str]:
+    """Task name → TF role under the tensorflow plugin's --ps/--worker/--chief/--evaluator arguments."""
+    args = plugins_of(spec).get("tensorflow", {})
+    return {args.get(role, role): role for role in TF_ROLES}
+
+
+def tensorflow_plugin_dict(spec: JobSpec, task: TaskSpec | str, index: int,
+                           endpoints: Endpoints) -> dict[str, Any] | None:
+    """The tensorflow *plugin's* TF_CONFIG: keys ps, worker, chief, evaluator (evaluator included, empty ones
+    omitted), no "environment"; none for a one-task, one-replica job. A task outside the four roles keeps
+    its own name as its type."""
     t = task_of(spec, task)
     check_index(t, index)
     if len(spec.tasks) == 1 and spec.tasks[0].replicas == 1:
         return None
-    present = [r for r in TF_ROLES if spec.task(r) is not None and spec.task(r).replicas > 0]  # type: ignore[union-attr]
-    check_endpoints(spec, endpoints, present)
-    return {"cluster": {r: list(endpoints[r]) for r in present}, "task": {"type": t.name, "index": index}}
+    roles = tf_roles(spec)
+    by_role = {roles[x.name]: x.name for x in spec.tasks if x.name in roles and x.replicas > 0}
+    present = [r for r in TF_ROLES if r in by_role]
+    check_endpoints(spec, endpoints, [by_role[r] for r in present])
+    return {"cluster": {r: list(endpoints[by_role[r]]) for r in present},
+            "task": {"type": roles.get(t.name, t.name), "index": index}}
+
+
+def auto_tf_config_dict(spec: JobSpec, task: TaskSpec | str, index: int,
+                        endpoints: Endpoints) -> dict[str, Any]:
+    """`--tf-config auto`: the same TF_CONFIG a TFJob replica gets (see tf_config.py), built from the tasks
+    named chief/ps/worker (the evaluator gets its task but is not in the cluster, as on a TFJob)."""
+    t = task_of(spec, task)
+    check_index(t, index)
+    names = sorted(x.name for x in spec.tasks if x.name in TF_ROLES and x.name != "evaluator" and x.replicas > 0)
+    check_endpoints(spec, endpoints, names)
+    return {"cluster": {n: list(endpoints[n]) for n in names}, "task": {"type": t.name, "index": index},
+            "environment": "cloud"}
 
 
 def tf_config(spec: JobSpec, task: TaskSpec | str, index: int, endpoints: Endpoints) -> str | None:
-    cfg = tf_config_dict(spec, task, index, endpoints)
+    """TF_CONFIG for one pod: the tensorflow plugin's form when that plugin is on (it wins, as on a cluster,
+    where the plugin writes it), else Arena's `auto` form, else none."""
+    if "tensorflow" in plugins_of(spec):
+        cfg = tensorflow_plugin_dict(spec, task, index, endpoints)
+    elif options_of(spec).tf_config == "auto":
+        cfg = auto_tf_config_dict(spec, task, index, endpoints)
+    else:
+        cfg = None
     return None if cfg is None else encode_go_json(cfg)
 
 
 def pytorch_env(spec: JobSpec, task: TaskSpec | str, index: int, endpoints: Endpoints) -> dict[str, str]:
     """The pytorch plugin: rendezvous at master-0; RANK 0 on the master, index + 1 on workers.
 
-    Nothing without a `master` task (the plugin logs and skips); other tasks get no RANK.
+    Task names follow its --master/--worker arguments. Nothing without a master task (the plugin logs and
+    skips); other tasks get no RANK.
     """
     t = task_of(spec, task)
     check_index(t, index)
-    master = spec.task(MASTER)
+    args = plugins_of(spec).get("pytorch", {})
+    master_name, worker_name = args.get("master", MASTER), args.get("worker", WORKER)
+    master = spec.task(master_name)
     if master is None or master.replicas < 1:
         return {}
-    check_endpoints(spec, endpoints, [MASTER])
-    addr = endpoints[MASTER][0]
+    check_endpoints(spec, endpoints, [master_name])
+    addr = endpoints[master_name][0]
     env = {"MASTER_ADDR": host_of(addr), "MASTER_PORT": str(port_of(addr)), "WORLD_SIZE": str(spec.total_replicas)}
-    if t.name == WORKER:
+    if t.name == worker_name:
         env["RANK"] = str(index + 1)
-    elif t.name == MASTER:
+    elif t.name == master_name:
         env["RANK"] = "0"
     return env
 
 
 def replica_env(spec: JobSpec, task: TaskSpec | str, index: int, endpoints: Endpoints,
                 hosts: Mapping[str, Sequence[str]] | None = None) -> dict[str, str]:
-    """Everything the job's enabled plugins inject into one pod. `hosts` defaults to `endpoints`."""
-    opts = options_of(spec)
+    """Everything the job's enabled plugins (and --tf-config auto) inject into one pod.
+
+    `hosts` (what VC_<TASK>_HOSTS lists) defaults to `endpoints`.
+    """
+    plugins = plugins_of(spec)
     t = task_of(spec, task)
     check_index(t, index)
     env: dict[str, str] = {}
-    if "env" in opts.plugins:
+    if "env" in plugins:
         env.update(env_plugin(index))
-    if "svc" in opts.plugins:
+    if "svc" in plugins and plugins["svc"].get("inject-hosts-env", "true").lower() != "false":
         env.update(svc_env(spec, hosts if hosts is not None else endpoints))
-    if "pytorch" in opts.plugins:
+    if "pytorch" in plugins:
         env.update(pytorch_env(spec, t, index, endpoints))
-    if tf_config_enabled(spec):
-        value = tf_config(spec, t, index, endpoints)
-        if value is not None:
-            env["TF_CONFIG"] = value
+    value = tf_config(spec, t, index, endpoints)
+    if value is not None:
+        env["TF_CONFIG"] = value
     return env
 
 

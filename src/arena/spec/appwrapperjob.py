@@ -1,7 +1,7 @@
 """`arena submit appwrapperjob` (the AppWrapper fork, ARENA.md §2.6): a PyTorchJob or a Volcano Job
 wrapped in an AppWrapper, with the AppWrapper's fault-tolerance knobs.
 
-- `--inner-type pytorch` (default): Master 1 + Worker (workers − 1); `--workers` counts the master.
+- `--inner-type pytorch` (default): Master 1 + Worker (workers - 1); `--workers` counts the master.
 - `--inner-type volcano`: one task named `--task-name` with `--replicas` replicas; `--min-available 0`
   means every replica.
 
@@ -65,7 +65,9 @@ def check_options(o: AppWrapperOptions, field: Callable[[str], str] = flag_name)
                                           "must be given together")
     check_nproc(o.nproc_per_node, field("nproc_per_node"))
     check_dns_label(o.task_name, field("task_name"))
-    return msgspec.structs.replace(o, success_ttl=o.success_ttl or None, network_topology_mode=o.network_topology_mode or None,
+    # "" from a flag means unset: store None so the spec stays minimal.
+    return msgspec.structs.replace(o, success_ttl=o.success_ttl or None,
+                                   network_topology_mode=o.network_topology_mode or None,
                                    partition_topology_mode=o.partition_topology_mode or None,
                                    ring_controller=o.ring_controller or None)
 

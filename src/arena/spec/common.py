@@ -1,7 +1,6 @@
 """Validation of the options every job kind shares (upstream's SubmitArgsBuilder)."""
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -113,7 +112,7 @@ def common_fields(opts: dict[str, Any], kind: str) -> dict[str, Any]:
     name = check_job_name(opts.get("name") or "", "--name")
     namespace = check_dns_label(opts.get("namespace") or "default", "--namespace")
     shell = opts.get("shell") or "sh"
-    working_dir = opts.get("working_dir") or os.getcwd()
+    working_dir = opts.get("working_dir") or ""  # engine default: local cwd, cluster /root
     sched = Scheduling(
         queue=check_dns_label(opts.get("queue") or "default", "--queue"),
         priority=opts.get("priority") or None,

@@ -163,7 +163,7 @@ _FLAG_TO_PATH = {
 def loads(text: str, source: str = "job file") -> dict[str, Any]:
     """Parse YAML (or JSON) text into the raw document; it must be one mapping."""
     try:
-        doc = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
+        doc = yaml.load(text, Loader=_LOADER)  # a safe loader (CSafeLoader or SafeLoader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
@@ -277,7 +277,8 @@ def merge(file_opts: Mapping[str, Any], flag_opts: Mapping[str, Any],
     options = _section(doc, "options")
     sched = _section(doc, "scheduling")
     run = _section(doc, "run_policy")
-    inner_pytorch = kind == "appwrapperjob" and (flags.get("inner_type") or options.get("inner_type") or "pytorch") == "pytorch"
+    inner_type = flags.get("inner_type") or options.get("inner_type") or "pytorch"
+    inner_pytorch = kind == "appwrapperjob" and inner_type == "pytorch"
     job_policies: list[str] = []
     task_policies: dict[str, list[str]] = {}
 
@@ -294,7 +295,8 @@ def merge(file_opts: Mapping[str, Any], flag_opts: Mapping[str, Any],
         elif key in ("scheduler", "scheduler_name"):
             sched["scheduler_name"] = value
         elif key == "selector":
-            sched["node_selector"] = _env_dict(sched.get("node_selector"), "scheduling.node_selector") | _env_dict(value, "--selector")
+            file_selector = _env_dict(sched.get("node_selector"), "scheduling.node_selector")
+            sched["node_selector"] = file_selector | _env_dict(value, "--selector")
         elif key == "toleration":
             sched["tolerations"] = list(value)
         elif key == "max_retry":
@@ -315,8 +317,9 @@ def merge(file_opts: Mapping[str, Any], flag_opts: Mapping[str, Any],
                     raise InvalidSpec("--depends-on", f"{task!r} is not a task of the job file")
                 found["depends_on"] = deps
         elif key == "task":
+            job_command = command_text(doc["command"]) if doc.get("command") else None
             for item in value:
-                parsed = _task_to_dict(volcanojob.parse_task(item, command_text(doc["command"]) if doc.get("command") else None))
+                parsed = _task_to_dict(volcanojob.parse_task(item, job_command))
                 found = _find_task(doc, parsed["name"])
                 if found is not None:
                     found.update(parsed)
@@ -329,6 +332,8 @@ def merge(file_opts: Mapping[str, Any], flag_opts: Mapping[str, Any],
         elif key == "data_dir":
             doc["data_dirs"] = list(value)
         elif key in ("tensorboard", "logdir", "tensorboard_image", "tensorboard_ttl"):
+            if not (flags.get("tensorboard") or doc.get("tensorboard")):
+                continue  # --logdir and friends only shape a tensorboard that is on
             tb = doc.get("tensorboard")
             tb = dict(tb) if isinstance(tb, dict) else {}
             if key != "tensorboard":
@@ -356,7 +361,7 @@ def merge(file_opts: Mapping[str, Any], flag_opts: Mapping[str, Any],
                 _set_replicas(doc, "worker", n - 1)  # --workers counts the master
             else:
                 _set_replicas(doc, "worker", n)
-        elif key == "replicas" and kind == "appwrapperjob":
+        elif key == "replicas" and kind == "appwrapperjob" and not inner_pytorch:
             for t in _task_dicts(doc):
                 t["replicas"] = value
         elif key == "ps":
@@ -572,7 +577,8 @@ def _kind_tasks(kind: str, tasks: list[TaskSpec], options: KindOptions, job: Job
                 tfjob.check_port(options.master_port, "options.master_port")
             master = by_name["master"]
             if not master.port and options.master_port:
-                tasks = [msgspec.structs.replace(t, port=options.master_port) if t.name == "master" else t for t in tasks]
+                tasks = [msgspec.structs.replace(t, port=options.master_port) if t.name == "master" else t
+                         for t in tasks]
         order = {"master": 0, "worker": 1}
         return sorted(tasks, key=lambda t: order[t.name]), options, sum(t.replicas for t in tasks)
     if kind == "tfjob":
@@ -611,7 +617,7 @@ def _kind_tasks(kind: str, tasks: list[TaskSpec], options: KindOptions, job: Job
         volcanojob.check_depends_on(tasks, key)
         assert isinstance(options, VolcanoOptions)
         plugins = volcanojob.check_plugins(options.plugins, "options.plugins")
-        mode = volcanojob.tf_config_mode(options.tf_config, plugins, "options.tf_config")
+        mode = volcanojob.tf_config_mode(options.tf_config, "options.tf_config")
         return tasks, VolcanoOptions(tf_config=mode, plugins=plugins), sum(t.replicas for t in tasks)  # type: ignore[arg-type]
     # appwrapperjob, volcano inner: one task named options.task_name
     assert isinstance(options, AppWrapperOptions)
@@ -658,7 +664,8 @@ def to_spec(doc: Mapping[str, Any]) -> JobSpec:
         "sync_mode": sync.mode if sync else None, "sync_source": sync.source if sync else None,
         "sync_image": sync.image if sync else None,
         "data": [d if isinstance(d, str) else f"{d.name}:{d.path}" for d in job.data],
-        "data_dir": [d if isinstance(d, str) else f"{d.host_path}:{d.mount_path or d.host_path}" for d in job.data_dirs],
+        "data_dir": [d if isinstance(d, str) else f"{d.host_path}:{d.mount_path or d.host_path}"
+                     for d in job.data_dirs],
         "tensorboard": tb_on, "logdir": tb_struct.logdir, "tensorboard_image": tb_struct.image,
         "tensorboard_ttl": tb_struct.ttl, "share_memory": job.share_memory,
     }
@@ -681,11 +688,13 @@ def to_spec(doc: Mapping[str, Any]) -> JobSpec:
     if min_available is not None:
         with _at("scheduling.min_available"):
             min_available = volcanojob.check_min_available(min_available, total, "scheduling.min_available")
+    scheduler = fields["scheduling"].scheduler_name
     if isinstance(options, AppWrapperOptions) and options.inner_type == "volcano":
         min_available = min_available or total  # the fork: 0 means every replica
+        scheduler = scheduler or "volcano"  # as the appwrapperjob builder
     max_retry = None if sched.max_retry is None else non_negative(sched.max_retry, "scheduling.max_retry")
     scheduling = msgspec.structs.replace(
-        fields.pop("scheduling"), min_available=min_available, max_retry=max_retry,
+        fields.pop("scheduling"), min_available=min_available, max_retry=max_retry, scheduler_name=scheduler,
         policies=_policies(sched.policies, "scheduling.policies", None))
     return JobSpec(**fields, tasks=tasks, run_policy=policy, scheduling=scheduling, options=options, workers=workers)
 

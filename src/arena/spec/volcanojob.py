@@ -6,7 +6,8 @@ tasks, policies, dependencies and plugins of a real Volcano Job (SEMANTICS.md A)
     --task NAME:REPLICAS[:CPU[:MEMORY[:GPUS]]][=COMMAND]   (repeatable; COMMAND defaults to the positional one)
     --policy [TASK:]EVENT=ACTION[@TIMEOUT]                (repeatable; EVENT may be a non-zero exit code)
     --depends-on TASK:DEP[,DEP...]                        (repeatable)
-    --min-available N  --queue Q  --max-retry N  --tf-config none|auto  --plugin NAME (repeatable)
+    --min-available N  --queue Q  --max-retry N  --tf-config none|auto
+    --plugin NAME[:--ARG[=V],...]                         (repeatable; `none` for no plugin; default env, svc)
 
 Opts read (argparse dest names): the common ones (see `spec.common.common_fields`) plus `task`, `policy`,
 `depends_on`, `min_available`, `max_retry`, `tf_config`, `plugin`/`plugins`, `gpus`, `device`, `command`,
@@ -21,7 +22,7 @@ import msgspec
 
 from arena.errors import InvalidSpec
 from arena.spec import duration
-from arena.spec.common import command_text, common_fields, non_negative, resources
+from arena.spec.common import command_text, common_fields, non_negative, positive, resources
 from arena.spec.job import JobSpec, Policy, TaskSpec, VolcanoOptions
 from arena.spec.names import check_dns_label
 
@@ -37,8 +38,9 @@ _EVENT_ALIASES = {"jobunknown": "Unknown"}
 _EVENTS = {e.lower(): e for e in (*USER_EVENTS, *INTERNAL_EVENTS)} | _EVENT_ALIASES
 _ACTIONS = {a.lower(): a for a in (*USER_ACTIONS, *INTERNAL_ACTIONS)}
 
-# Plugins a volcanojob may enable. `tensorflow` is Volcano's name for --tf-config auto.
-PLUGINS = ("env", "svc", "ssh", "pytorch", "tensorflow")
+# Volcano's job plugins (SEMANTICS.md A.9). Each --plugin is NAME or NAME:--arg[,--arg...]; the local
+# engine models env, svc, pytorch and tensorflow (see distributed/volcano.py).
+PLUGINS = ("env", "svc", "ssh", "pytorch", "tensorflow", "mpi", "ray", "hcclrank")
 _POD_NAME_MAX = 63  # <job>-<task>-<index> must stay a DNS label (hostname)
 
 
@@ -137,7 +139,7 @@ def parse_task(text: str, command: str | None = None, field: str = "--task") -> 
     replicas = int(replicas_text)
     if replicas < 1:
         raise InvalidSpec(field, f"{text!r}: task {name} needs 1 or more replicas")
-    cpu, memory, gpus = (parts[2:] + ["", "", ""])[:3]
+    cpu, memory, gpus = [*parts[2:], "", "", ""][:3]
     try:
         res = resources(cpu.strip() or None, memory.strip() or None, gpus.strip() or 0)
     except InvalidSpec as err:  # name the flag the user typed, not --cpu/--memory/--gpus
@@ -182,10 +184,10 @@ def check_depends_on(tasks: Sequence[TaskSpec], field: str = "--depends-on") -> 
         state[node] = 1
         for dep in graph[node]:
             if state.get(dep) == 1:
-                cycle = path[path.index(dep):] + [dep] if dep in path else [node, dep]
+                cycle = [*path[path.index(dep):], dep] if dep in path else [node, dep]
                 raise InvalidSpec(field, f"dependency cycle: {' -> '.join(cycle)}")
             if state.get(dep) is None:
-                visit(dep, path + [dep])
+                visit(dep, [*path, dep])
         state[node] = 2
 
     for name in graph:
@@ -193,18 +195,31 @@ def check_depends_on(tasks: Sequence[TaskSpec], field: str = "--depends-on") -> 
             visit(name, [name])
 
 
-def check_plugins(names: Iterable[str] | str, field: str = "--plugin") -> list[str]:
-    """Known plugin names (comma lists allowed), de-duplicated in the order given; `none` means no plugin."""
-    out: list[str] = []
-    for raw in ([names] if isinstance(names, str) else names):
-        for name in (n.strip() for n in str(raw).split(",")):
+def plugin_name(item: str) -> str:
+    """`svc:--publish-not-ready-addresses` → `svc`."""
+    return item.partition(":")[0].strip()
+
+
+def check_plugins(items: Iterable[str] | str, field: str = "--plugin") -> list[str]:
+    """`NAME[:--arg,...]` items (or `env,svc` lists), one per plugin, in the order given.
+
+    `none` means no plugin at all; a plugin given twice keeps its last arguments.
+    """
+    out: dict[str, str] = {}
+    for raw in ([items] if isinstance(items, str) else items):
+        text = str(raw).strip()
+        parts = [text] if ":" in text else [p.strip() for p in text.split(",")]
+        for item in parts:
+            name = plugin_name(item)
             if not name or name == "none":
                 continue
             if name not in PLUGINS:
                 raise InvalidSpec(field, f"unknown plugin {name!r}; one of {', '.join(PLUGINS)}")
-            if name not in out:
-                out.append(name)
-    return out
+            args = item.partition(":")[2]
+            if any(a.strip() and not a.strip().startswith("--") for a in args.split(",")):
+                raise InvalidSpec(field, f"{item!r}: plugin arguments are --flags, e.g. svc:--disable-network-policy")
+            out[name] = item
+    return list(out.values())
 
 
 def check_tasks(job_name: str, tasks: Sequence[TaskSpec], field: str = "--task") -> None:
@@ -233,12 +248,12 @@ def check_min_available(value: int | None, total: int, field: str = "--min-avail
     return n or None
 
 
-def tf_config_mode(value: str | None, plugins: Sequence[str], field: str = "--tf-config") -> str:
-    """`auto` when asked for, or when the `tensorflow` plugin is enabled."""
+def tf_config_mode(value: str | None, field: str = "--tf-config") -> str:
+    """`auto`: Arena gives every pod a TF_CONFIG built from the tasks named chief/ps/worker/evaluator."""
     mode = (value or "none").strip().lower()
     if mode not in ("none", "auto"):
         raise InvalidSpec(field, f"{value!r} must be none or auto")
-    return "auto" if "tensorflow" in plugins else mode
+    return mode
 
 
 def _tasks_from_flags(opts: dict[str, Any], command: str | None, image: str) -> list[TaskSpec]:
@@ -248,9 +263,10 @@ def _tasks_from_flags(opts: dict[str, Any], command: str | None, image: str) -> 
     elif command:
         # No --task: one task, named like upstream's --task-name, built from the single-task flags.
         name = check_dns_label(opts.get("task_name") or "worker", "--task-name")
-        replicas = int(opts.get("task_replicas") or 1)
-        if replicas < 1:
-            raise InvalidSpec("--task-replicas", "must be 1 or more")
+        raw = opts.get("task_replicas")
+        if raw not in (None, "") and not str(raw).strip().isdigit():
+            raise InvalidSpec("--task-replicas", f"{raw!r} must be a whole number")
+        replicas = positive(1 if raw in (None, "") else int(raw), "--task-replicas")
         res = resources(opts.get("task_cpu") or opts.get("cpu"), opts.get("task_memory") or opts.get("memory"),
                         opts.get("gpus") or 0, opts.get("device") or ())
         tasks = [TaskSpec(name=name, replicas=replicas, command=command, resources=res, restart_policy="Never")]
@@ -301,7 +317,7 @@ def build(**opts: Any) -> JobSpec:
     # No --plugin keeps the default (env, svc); `--plugin none` asks for no plugin at all.
     raw_plugins = opts.get("plugin") or opts.get("plugins")
     plugins = check_plugins(raw_plugins) if raw_plugins else None
-    options = VolcanoOptions(tf_config=tf_config_mode(opts.get("tf_config"), plugins or ()))  # type: ignore[arg-type]
+    options = VolcanoOptions(tf_config=tf_config_mode(opts.get("tf_config")))  # type: ignore[arg-type]
     if plugins is not None:
         options = msgspec.structs.replace(options, plugins=plugins)
     return JobSpec(**fields, tasks=tasks, scheduling=sched, options=options, workers=total)

@@ -22,6 +22,8 @@ class LocalEngine:
         self.transport = Transport(home)
 
     def submit(self, spec: JobSpec) -> JobView:
+        if not spec.working_dir:  # locally, "as in this shell": the submitter's directory
+            spec = msgspec.structs.replace(spec, working_dir=os.getcwd())
         body = {"spec": jobspec.to_builtins(spec), "base_env": capture_base_env(dict(os.environ))}
         return msgspec.convert(self.transport.request("POST", "/v1/jobs", body), JobView)
 

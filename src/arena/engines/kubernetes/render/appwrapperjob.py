@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 from arena.engines.kubernetes.render import checks, pod, pytorchjob, tensorboard, volcanojob
-from arena.engines.kubernetes.render.context import Ctx, RenderOptions
+from arena.engines.kubernetes.render.context import LABEL_KUEUE_QUEUE, Ctx, RenderOptions
 from arena.engines.kubernetes.render.owner import owner_reference
 from arena.errors import InvalidSpec
 from arena.spec.job import AppWrapperOptions, JobSpec, TaskSpec
@@ -25,7 +25,6 @@ from arena.spec.job import AppWrapperOptions, JobSpec, TaskSpec
 API_VERSION = "workload.codeflare.dev/v1beta2"
 KIND = "AppWrapper"
 APPWRAPPER_LABEL = "workload.codeflare.dev/appwrapper"
-KUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 RING_LABEL = "ring-controller.volcano"
 FT = "workload.codeflare.dev.appwrapper/"
 CONTAINER = "main-con"  # the fork's container name in volcano mode
@@ -84,7 +83,7 @@ def _ring_labels(o: AppWrapperOptions) -> dict[str, str]:
 # ---- volcano inner type ------------------------------------------------------------------
 def volcano_env(ctx: Ctx, task: TaskSpec, o: AppWrapperOptions, master_addr: str) -> list[dict[str, Any]]:
     """The fork's torchrun env: RANK/NODE_RANK are the node index, WORLD_SIZE counts processes."""
-    index = pod.annotation_path(volcanojob.TASK_INDEX_ANNOTATION)
+    index = pod.annotation_path(volcanojob.TASK_INDEX_KEY)
     nproc = o.nproc_per_node
     numeric = bool(nproc and _NUMERIC.match(nproc))
     env: list[dict[str, Any]] = []
@@ -128,7 +127,8 @@ def _volcano_component(ctx: Ctx, o: AppWrapperOptions) -> tuple[dict[str, Any], 
         raise InvalidSpec("--task-name", f"the task is named {task.name!r} but --task-name is {o.task_name!r}")
     if not 1 <= o.master_port <= 65535:
         raise InvalidSpec("--master-port", "must be between 1 and 65535")
-    volcanojob.check_names(ctx.name, spec.tasks, svc=True)  # either the plugin or we name a Service <job>
+    # Either the svc plugin or our headless Service is named after the job.
+    volcanojob.check_names(ctx.name, spec.tasks, svc=True, field="--task-name")
     master_addr = volcanojob.host(ctx.name, task.name, 0) if o.use_svc_plugin else ctx.name
     extra_spec = None if o.use_svc_plugin else {"subdomain": ctx.name}
     ports = [{"name": "master-port", "containerPort": o.master_port, "protocol": "TCP"}]
@@ -160,7 +160,7 @@ def _volcano_component(ctx: Ctx, o: AppWrapperOptions) -> tuple[dict[str, Any], 
 # ---- pytorch inner type ------------------------------------------------------------------
 def _pytorch_component(ctx: Ctx, o: AppWrapperOptions) -> dict[str, Any]:
     inner = pytorchjob.job(ctx, nproc_per_node=o.nproc_per_node, port=o.master_port or pytorchjob.DEFAULT_PORT,
-                           namespaced=False)
+                           embedded=True)
     ring = _ring_labels(o)
     if ring:
         inner["metadata"]["labels"].update(ring)
@@ -181,7 +181,7 @@ def render(spec: JobSpec, opts: RenderOptions) -> list[dict[str, Any]]:
         raise InvalidSpec("--inner-type", f"{o.inner_type!r} must be pytorch or volcano")
     labels = {**ctx.labels(), APPWRAPPER_LABEL: spec.name, **_ring_labels(o)}
     if spec.scheduling.kueue_queue:
-        labels[KUEUE_LABEL] = checks.dns1123(spec.scheduling.kueue_queue, "--kueue-queue", "queue name")
+        labels[LABEL_KUEUE_QUEUE] = checks.dns1123(spec.scheduling.kueue_queue, "--kueue-queue", "queue name")
     annotations = {**ctx.annotations(), **fault_tolerance(o)}
     metadata = {"name": spec.name, "namespace": spec.namespace, "labels": labels, "annotations": annotations}
     task: TaskSpec | None = None

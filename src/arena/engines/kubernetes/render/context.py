@@ -18,6 +18,7 @@ LABEL_APP = "app"
 LABEL_RELEASE = "release"
 LABEL_CREATED_BY = "createdBy"
 LABEL_UID = "arena.kubeflow.org/uid"
+LABEL_KUEUE_QUEUE = "kueue.x-k8s.io/queue-name"
 ANNOTATION_USERNAME = "arena.kubeflow.org/username"
 ANNOTATION_REQUESTED_GPUS = "requestGPUsOfJobOwner"
 
@@ -58,8 +59,8 @@ class RenderOptions:
 class Ctx:
     """One render pass: the spec, the options and the label identity of the job.
 
-    `app` and `created_by` differ from the spec kind for wrapped jobs: the PyTorchJob inside an
-    AppWrapper is labelled like its AppWrapper so that upstream's list/get find its pods.
+    `app` and `created_by` follow the spec kind, so the PyTorchJob or Volcano Job inside an
+    AppWrapper is labelled like its AppWrapper, as the fork does (its list/get find pods by app).
     """
 
     spec: JobSpec
@@ -69,11 +70,10 @@ class Ctx:
     upstream_env: bool = True  # the `workers`/`gpus` env of upstream's common flags
 
     @classmethod
-    def of(cls, spec: JobSpec, opts: RenderOptions, kind: str | None = None, *, upstream_env: bool = True) -> Ctx:
-        kind = kind or spec.kind
+    def of(cls, spec: JobSpec, opts: RenderOptions, *, upstream_env: bool = True) -> Ctx:
         if opts.user_id is not None:
             check_label_value(opts.user_id, "user_id")
-        return cls(spec=spec, opts=opts, app=kind, created_by=CREATED_BY[kind], upstream_env=upstream_env)
+        return cls(spec=spec, opts=opts, app=spec.kind, created_by=CREATED_BY[spec.kind], upstream_env=upstream_env)
 
     @property
     def name(self) -> str:

@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from arena.engines.kubernetes.render import checks
-from arena.engines.kubernetes.render.context import Ctx
+from arena.engines.kubernetes.render.context import LABEL_KUEUE_QUEUE, Ctx
 from arena.errors import InvalidSpec
 from arena.spec.job import TaskSpec
 
@@ -26,7 +26,8 @@ def replica_types(ctx: Ctx, allowed: Mapping[str, str]) -> list[tuple[str, TaskS
     out = []
     for task in ctx.spec.tasks:
         if task.name not in allowed:
-            raise InvalidSpec("tasks", f"{ctx.spec.kind} has no role {task.name!r}; expected one of {', '.join(allowed)}")
+            raise InvalidSpec("tasks", f"{ctx.spec.kind} has no role {task.name!r}; "
+                                       f"expected one of {', '.join(allowed)}")
         if task.replicas < 0:
             raise InvalidSpec(f"tasks[{task.name}].replicas", "must be 0 or more")
         out.append((allowed[task.name], task))
@@ -69,3 +70,14 @@ def chief_selector(name: str, replica_type: str) -> dict[str, str]:
         "training.kubeflow.org/replica-index": "0",
     }
 
+
+
+def metadata(ctx: Ctx, annotations: Mapping[str, str] | None = None, *, embedded: bool = False) -> dict[str, Any]:
+    """Job metadata; `--kueue-queue` becomes Kueue's queue label, which makes Kueue admit the job
+    (it suspends it through runPolicy.suspend until quota is free). Inside an AppWrapper the label
+    belongs to the AppWrapper only, and the namespace is the AppWrapper's."""
+    meta = ctx.metadata(annotations, namespaced=not embedded)
+    queue = ctx.spec.scheduling.kueue_queue
+    if queue and not embedded:
+        meta["labels"][LABEL_KUEUE_QUEUE] = checks.dns1123(queue, "--kueue-queue", "queue name")
+    return meta

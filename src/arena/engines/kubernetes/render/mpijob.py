@@ -38,7 +38,8 @@ def job(ctx: Ctx) -> dict[str, Any]:
     if options.api_version == "v2beta1" and options.implementation in IMPLEMENTATIONS:
         spec["mpiImplementation"] = IMPLEMENTATIONS[options.implementation]
     spec["mpiReplicaSpecs"] = replicas
-    return {"apiVersion": API_VERSIONS[options.api_version], "kind": KIND, "metadata": ctx.metadata(), "spec": spec}
+    api_version = API_VERSIONS[options.api_version]
+    return {"apiVersion": api_version, "kind": KIND, "metadata": kubeflow.metadata(ctx), "spec": spec}
 
 
 def chief_selector(ctx: Ctx) -> dict[str, str]:

@@ -6,6 +6,7 @@ so every kind renders it the same way.
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -72,7 +73,7 @@ def container_env(ctx: Ctx, task: TaskSpec, kind_env: Iterable[Mapping[str, Any]
         out["workers"] = env_value("workers", str(ctx.spec.workers))
         out["gpus"] = env_value("gpus", str(res.gpus))
     for item in kind_env:
-        out[item["name"]] = dict(item)
+        out[item["name"]] = copy.deepcopy(dict(item))  # templates never share nested objects
     for name, value in {**ctx.spec.env, **task.env}.items():
         out[name] = env_value(name, value)
     return list(out.values())

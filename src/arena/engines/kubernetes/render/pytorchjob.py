@@ -24,8 +24,8 @@ def master_port(spec: JobSpec, option_port: int = 0) -> int:
     return option_port or (master.port if master else 0) or DEFAULT_PORT
 
 
-def job(ctx: Ctx, *, nproc_per_node: str | None, port: int, namespaced: bool = True) -> dict[str, Any]:
-    """The PyTorchJob object; also embedded by the AppWrapper renderer (namespaced=False)."""
+def job(ctx: Ctx, *, nproc_per_node: str | None, port: int, embedded: bool = False) -> dict[str, Any]:
+    """The PyTorchJob object; also embedded in an AppWrapper (embedded=True)."""
     kubeflow.check_job_names(ctx)
     kind_env = [pod.env_value("PET_NPROC_PER_NODE", nproc_per_node)] if nproc_per_node else []
     ports = [{"name": PORT_NAME, "containerPort": port, "protocol": "TCP"}]
@@ -39,7 +39,8 @@ def job(ctx: Ctx, *, nproc_per_node: str | None, port: int, namespaced: bool = T
     if nproc_per_node:
         spec["nprocPerNode"] = nproc_per_node  # the operator's WORLD_SIZE = nodes × nproc
     spec["pytorchReplicaSpecs"] = replicas
-    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": ctx.metadata(namespaced=namespaced), "spec": spec}
+    meta = kubeflow.metadata(ctx, embedded=embedded)
+    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": meta, "spec": spec}
 
 
 def chief_selector(ctx: Ctx) -> dict[str, str]:

@@ -127,7 +127,8 @@ def kueue_queues(name: str, namespace: str, quota: Mapping[str, str | int], *, f
         cq_spec["cohortName"] = checks.dns1123(cohort, "--cohort", "cohort name")
     if preemption:
         if preemption not in ("Never", "LowerPriority", "LowerOrNewerEqualPriority"):
-            raise InvalidSpec("--preemption", f"{preemption!r} must be Never, LowerPriority or LowerOrNewerEqualPriority")
+            raise InvalidSpec("--preemption",
+                              f"{preemption!r} must be Never, LowerPriority or LowerOrNewerEqualPriority")
         cq_spec["preemption"] = {"withinClusterQueue": preemption}
     rf_spec: dict[str, Any] = {"nodeLabels": dict(node_labels)} if node_labels else {}
     return [

@@ -75,7 +75,8 @@ def objects(ctx: Ctx, primary: dict[str, Any], chief_selector: dict[str, str]) -
     claim = _claim_for(spec, tb.logdir) if tb.logdir.startswith("/") else None
     host = log_volume(spec)
     if claim:
-        pod_spec["volumes"] = [{"name": claim.name, "persistentVolumeClaim": {"claimName": claim.name, "readOnly": True}}]
+        claim_source = {"claimName": claim.name, "readOnly": True}
+        pod_spec["volumes"] = [{"name": claim.name, "persistentVolumeClaim": claim_source}]
         container["volumeMounts"] = [{"name": claim.name, "mountPath": claim.path, "readOnly": True}]
     elif host:
         pod_spec["volumes"] = [host[0]]
@@ -91,7 +92,7 @@ def objects(ctx: Ctx, primary: dict[str, Any], chief_selector: dict[str, str]) -
         "spec": {
             "replicas": 1,
             "selector": {"matchLabels": selector},
-            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+            "template": {"metadata": {"labels": dict(labels)}, "spec": pod_spec},
         },
     }
     service = {

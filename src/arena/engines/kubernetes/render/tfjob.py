@@ -34,7 +34,7 @@ def job(ctx: Ctx) -> dict[str, Any]:
         spec["successPolicy"] = "AllWorkers"  # ChiefWorker is the operator's default ("")
     spec["tfReplicaSpecs"] = replicas
     annotations = {DISABLE_TF_CONFIG: "true"} if options.standalone else None
-    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": ctx.metadata(annotations), "spec": spec}
+    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": kubeflow.metadata(ctx, annotations), "spec": spec}
 
 
 def chief_selector(ctx: Ctx) -> dict[str, str]:

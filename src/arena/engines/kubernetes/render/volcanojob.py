@@ -19,13 +19,14 @@ from arena.spec.job import JobSpec, Policy, TaskSpec, VolcanoOptions
 API_VERSION = "batch.volcano.sh/v1alpha1"
 KIND = "Job"
 DEFAULT_SCHEDULER = "volcano"
-TASK_INDEX_ANNOTATION = "volcano.sh/task-index"
+TASK_INDEX_KEY = "volcano.sh/task-index"  # Volcano writes it as a pod annotation and a pod label
 TASK_INDEX_ENV = "ARENA_TASK_INDEX"
 TF_PORT = 2222
 USER_EVENTS = ("*", "PodFailed", "PodEvicted", "PodPending", "Unknown", "TaskCompleted", "TaskFailed", "JobUpdated")
 USER_ACTIONS = ("AbortJob", "RestartJob", "RestartTask", "RestartPod", "RestartPartition", "TerminateJob",
                 "CompleteJob", "ResumeJob")
 PLUGINS = ("env", "svc", "ssh", "pytorch", "tensorflow", "mpi", "ray", "hcclrank")
+SVC_PLUGINS = ("svc", "pytorch", "tensorflow", "mpi", "ray")  # Volcano's webhook adds svc for the frameworks
 
 
 # ---- lifecycle policies ------------------------------------------------------------------
@@ -68,7 +69,7 @@ def plugins(items: Iterable[str]) -> dict[str, list[str]]:
     for item in items:
         name, _, args = item.partition(":")
         if name not in PLUGINS:
-            raise InvalidSpec("--plugins", f"unknown Volcano plugin {name!r}; one of {', '.join(PLUGINS)}")
+            raise InvalidSpec("--plugin", f"unknown Volcano plugin {name!r}; one of {', '.join(PLUGINS)}")
         out[name] = [a for a in args.split(",") if a] if args else []
     return out
 
@@ -79,15 +80,15 @@ def host(job: str, task: str, index: int) -> str:
     return f"{job}-{task}-{index}.{job}"
 
 
-def check_names(name: str, tasks: Iterable[TaskSpec], svc: bool) -> None:
+def check_names(name: str, tasks: Iterable[TaskSpec], svc: bool, field: str = "--task") -> None:
     """The svc plugin names a Service after the job, and pods are <job>-<task>-<index>."""
     if svc:
         checks.dns1035(name, "--name")
     seen: set[str] = set()
     for task in tasks:
-        checks.dns1123(task.name, "--task-name", "task name")
+        checks.dns1123(task.name, field, "task name")
         if task.name in seen:
-            raise InvalidSpec("--task-name", f"task {task.name!r} is given twice")
+            raise InvalidSpec(field, f"task {task.name!r} is given twice")
         seen.add(task.name)
         checks.dns1123(f"{name}-{task.name}-{max(task.replicas - 1, 0)}", "--name", "pod name")
 
@@ -138,12 +139,12 @@ def task_object(task: TaskSpec, template: dict[str, Any], extra: Mapping[str, An
     out: dict[str, Any] = {"name": task.name, "replicas": task.replicas}
     if task.min_available is not None:
         if not 0 <= task.min_available <= task.replicas:
-            raise InvalidSpec("--task-min-available", f"task {task.name!r}: must be between 0 and its replicas")
+            raise InvalidSpec("--task", f"task {task.name!r}: must be between 0 and its replicas")
         out["minAvailable"] = task.min_available
     if task.max_retry is not None:
         out["maxRetry"] = task.max_retry
     if task.policies:
-        out["policies"] = policies(task.policies, "--task-policy")
+        out["policies"] = policies(task.policies, "--policy")
     if task.depends_on:
         out["dependsOn"] = {"name": list(task.depends_on)}
     out.update(extra or {})
@@ -184,7 +185,7 @@ def tf_config_env(ctx: Ctx, task: TaskSpec) -> list[dict[str, Any]]:
     value = ('{"cluster":' + json.dumps(cluster, separators=compact)
              + ',"task":{"type":' + json.dumps(task.name) + ',"index":$(' + TASK_INDEX_ENV + ")}"
              + ',"environment":"cloud"}')
-    return [pod.env_field(TASK_INDEX_ENV, pod.annotation_path(TASK_INDEX_ANNOTATION)),
+    return [pod.env_field(TASK_INDEX_ENV, pod.annotation_path(TASK_INDEX_KEY)),
             pod.env_value("TF_CONFIG", value)]
 
 
@@ -192,13 +193,19 @@ def job(ctx: Ctx) -> dict[str, Any]:
     spec = ctx.spec
     options = spec.options if isinstance(spec.options, VolcanoOptions) else VolcanoOptions()
     if not spec.tasks:
-        raise InvalidSpec("--task-images", "a Volcano job needs at least one task")
+        raise InvalidSpec("--task", "a Volcano job needs at least one task")
+    if spec.scheduling.kueue_queue:
+        raise InvalidSpec("--kueue-queue", "Kueue does not admit Volcano Jobs directly; use an appwrapperjob "
+                                           "with --inner-type volcano")
     plugin_map = plugins(options.plugins)
+    svc = any(p in plugin_map for p in SVC_PLUGINS)
     tf_auto = options.tf_config == "auto"
-    if tf_auto and "svc" not in plugin_map:
+    if tf_auto and not svc:
         raise InvalidSpec("--tf-config", "auto TF_CONFIG addresses pods by the svc plugin's host names; "
                                          "enable the svc plugin")
-    check_names(ctx.name, spec.tasks, "svc" in plugin_map)
+    # Volcano's own tensorflow plugin writes TF_CONFIG itself: do not render a second one.
+    own_tf_config = tf_auto and "tensorflow" not in plugin_map
+    check_names(ctx.name, spec.tasks, svc)
     check_depends_on(list(spec.tasks))
     tasks = []
     for i, task in enumerate(spec.tasks):
@@ -207,7 +214,7 @@ def job(ctx: Ctx) -> dict[str, Any]:
             if port else []
         labels = {"volcano-role": "driver"} if i == 0 else None  # upstream marks the first task
         template = pod.pod_template(ctx, task, container=task.name, ports=ports, labels=labels,
-                                    kind_env=tf_config_env(ctx, task) if tf_auto else (),
+                                    kind_env=tf_config_env(ctx, task) if own_tf_config else (),
                                     restart=pod.restart_policy(task))
         tasks.append(task_object(task, template))
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": ctx.metadata(),
@@ -216,7 +223,7 @@ def job(ctx: Ctx) -> dict[str, Any]:
 
 def chief_selector(job_name: str, task: str) -> dict[str, str]:
     """Labels Volcano puts on pod 0 of a task (used for TensorBoard affinity)."""
-    return {"volcano.sh/job-name": job_name, "volcano.sh/task-spec": task, TASK_INDEX_ANNOTATION: "0"}
+    return {"volcano.sh/job-name": job_name, "volcano.sh/task-spec": task, TASK_INDEX_KEY: "0"}
 
 
 def render(spec: JobSpec, opts: RenderOptions) -> list[dict[str, Any]]:

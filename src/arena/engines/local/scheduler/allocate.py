@@ -12,6 +12,12 @@ later queues — only get what is left, so resources that free up accumulate for
 its whole gang fits; smaller jobs still backfill around it with what it does not need. A gang
 that fits only once releasing jobs have gone is *pipelined*: it claims those resources too.
 Replicas beyond a running gang's minimum are placed last, one at a time, from what is left.
+
+Starvation across queues: the share order alone can hand every freed unit to whichever queue
+is least served at that instant, so a head in another queue could lose each time. A queue's
+first waiting gang that has waited longer than `Snapshot.sla_waiting_time` is therefore tried
+before the round robin, oldest first (Volcano's sla plugin): it binds or reserves ahead of
+everyone, and since reservations only grow as running jobs end, it starts eventually.
 """
 from __future__ import annotations
 
@@ -24,10 +30,15 @@ from arena.engines.local.scheduler.vec import Vec, fits, first_short, pos, vadd,
 
 
 def allocate(st: State) -> None:
+    bound: set[str] = set()
+    tried: set[str] = set()
+    for q, job in _starving_heads(st):
+        tried.add(job.uid)
+        if _Scan(st, q).try_gang(job):
+            bound.add(job.uid)
     heap = [(st.queue_key(q), q) for q in st.pending]
     heapq.heapify(heap)
     cursor = dict.fromkeys(st.pending, 0)
-    bound: set[str] = set()
     while heap:
         _, q = heapq.heappop(heap)
         jobs = st.pending[q]
@@ -36,6 +47,8 @@ def allocate(st: State) -> None:
         while i < len(jobs):
             job = jobs[i]
             i += 1
+            if job.uid in tried:
+                continue
             if scan.try_gang(job):
                 bound.add(job.uid)
                 placed = True
@@ -44,6 +57,30 @@ def allocate(st: State) -> None:
         if placed and i < len(jobs):
             heapq.heappush(heap, (st.queue_key(q), q))
     _extras(st, bound)
+
+
+def _starving_heads(st: State) -> list[tuple[str, Job]]:
+    """Each queue's first waiting gang that has waited past the SLA, oldest first."""
+    snap = st.snapshot
+    deadline = snap.now - snap.sla_waiting_time
+    heads = []
+    for q, jobs in st.pending.items():
+        gate, gate_all = enqueue.gate(st, q)
+        limit = st.limit(q)
+        for job in jobs:
+            if _could_run(st, job, limit) and not (gate is not None and (gate_all or not job.admitted)):
+                if job.created <= deadline:
+                    heads.append((job.created, job.uid, q, job))
+                break
+    heads.sort(key=lambda h: (h[0], h[1]))
+    return [(q, job) for _, _, q, job in heads]
+
+
+def _could_run(st: State, job: Job, limit: Vec) -> bool:
+    """A waiting gang that is not blocked for good (it fits an empty machine under its cap)."""
+    need = st.needs[job.uid]
+    return (bool(need.members) and need.gang is not None and len(need.members) >= job.gang_size - need.ready
+            and fits(need.gang, limit))
 
 
 class _Scan:

@@ -50,7 +50,8 @@ class State:
     admit: list[str] = field(default_factory=list)
     evictions: list[Evict] = field(default_factory=list)
     evicted: set[str] = field(default_factory=set)
-    reasons: dict[str, str] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)  # waiting job uid → reason
+    event_msgs: dict[str, str] = field(default_factory=dict)  # a richer event text for a reason
     extras_waiting: dict[str, str] = field(default_factory=dict)  # running jobs whose extras wait
     events: list[tuple[str, str, str]] = field(default_factory=list)
 
@@ -102,8 +103,11 @@ class State:
         self.held[q] = vadd(self.held.get(q, self.dims.zero), amount)
         self._sync_guarantee(q)
 
-    def give_back(self, q: str, amount: Vec) -> None:
-        """Account an eviction decided this cycle: its queue no longer counts it as allocated."""
+    def evict(self, victim: Job, q: str, amount: Vec, evict: Evict, event: tuple[str, str, str]) -> None:
+        """Record an eviction; later decisions of this cycle no longer count the victim's allocation."""
+        self.evictions.append(evict)
+        self.evicted.add(victim.uid)
+        self.events.append(event)
         self.alloc[q] = vsub(self.alloc.get(q, self.dims.zero), amount)
 
     def _sync_guarantee(self, q: str) -> None:
@@ -210,4 +214,4 @@ def _queues(st: State) -> None:
         st.deserved.setdefault(q, [0.0] * len(zero))
 
 
-__all__ = ["Head", "INF", "State", "build"]
+__all__ = ["Head", "State", "build"]

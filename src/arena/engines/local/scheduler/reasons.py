@@ -45,4 +45,4 @@ def capability_event(dims: Dims, d: int, q: str, held: Vec, need: Vec, cap: Vec)
 
 
 def placeable_event(ready: int, placeable: int, size: int, detail: str) -> str:
-    return f"gang {ready + placeable}/{size} replicas placeable: {detail}"
+    return f"gang {ready + placeable}/{size} replicas placeable: {detail.removeprefix('gang ')}"

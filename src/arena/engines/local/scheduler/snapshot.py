@@ -127,7 +127,10 @@ class Snapshot(msgspec.Struct, frozen=True):
     node: Node
     queues: dict[str, Queue]
     jobs: tuple[Job, ...]
-    now: float = 0.0
+    now: float = 0.0  # same clock as Job.created
+    # A queue's first waiting job older than this (now - created, seconds) is served before the
+    # share order, oldest first (Volcano's sla plugin, sla-waiting-time): no queue head starves.
+    sla_waiting_time: float = 300.0
 
 
 class Bind(msgspec.Struct, frozen=True):
