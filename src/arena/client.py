@@ -117,6 +117,15 @@ class Client:
 
         return logs.read(Path(inst.logPath), tail=tail, since=since, timestamps=timestamps, follow=follow, done=done)
 
+    # ---- queues ---------------------------------------------------------------------------
+    def queues(self, name: str | None = None) -> list[Any]:
+        """Queues with weight, state, capability, deserved share, allocation and job counts."""
+        return self.engine.queues(name)  # type: ignore[attr-defined]
+
+    def queue(self, op: str, name: str, **fields: Any) -> list[Any]:
+        """op: create | update | delete | open | close; fields: weight, capability, guarantee, reclaimable, state."""
+        return self.engine.queue_op(op, name, **fields)  # type: ignore[attr-defined]
+
     # ---- delete ---------------------------------------------------------------------------
     def delete(self, name: str, namespace: str | None = None) -> None:
         self.engine.delete(namespace or self.namespace, name)

@@ -40,7 +40,7 @@ class Scheduling(RuleBasedStateMachine):
         self.ever_started: set[str] = set()
 
     def snapshot(self) -> Snapshot:
-        return Snapshot(self.node, self.queues, tuple(self.jobs), float(self.clock))
+        return Snapshot(self.node, self.queues, tuple(self.jobs), float(self.clock), sla_waiting_time=5.0)
 
     @rule(q=st.integers(0, 3), replicas=st.integers(1, 4), gpus=st.integers(0, 2), cpu=st.integers(0, 3),
           min_available=st.integers(0, 4), priority=st.integers(0, 3), preemptable=st.booleans())
@@ -80,6 +80,7 @@ class Scheduling(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         """Liveness: under a stream of small jobs, every runnable waiting job eventually starts."""
+        self.jobs = settle(self.jobs)  # evicted jobs are back in their queues, not admitted
         targets = {j.uid for j in self.jobs if j.uid not in running(self.jobs)
                    and runnable_on_empty_machine(self.node, self.queues, j)}
         started = set(running(self.jobs))

@@ -11,14 +11,15 @@ from arena.cli.parser import add_global, add_output
 
 def register(sub, name, aliases, help_):  # type: ignore[no-untyped-def]
     p = sub.add_parser(name, aliases=list(aliases), help=help_)
-    what = p.add_subparsers(dest="what", metavar="node|job", required=True)
+    what = p.add_subparsers(dest="what", metavar="node|job|queue", required=True)
+    qu = what.add_parser("queue", help="weight, deserved share, allocation, capability, pending and running jobs")
     n = what.add_parser("node", help="node capacity and allocation")
     n.add_argument("nodes", nargs="*")
     n.add_argument("-d", "--details", action="store_true", help="per-GPU allocation, memory and utilisation")
     j = what.add_parser("job", help="GPU use per job, or per instance of one job")
     j.add_argument("job", nargs="?")
     j.add_argument("-A", "--all-namespaces", dest="all_namespaces", action="store_true")
-    for sp, fn in ((n, run_node), (j, run_job)):
+    for sp, fn in ((n, run_node), (j, run_job), (qu, run_queue)):
         sp.add_argument("-r", "--refresh", action="store_true", help="redraw every 2 seconds")
         add_output(sp, ("wide", "json", "yaml"))
         add_global(sp)
@@ -97,4 +98,12 @@ def run_job(args: argparse.Namespace) -> int:
     active = [j for j in jobs if j.status in ("RUNNING", "PENDING")]
     print(f"\nTotal Allocated/Requested GPUs of Training Jobs: {sum(j.allocatedGPUs for j in active)}/"
           f"{sum(j.requestGPUs for j in active)}")
+    return 0
+
+
+def run_queue(args: argparse.Namespace) -> int:
+    from arena.cli.context import client_for
+    from arena.cli.queue import show
+
+    show(client_for(args).queues(), args.output or "wide")
     return 0

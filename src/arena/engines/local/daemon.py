@@ -119,6 +119,21 @@ def route(rt: Runtime, method: str, parts: list[str], q: dict[str, str], body: d
     if parts == ["prune"] and method == "POST":
         ns = None if body.get("all") else body.get("namespace", "default")
         return rt.prune(float(body["since"]), ns)
+    if parts and parts[0] == "queues":
+        if len(parts) == 1:
+            if method == "POST":
+                return rt.queue_op("create", body.get("name", ""), body)
+            return rt.queue_list()
+        name = parts[1]
+        if len(parts) == 3 and method == "POST" and parts[2] in ("open", "close"):
+            return rt.queue_op(parts[2], name, body)
+        if len(parts) == 2:
+            if method == "GET":
+                return rt.queue_list(name)
+            if method == "PUT":
+                return rt.queue_op("update", name, body)
+            if method == "DELETE":
+                return rt.queue_op("delete", name, body)
     if parts == ["node"]:
         return rt.node()
     raise ArenaError(f"unknown API call {method} /v1/{'/'.join(parts)}")

@@ -2,16 +2,19 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import msgspec
 
-from arena.engines.local.launch import capture_base_env
 from arena.engines.local.transport import Transport
 from arena.spec import job as jobspec
 from arena.spec.job import JobSpec
 from arena.views import JobView, NodeView
+
+if TYPE_CHECKING:
+    from arena.engines.local.queues import QueueView
 
 
 class LocalEngine:
@@ -24,28 +27,47 @@ class LocalEngine:
     def submit(self, spec: JobSpec) -> JobView:
         if not spec.working_dir:  # locally, "as in this shell": the submitter's directory
             spec = msgspec.structs.replace(spec, working_dir=os.getcwd())
+        from arena.engines.local.launch import capture_base_env
+
         body = {"spec": jobspec.to_builtins(spec), "base_env": capture_base_env(dict(os.environ))}
-        return msgspec.convert(self.transport.request("POST", "/v1/jobs", body), JobView)
+        return self.transport.request("POST", "/v1/jobs", body, type=JobView)
 
     def list(self, namespace: str | None, kind: str | None = None) -> list[JobView]:
         q = {"all": "1"} if namespace is None else {"namespace": namespace}
         if kind:
             q["kind"] = kind
-        return msgspec.convert(self.transport.request("GET", f"/v1/jobs?{urlencode(q)}"), list[JobView])
+        return self.transport.request("GET", f"/v1/jobs?{urlencode(q)}", type=list[JobView])
 
     def get(self, namespace: str, name: str, events: bool = True, with_spec: bool = False) -> JobView:
         q = urlencode({"events": "1" if events else "0", "spec": "1" if with_spec else "0"})
-        return msgspec.convert(self.transport.request("GET", f"/v1/jobs/{quote(namespace)}/{quote(name)}?{q}"), JobView)
+        return self.transport.request("GET", f"/v1/jobs/{quote(namespace)}/{quote(name)}?{q}", type=JobView)
 
     def delete(self, namespace: str, name: str) -> None:
         self.transport.request("DELETE", f"/v1/jobs/{quote(namespace)}/{quote(name)}")
 
     def prune(self, since_seconds: float, namespace: str | None) -> list[JobView]:
         body = {"since": since_seconds, "all": namespace is None, "namespace": namespace}
-        return msgspec.convert(self.transport.request("POST", "/v1/prune", body), list[JobView])
+        return self.transport.request("POST", "/v1/prune", body, type=list[JobView])
 
     def node(self) -> NodeView:
-        return msgspec.convert(self.transport.request("GET", "/v1/node"), NodeView)
+        return self.transport.request("GET", "/v1/node", type=NodeView)
 
     def ping(self) -> dict:
         return self.transport.request("GET", "/v1/ping")
+
+    # ---- queues --------------------------------------------------------------------------
+    def queues(self, name: str | None = None) -> list[QueueView]:
+        from arena.engines.local.queues import QueueView
+
+        path = "/v1/queues" if name is None else f"/v1/queues/{quote(name)}"
+        return self.transport.request("GET", path, type=list[QueueView])
+
+    def queue_op(self, op: str, name: str, **fields: object) -> list[QueueView]:
+        from arena.engines.local.queues import QueueView
+
+        method, path = {"create": ("POST", "/v1/queues"), "update": ("PUT", f"/v1/queues/{quote(name)}"),
+                        "delete": ("DELETE", f"/v1/queues/{quote(name)}"),
+                        "open": ("POST", f"/v1/queues/{quote(name)}/open"),
+                        "close": ("POST", f"/v1/queues/{quote(name)}/close")}[op]
+        body = {"name": name, **{k: v for k, v in fields.items() if v is not None}}
+        return self.transport.request(method, path, body, type=list[QueueView])

@@ -23,8 +23,13 @@ class ReplicaState(msgspec.Struct, frozen=True):
 
 
 class Outcome(msgspec.Struct, frozen=True):
-    action: Literal["none", "restart", "succeed", "fail"]
+    """restart: this replica in place; restart_task: every replica of its task; restart_job: re-queue
+    the whole job; reset: AppWrapper reset (pause, then re-queue)."""
+
+    action: Literal["none", "restart", "restart_task", "restart_job", "reset", "succeed", "fail"]
     reason: str = ""
+    phase: str = ""  # the native phase to enter (default per action)
+    counted: bool = False  # a restart request that failed the job: still counted in retries (Volcano's retryCount)
 
 
 def retryable(code: int) -> bool:

@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from arena.engines.local import launch, lifecycle, supervisor
+from arena.engines.local import launch, lifecycle, queues, supervisor, volcano_lifecycle
 from arena.engines.local.node import Capacity
 from arena.engines.local.paths import Paths
 from arena.engines.local.scheduler import Amount, Decisions, Job, Node, Queue, Replica, Snapshot, cycle
@@ -103,6 +103,9 @@ class Runtime:
             raise InvalidSpec("--min-available", f"must be between 1 and the number of replicas ({spec.total_replicas})")
 
     def submit(self, spec: JobSpec, base_env: dict[str, str]) -> JobView:
+        sched = spec.scheduling
+        if sched.kueue_queue and sched.kueue_queue != sched.queue:  # Kueue LocalQueues map onto the same queues
+            spec = msgspec.structs.replace(spec, scheduling=msgspec.structs.replace(sched, queue=sched.kueue_queue))
         with self.mu:
             self.check(spec)
             uid = uuid.uuid4().hex
@@ -213,6 +216,29 @@ class Runtime:
                         gpu_total=len(self.capacity.gpus), gpu_allocated=len(gpu_alloc), cpu_allocated=cpu,
                         memory_allocated=mem, gpus=gpus, capacity_source=self.capacity.source)
 
+    # ---- API: queues -----------------------------------------------------------------------
+    def queue_list(self, name: str | None = None) -> list[queues.QueueView]:
+        from arena.engines.local.scheduler import queue_report
+
+        report = queue_report(self.snapshot(self.clock()))
+        return [queues.view(row, report.get(row["name"])) for row in queues.rows(self.store, name)]
+
+    def queue_op(self, op: str, name: str, body: dict[str, Any]) -> list[queues.QueueView]:
+        with self.mu:
+            if op == "create":
+                queues.create(self.store, name, body.get("weight", 1), body.get("capability"), body.get("guarantee"),
+                              body.get("reclaimable", True), body.get("state", "Open"))
+            elif op == "update":
+                queues.update(self.store, name, body.get("weight"), body.get("capability"), body.get("guarantee"),
+                              body.get("reclaimable"))
+            elif op in ("open", "close"):
+                queues.set_state(self.store, name, op == "open")
+            elif op == "delete":
+                queues.delete(self.store, name)
+                return []
+        self.wake.set()
+        return self.queue_list(name)
+
     # ---- API: delete / prune --------------------------------------------------------------
     def delete(self, namespace: str, name: str) -> None:
         with self.mu:
@@ -260,6 +286,7 @@ class Runtime:
             self._observe(now)
             self._deadlines(now)
             self._schedule(now)
+            queues.settle(self.store)
 
     def _status_files(self, row: Any, key: str) -> tuple[Path, Path, Path]:
         d = Path(row["job_dir"])
@@ -295,6 +322,11 @@ class Runtime:
 
     def _released(self, r: Any, ex: dict | None) -> None:
         with self.store.tx() as db:
+            job = db.execute("SELECT finished FROM jobs WHERE uid=?", (r["juid"],)).fetchone()
+            if job is not None and job["finished"] is None:  # stopped for a restart: back to Pending
+                db.execute("UPDATE replicas SET state='Pending', bound=0, pid=NULL, pid_ctime=NULL, kill_at=NULL,"
+                           " exit_code=NULL, finished=NULL WHERE job_uid=? AND key=?", (r["juid"], r["key"]))
+                return
             state = "Terminated" if ex is None else ("Succeeded" if ex["code"] == 0 else "Failed")
             db.execute("UPDATE replicas SET state=?, bound=0, exit_code=COALESCE(?, exit_code), finished=COALESCE(finished, ?)"
                        " WHERE job_uid=? AND key=?", (state, ex["code"] if ex else None, self.clock(), r["juid"], r["key"]))
@@ -310,7 +342,7 @@ class Runtime:
         spec = self.spec(uid, job["spec"])
         reps = self.store.query("SELECT key, task, idx, state, exit_code FROM replicas WHERE job_uid=?", (uid,))
         states = [lifecycle.ReplicaState(x["key"], x["task"], x["idx"], x["state"], x["exit_code"]) for x in reps]
-        outcome = lifecycle.on_exit(spec, states, r["key"], code, job["restarts"])
+        outcome = decide(spec, states, r["key"], code, job)
         name = f"{job['name']}-{r['key']}"
         with self.store.tx() as db:
             db.execute("UPDATE replicas SET state=?, exit_code=?, finished=?, reason=? WHERE job_uid=? AND key=?",
@@ -324,20 +356,39 @@ class Runtime:
                             f"pod/{name}", ts)
             if outcome.action == "restart":
                 db.execute("UPDATE replicas SET restarts=restarts+1 WHERE job_uid=? AND key=?", (uid, r["key"]))
-                db.execute("UPDATE jobs SET restarts=restarts+1 WHERE uid=?", (uid,))
+                db.execute("UPDATE jobs SET restarts=restarts+1, retries=retries+? WHERE uid=?",
+                           (1 if spec.kind == "volcanojob" else 0, uid))
                 Store.event(db, uid, "Restarting", outcome.reason, "Warning", f"pod/{name}")
                 Store.set_phase(db, uid, "Restarting", outcome.reason, "PENDING")
             elif outcome.action in ("succeed", "fail"):
-                self._finish(db, uid, outcome.action == "succeed", outcome.reason)
+                if outcome.counted:
+                    db.execute("UPDATE jobs SET retries=retries+1 WHERE uid=?", (uid,))
+                self._finish(db, uid, outcome.action == "succeed", outcome.reason, outcome.phase)
+            elif outcome.action in ("restart_task", "restart_job", "reset"):
+                db.execute("UPDATE replicas SET bound=0 WHERE job_uid=? AND key=?", (uid, r["key"]))
             else:
                 db.execute("UPDATE replicas SET bound=0 WHERE job_uid=? AND key=?", (uid, r["key"]))
         if outcome.action == "restart":
             self._spawn(uid, r["key"])
         elif outcome.action in ("succeed", "fail"):
             self._terminate_replicas(uid, outcome.reason)
+        elif outcome.action == "restart_task":
+            self._restart_task(uid, r["task"], outcome.reason)
+        elif outcome.action == "restart_job":
+            self._requeue(uid, outcome.reason, "Restarting", "PENDING", "Restarting")
+        elif outcome.action == "reset":
+            from arena.spec import duration
+            from arena.spec.job import AppWrapperOptions
 
-    def _finish(self, db: Any, uid: str, ok: bool, reason: str) -> None:
-        status, phase = ("SUCCEEDED", "Succeeded") if ok else ("FAILED", "Failed")
+            opts = spec.options if isinstance(spec.options, AppWrapperOptions) else AppWrapperOptions()
+            pause = duration.parse_seconds(opts.retry_pause_period, "retry_pause_period")
+            grace = duration.parse_seconds(opts.failure_grace_period, "failure_grace_period")
+            # Both periods run from the failure (the Unhealthy transition): resume once the later one is over.
+            self._requeue(uid, outcome.reason, "Resetting", "SUSPENDED", "Resetting", hold=max(grace, pause))
+
+    def _finish(self, db: Any, uid: str, ok: bool, reason: str, phase: str = "") -> None:
+        status = "SUCCEEDED" if ok else "FAILED"
+        phase = phase or ("Succeeded" if ok else "Failed")
         db.execute("UPDATE jobs SET finished=?, reason=?, position=0 WHERE uid=?", (self.clock(), reason, uid))
         db.execute("UPDATE replicas SET bound=0 WHERE job_uid=? AND state IN ('Pending','Succeeded','Failed')", (uid,))
         Store.set_phase(db, uid, phase, reason, status)
@@ -357,7 +408,7 @@ class Runtime:
         return out
 
     def _deadlines(self, now: float) -> None:
-        for row in self.store.query("SELECT uid, spec, started, finished, namespace, name FROM jobs"):
+        for row in self.store.query("SELECT uid, spec, started, finished, namespace, name, status FROM jobs"):
             spec = self.spec(row["uid"], row["spec"])
             rp = spec.run_policy
             if row["finished"] is None and rp.active_deadline_seconds and row["started"] \
@@ -366,8 +417,8 @@ class Runtime:
                 with self.store.tx() as db:
                     self._finish(db, row["uid"], False, reason)
                 self._terminate_replicas(row["uid"], reason)
-            elif row["finished"] is not None and rp.ttl_seconds_after_finished is not None \
-                    and now - row["finished"] >= rp.ttl_seconds_after_finished:
+            elif row["finished"] is not None and (ttl := _ttl(spec, row["status"])) is not None \
+                    and now - row["finished"] >= ttl:
                 live = self.store.one("SELECT 1 FROM replicas WHERE job_uid=? AND state IN ('Starting','Running','Terminating')",
                                       (row["uid"],))
                 if live is None:
@@ -385,7 +436,8 @@ class Runtime:
             queues[q["name"]] = Queue(q["name"], q["weight"], _amount(loads(q["capability"])),
                                       _amount(loads(q["guarantee"])), bool(q["reclaimable"]), q["state"])
         jobs_rows = self.store.query(
-            "SELECT * FROM jobs WHERE finished IS NULL OR uid IN (SELECT job_uid FROM replicas WHERE bound=1)")
+            "SELECT * FROM jobs WHERE (finished IS NULL AND (hold_until IS NULL OR hold_until <= ?))"
+            " OR uid IN (SELECT job_uid FROM replicas WHERE bound=1)", (now,))
         reps_by_job: dict[str, list] = {}
         if jobs_rows:
             for r in self.store.query("SELECT * FROM replicas WHERE job_uid IN (SELECT uid FROM jobs WHERE finished IS NULL)"
@@ -396,14 +448,24 @@ class Runtime:
             spec = self.spec(row["uid"], row["spec"])
             finished_job = row["finished"] is not None
             replicas = []
+            states: dict[str, list[str]] = {}
+            for r in reps_by_job.get(row["uid"], []):
+                states.setdefault(r["task"], []).append(r["state"])
+            # A restarted (or evicted) job's next generation waits until the last one has stopped, and then
+            # binds as one gang; a still-terminating replica must not count as a member of the new gang.
+            stopping = not finished_job and any("Terminating" in s for s in states.values())
             for r in reps_by_job.get(row["uid"], []):
                 t = spec.task(r["task"])
+                if stopping and not r["bound"]:
+                    continue
+                if not r["bound"] and not volcano_lifecycle.depends_ready(spec, r["task"], states):
+                    continue  # dependsOn: not created until its dependencies are ready
                 done = r["state"] in ("Succeeded", "Failed", "Terminated") and not r["bound"]
                 if finished_job and not r["bound"]:
                     continue
                 replicas.append(Replica(r["key"], _request(t.resources) if t else Amount(), bool(r["bound"]),
                                         tuple(loads(r["gpus"], [])), done or (finished_job and not r["bound"])))
-            mina = spec.scheduling.min_available or spec.total_replicas
+            mina = spec.scheduling.min_available or sum(t.replicas for t in spec.tasks if not t.depends_on)
             jobs.append(Job(row["uid"], row["name"], row["namespace"], row["queue"], row["priority"], row["created"],
                             mina, tuple(replicas), admitted=bool(row["admitted"]) or finished_job))
         return Snapshot(node, queues, tuple(jobs), now)
@@ -438,14 +500,35 @@ class Runtime:
 
     def _evict(self, uid: str, reason: str) -> None:
         """PodEvicted → RestartJob (the default): stop every replica and queue the job again."""
+        self._requeue(uid, reason, "Evicted", "QUEUING", "Restarting")
+
+    def _requeue(self, uid: str, reason: str, event: str, status: str, phase: str, hold: float = 0.0) -> None:
+        """Stop every replica, release the job's resources and queue it again (after `hold` seconds)."""
         with self.store.tx() as db:
-            Store.event(db, uid, "Evicted", reason, "Warning", "scheduler")
-            Store.set_phase(db, uid, "Restarting", reason, "QUEUING")
-            db.execute("UPDATE jobs SET admitted=0, retries=retries+1, reason=? WHERE uid=?", (reason, uid))
+            Store.event(db, uid, event, reason, "Warning", "controller")
+            Store.set_phase(db, uid, phase, reason, status)
+            db.execute("UPDATE jobs SET admitted=0, retries=retries+1, reason=?, hold_until=? WHERE uid=?",
+                       (reason, self.clock() + hold if hold else None, uid))
         self._terminate_replicas(uid, reason)
         with self.store.tx() as db:
             db.execute("UPDATE replicas SET state='Pending', exit_code=NULL, finished=NULL, pid=NULL, pid_ctime=NULL,"
-                       " kill_at=NULL WHERE job_uid=? AND state NOT IN ('Terminating')", (uid,))
+                       " kill_at=NULL, bound=0 WHERE job_uid=? AND state != 'Terminating'", (uid,))
+
+    def _restart_task(self, uid: str, task: str, reason: str) -> None:
+        """RestartTask: stop the task's replicas; they are bound and started again by the scheduler."""
+        with self.store.tx() as db:
+            db.execute("UPDATE jobs SET restarts=restarts+1, retries=retries+1 WHERE uid=?", (uid,))
+            Store.event(db, uid, "RestartTask", reason, "Warning", "controller")
+            Store.set_phase(db, uid, "Restarting", reason, "PENDING")
+        rows = self.store.query("SELECT key, pid, pid_ctime FROM replicas WHERE job_uid=? AND task=? AND state IN"
+                                " ('Starting','Running')", (uid, task))
+        with self.store.tx() as db:
+            db.execute("UPDATE replicas SET state='Terminating', kill_at=?, reason=? WHERE job_uid=? AND task=? AND"
+                       " state IN ('Starting','Running')", (self.clock() + self.grace, reason, uid, task))
+            db.execute("UPDATE replicas SET state='Pending', bound=0, exit_code=NULL, finished=NULL, pid=NULL,"
+                       " pid_ctime=NULL WHERE job_uid=? AND task=? AND state IN ('Succeeded','Failed')", (uid, task))
+        for r in rows:
+            supervisor.signal_tree(r["pid"], r["pid_ctime"], supervisor.TERM)
 
     def _bind(self, uid: str, binds: list, now: float) -> None:
         row = self.store.one("SELECT * FROM jobs WHERE uid=?", (uid,))
@@ -455,21 +538,27 @@ class Runtime:
         ports = {r["key"]: r["port"] for r in self.store.query("SELECT key, port FROM replicas WHERE job_uid=?", (uid,))}
         spec = self.spec(uid, row["spec"])
         with self.store.tx() as db:
-            for b in binds:
-                port = ports.get(b.replica) or self._task_port(spec, b.replica) or _free_port(taken)
+            # Every replica's endpoint is fixed at the job's first bind (as pod DNS names are on a cluster), so the
+            # replicas started later (dependsOn) are already in the TF_CONFIG and host lists the first ones got.
+            for key in [k for k, p in ports.items() if not p]:
+                port = self._task_port(spec, key) or _free_port(taken)
                 taken.add(port)
                 self._recent_ports.append(port)
-                ports[b.replica] = port
+                ports[key] = port
+                db.execute("UPDATE replicas SET port=? WHERE job_uid=? AND key=?", (port, uid, key))
+            for b in binds:
+                port = ports[b.replica]
                 db.execute("UPDATE replicas SET bound=1, gpus=?, port=?, state='Starting', started=?, pid=NULL,"
                            " pid_ctime=NULL, exit_code=NULL, finished=NULL, kill_at=NULL, reason='' WHERE job_uid=? AND key=?",
                            (json.dumps(list(b.gpu_indices)), port, now, uid, b.replica))
             if row["started"] is None:
                 db.execute("UPDATE jobs SET started=? WHERE uid=?", (now, uid))
-            db.execute("UPDATE jobs SET admitted=1, reason='', position=0 WHERE uid=?", (uid,))
+            db.execute("UPDATE jobs SET admitted=1, reason='', position=0, hold_until=NULL WHERE uid=?", (uid,))
             gpus = [g for b in binds for g in b.gpu_indices]
             Store.event(db, uid, "Scheduled", f"gang of {len(binds)} replicas bound to localhost"
                         + (f" (GPUs {','.join(map(str, gpus))})" if gpus else ""), source="scheduler")
-            Store.set_phase(db, uid, "Inqueue" if row["phase"] == "Created" else row["phase"], "admitted", "PENDING")
+            phase = {"Created": "Inqueue", "Resetting": "Resuming", "Restarting": "Pending"}.get(row["phase"], row["phase"])
+            Store.set_phase(db, uid, phase, "admitted", "PENDING")
         for b in binds:
             self._spawn(uid, b.replica)
 
@@ -507,6 +596,39 @@ class Runtime:
                                  (uid,)).fetchone()[0]
             if waiting == 0:
                 Store.set_phase(db, uid, "Running", "all replicas running", "RUNNING")
+
+
+def decide(spec: JobSpec, states: list[lifecycle.ReplicaState], key: str, code: int, job: Any) -> lifecycle.Outcome:
+    """The kind's controller: Kubeflow (PyTorch/TF/MPI), Volcano, or AppWrapper around either."""
+    from arena.engines.local import volcano_lifecycle
+
+    if spec.kind == "volcanojob":
+        return volcano_lifecycle.on_exit(spec, states, key, code, job["retries"])
+    if spec.kind == "appwrapperjob":
+        from arena.spec.job import AppWrapperOptions
+
+        opts = spec.options if isinstance(spec.options, AppWrapperOptions) else AppWrapperOptions()
+        if code != 0:  # any failed pod makes the AppWrapper unhealthy: reset while retries remain
+            if job["retries"] >= opts.retry_limit:
+                return lifecycle.Outcome("fail", f"replica {key} exited with code {code}; retryLimit "
+                                                 f"({opts.retry_limit}) reached", "Failed")
+            return lifecycle.Outcome("reset", f"replica {key} exited with code {code}; reset "
+                                              f"{job['retries'] + 1}/{opts.retry_limit} after {opts.retry_pause_period}")
+        inner = (volcano_lifecycle.on_exit(spec, states, key, code, 0) if opts.inner_type == "volcano"
+                 else lifecycle.on_exit(spec, states, key, code, job["restarts"]))
+        return lifecycle.Outcome(inner.action, inner.reason, "Succeeded") if inner.action == "succeed" else inner
+    return lifecycle.on_exit(spec, states, key, code, job["restarts"])
+
+
+def _ttl(spec: JobSpec, status: str) -> float | None:
+    """Seconds a finished job is kept: ttlSecondsAfterFinished, or an AppWrapper's successTTL."""
+    from arena.spec.job import AppWrapperOptions
+
+    if isinstance(spec.options, AppWrapperOptions) and spec.options.success_ttl and status == "SUCCEEDED":
+        from arena.spec import duration
+
+        return duration.parse_seconds(spec.options.success_ttl, "success_ttl")
+    return spec.run_policy.ttl_seconds_after_finished
 
 
 def _amount(d: dict | None) -> Amount | None:

@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     restarts INTEGER NOT NULL DEFAULT 0,
     retries INTEGER NOT NULL DEFAULT 0,
     requested_gpus INTEGER NOT NULL DEFAULT 0,
+    hold_until REAL,
     job_dir TEXT NOT NULL,
     UNIQUE(namespace, name)
 );

@@ -47,7 +47,8 @@ class Transport:
             self._conn = conn
         return self._conn
 
-    def request(self, method: str, path: str, body: Any = None) -> Any:
+    def request(self, method: str, path: str, body: Any = None, type: Any = None) -> Any:
+        """One API call; with `type`, the JSON answer is decoded straight into it (msgspec)."""
         payload = json.dumps(body).encode() if body is not None else None
         for attempt in (0, 1):
             conn = self._connection()
@@ -60,10 +61,14 @@ class Transport:
                 self.close()
                 if attempt:
                     raise DaemonError(f"lost the connection to the local daemon: {exc}") from None
-        out = json.loads(data) if data else None
         if resp.status >= 400:
+            out = json.loads(data) if data else None
             raise from_payload((out or {}).get("error", {"message": f"HTTP {resp.status}"}))
-        return out
+        if type is not None:
+            import msgspec
+
+            return msgspec.json.decode(data, type=type)
+        return json.loads(data) if data else None
 
     def close(self) -> None:
         if self._conn is not None:

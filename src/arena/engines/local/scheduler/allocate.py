@@ -11,7 +11,7 @@ now, but would fit an empty machine, becomes the queue's *node head* and reserve
 later queues — only get what is left, so resources that free up accumulate for the head until
 its whole gang fits; smaller jobs still backfill around it with what it does not need. A gang
 that fits only once releasing jobs have gone is *pipelined*: it claims those resources too.
-Replicas beyond a running gang's minimum are placed last, one at a time, from what is left.
+Replicas beyond a running gang's minimum are placed last (`elastic`), from what is left.
 
 Starvation across queues: the share order alone can hand every freed unit to whichever queue
 is least served at that instant, so a head in another queue could lose each time. A queue's
@@ -22,11 +22,12 @@ everyone, and since reservations only grow as running jobs end, it starts eventu
 from __future__ import annotations
 
 import heapq
+from operator import le
 
-from arena.engines.local.scheduler import enqueue, gang, reasons
+from arena.engines.local.scheduler import elastic, enqueue, gang, reasons
 from arena.engines.local.scheduler.context import Head, State
-from arena.engines.local.scheduler.snapshot import Bind, Job
-from arena.engines.local.scheduler.vec import Vec, fits, first_short, pos, vadd, vmin, vsub
+from arena.engines.local.scheduler.snapshot import Amount, Bind, Job
+from arena.engines.local.scheduler.vec import GPU_DIM, INF, Vec, fits, first_short, pos, vadd, vmin, vsub
 
 
 def allocate(st: State) -> None:
@@ -41,22 +42,49 @@ def allocate(st: State) -> None:
     cursor = dict.fromkeys(st.pending, 0)
     while heap:
         _, q = heapq.heappop(heap)
-        jobs = st.pending[q]
-        scan = _Scan(st, q)
-        i, placed = cursor[q], False
+        cursor[q], placed = _visit(st, q, cursor[q], tried, bound)
+        if placed and cursor[q] < len(st.pending[q]):
+            heapq.heappush(heap, (st.queue_key(q), q))
+    elastic.place(st, bound)
+
+
+def _visit(st: State, q: str, i: int, tried: set[str], bound: set[str]) -> tuple[int, bool]:
+    """Try q's jobs from position i until one gang binds; returns (next position, bound one?).
+
+    The common verdict in a backlog — a GPU-short gang behind its queue's head, nothing to
+    reserve — is decided inline on local variables; everything else goes through `_Scan`.
+    """
+    jobs, needs, reasons_, msgs = st.pending[q], st.needs, st.reasons, st.event_msgs
+    scan = _Scan(st, q)
+    fast = scan.gate is None and GPU_DIM == st.dims.report_order[0]
+    while i < len(jobs):
+        limit, room, avail, avail_rel, cache = scan.limit, scan.room, scan.avail, scan.avail_rel, scan.cache
+        has_head = fast and q in st.node_heads
+        uncapped = all(x == INF for x in room)
+        rel_gpu = avail_rel[GPU_DIM]
         while i < len(jobs):
             job = jobs[i]
             i += 1
-            if job.uid in tried:
+            if job.uid in tried:  # a starving head: it had its verdict before the round robin
+                continue
+            need = needs[job.uid]
+            g = need.gang
+            # GPU-short even counting releasing resources: not pipelined, GPU is the reported dimension
+            if (has_head and need.valid and need.members and g[GPU_DIM] > rel_gpu
+                    and all(map(le, g, limit)) and (uncapped or all(map(le, g, room)))):
+                key = (2, GPU_DIM, g[GPU_DIM])
+                reason = cache.get(key)
+                if reason is None:
+                    reason = cache[key] = scan.node_reason(GPU_DIM, g, False)
+                reasons_[job.uid] = reason
+                if reason != job.waiting_reason:
+                    msgs[job.uid] = scan.placeable_event(job, need, reason) or reason
                 continue
             if scan.try_gang(job):
                 bound.add(job.uid)
-                placed = True
-                break
-        cursor[q] = i
-        if placed and i < len(jobs):
-            heapq.heappush(heap, (st.queue_key(q), q))
-    _extras(st, bound)
+                return i, True
+            break  # the slow path may have reserved something: reload the locals
+    return i, False
 
 
 def _starving_heads(st: State) -> list[tuple[str, Job]]:
@@ -79,8 +107,7 @@ def _starving_heads(st: State) -> list[tuple[str, Job]]:
 def _could_run(st: State, job: Job, limit: Vec) -> bool:
     """A waiting gang that is not blocked for good (it fits an empty machine under its cap)."""
     need = st.needs[job.uid]
-    return (bool(need.members) and need.gang is not None and len(need.members) >= job.gang_size - need.ready
-            and fits(need.gang, limit))
+    return bool(need.members) and need.valid and fits(need.gang, limit)
 
 
 class _Scan:
@@ -90,6 +117,7 @@ class _Scan:
         self.st, self.q = st, q
         self.gate, self.gate_all = enqueue.gate(st, q)
         self.limit = st.limit(q)
+        self.order = st.dims.report_order
         self.refresh()
 
     def refresh(self) -> None:
@@ -97,13 +125,16 @@ class _Scan:
         self.room = st.cap_room(q)
         self.withheld = st.withheld(q)
         self.avail = pos(vsub(st.free, self.withheld))
-        self.cache: dict[Vec, str] = {}  # reason for a blocked gang of this size, as things stand
+        self.avail_rel = vadd(self.avail, st.releasing)
+        # Reasons of jobs that block without changing anything, keyed by (check, dimension, amount):
+        # in a backlog most jobs differ in size but share the binding dimension and amount.
+        self.cache: dict[tuple[int, int, float], str] = {}
+        self.events: dict[tuple[object, ...], str] = {}
 
     def wait(self, job: Job, reason: str, event: str | None = None) -> None:
-        st = self.st
-        st.reasons[job.uid] = reason
+        self.st.reasons[job.uid] = reason
         if event is not None:
-            st.event_msgs[job.uid] = event
+            self.st.event_msgs[job.uid] = event
 
     def try_gang(self, job: Job) -> bool:
         """One job's verdict: bind its gang (True), or record why it waits (False)."""
@@ -114,67 +145,88 @@ class _Scan:
         if self.gate is not None and (self.gate_all or not job.admitted):
             self.wait(job, self.gate)
             return False
+        if not need.valid:
+            self.wait(job, _invalid(st, job, need))
+            return False
         g = need.gang
-        if g is None:
-            self.wait(job, f"gang needs {st.dims.unknown(_first_unknown(st, need))}, which the node does not have")
+        if not all(map(le, g, self.limit)):  # fits(), inlined: this line runs for every waiting job
+            d = first_short(g, self.limit, self.order)
+            key = (0, d, g[d])
+            reason = self.cache.get(key)
+            if reason is None:
+                reason = self.cache[key] = enqueue.never_fits(st, q, g, self.limit)
+            self.wait(job, reason)
             return False
-        missing = job.gang_size - need.ready
-        if len(need.members) < missing:
-            self.wait(job, f"gang {need.ready + len(need.members)}/{job.gang_size} replicas left, "
-                           f"minAvailable can no longer be reached")
-            return False
-        cached = self.cache.get(g)
-        if cached is not None:  # same-sized gang, same verdict, no new head to make
-            self.wait(job, cached)
-            return False
-        if not fits(g, self.limit):
-            self._cached(job, g, enqueue.never_fits(st, q, g, self.limit))
-            return False
-        if not fits(g, self.room):
-            first = q not in st.cap_heads
-            reason = enqueue.over_capability(st, q, job, g, self.room)
-            event = enqueue.capability_event(st, q, g) if reason != job.waiting_reason else None
-            if first:
-                self.wait(job, reason, event)
-                self.refresh()
-            else:
-                self._cached(job, g, reason, event)
-            return False
-        if fits(g, self.avail):
+        if not all(map(le, g, self.room)):
+            return self._capped(job, g)
+        if all(map(le, g, self.avail)):
             self._bind(job, need, g)
             return True
-        return self._blocked(job, need, g)
+        if q not in st.node_heads or all(map(le, g, self.avail_rel)):
+            return self._head_or_pipelined(job, need, g)
+        d = first_short(g, self.avail, self.order)
+        key = (2, d, g[d])
+        reason = self.cache.get(key)
+        if reason is None:
+            reason = self.cache[key] = self.node_reason(d, g, False)
+        self.wait(job, reason, self.placeable_event(job, need, reason))
+        return False
 
-    def _cached(self, job: Job, g: Vec, reason: str, event: str | None = None) -> None:
-        self.cache[g] = reason
-        self.wait(job, reason, event)
-
-    def _blocked(self, job: Job, need: gang.Need, g: Vec) -> bool:
-        """Node-blocked: pipeline onto releasing resources, or become the head, or just wait."""
-        st, q, avail = self.st, self.q, self.avail
-        d = first_short(g, avail, st.dims.report_order)
-        withheld = vmin(self.withheld, st.free)
-        pipelined = fits(g, vadd(avail, st.releasing))
-        head = not pipelined and q not in st.node_heads
-        reason = reasons.node_short(st.dims, d, g, avail, withheld if g[d] <= st.free[d] else st.dims.zero,
-                                    st.releasing if (pipelined or head) else st.dims.zero)
-        event = None
-        if reason != job.waiting_reason:
-            ready = need.ready
-            event = reasons.placeable_event(ready, gang.placeable(need.members, avail, st.dims), job.gang_size,
-                                            reason)
-        if pipelined or head:
-            take = vmin(g, avail)
-            claim = vmin(pos(vsub(g, take)), st.releasing)
-            st.reserved = vadd(st.reserved, take)
-            st.releasing = vsub(st.releasing, claim)
-            if head:
-                st.node_heads[q] = Head(job, g, vadd(take, claim), "node")
-            self.wait(job, reason, event)
+    def _capped(self, job: Job, g: Vec) -> bool:
+        """Over capability: the first such job reserves the headroom; later ones share a reason."""
+        st, q = self.st, self.q
+        if q not in st.cap_heads:
+            reason = enqueue.over_capability(st, q, job, g, self.room)
+            self.wait(job, reason, enqueue.capability_event(st, q, g) if reason != job.waiting_reason else None)
             self.refresh()
-        else:
-            self.cache[g] = reason
-            self.wait(job, reason, event)
+            return False
+        d = first_short(g, self.room, self.order)
+        key = (1, d, 0)
+        reason = self.cache.get(key)
+        if reason is None:
+            reason = self.cache[key] = enqueue.over_capability(st, q, job, g, self.room)
+        self.wait(job, reason, enqueue.capability_event(st, q, g) if reason != job.waiting_reason else None)
+        return False
+
+    def node_reason(self, d: int, g: Vec, with_releasing: bool) -> str:
+        st = self.st
+        zero = st.dims.zero
+        withheld = vmin(self.withheld, st.free) if g[d] <= st.free[d] else zero
+        return reasons.node_short(st.dims, d, g, self.avail, withheld, st.releasing if with_releasing else zero)
+
+    def placeable_event(self, job: Job, need: gang.Need, reason: str) -> str | None:
+        """"gang 2/4 replicas placeable: …", only when the reason changed (events fire on change).
+
+        After a burst of submissions every job's reason changes at once; gangs made of one
+        shared request with the same size and reason get the same text, so it is kept per visit.
+        """
+        if reason == job.waiting_reason:
+            return None
+        members = need.members
+        first = members[0].request
+        if not all(r.request is first for r in members):
+            n = gang.placeable(members, self.avail, self.st.dims)
+            return reasons.placeable_event(need.ready, n, job.gang_size, reason)
+        key = (reason, need.gang, len(members), need.ready, job.gang_size)
+        msg = self.events.get(key)
+        if msg is None:
+            n = gang.placeable(members, self.avail, self.st.dims)
+            msg = self.events[key] = reasons.placeable_event(need.ready, n, job.gang_size, reason)
+        return msg
+
+    def _head_or_pipelined(self, job: Job, need: gang.Need, g: Vec) -> bool:
+        """Node-blocked and first (the head), or fitting once releasing jobs are gone: reserve."""
+        st, q, avail = self.st, self.q, self.avail
+        pipelined = fits(g, self.avail_rel)
+        reason = self.node_reason(first_short(g, avail, self.order), g, True)
+        take = vmin(g, avail)
+        claim = vmin(pos(vsub(g, take)), st.releasing)
+        st.reserved = vadd(st.reserved, take)
+        st.releasing = vsub(st.releasing, claim)
+        if not pipelined:
+            st.node_heads[q] = Head(job, g, vadd(take, claim), "node")
+        self.wait(job, reason, self.placeable_event(job, need, reason))
+        self.refresh()
         return False
 
     def _bind(self, job: Job, need: gang.Need, g: Vec) -> None:
@@ -193,45 +245,17 @@ class _Scan:
         self.refresh()
 
 
-def _first_unknown(st: State, need: gang.Need):  # -> Amount
+def _invalid(st: State, job: Job, need: gang.Need) -> str:
+    """A gang that can never form: an undeclared resource, or too few replicas left."""
+    if len(need.members) >= need.missing:  # enough replicas: so one asks for an undeclared resource
+        return f"gang needs {st.dims.unknown(_first_unknown(st, need))}, which the node does not have"
+    return (f"gang {need.ready + len(need.members)}/{job.gang_size} replicas left, "
+            f"minAvailable can no longer be reached")
+
+
+def _first_unknown(st: State, need: gang.Need) -> Amount:
     """The request naming a resource nobody declares (for the reason text)."""
     for r in need.members:
         if st.dims.vec(r.request) is None:
             return r.request
     return need.members[0].request
-
-
-def _extras(st: State, bound: set[str]) -> None:
-    """Elastic replicas of running gangs, one at a time, after every waiting gang had its turn."""
-    dims = st.dims
-    for q in st.queues_in_order():
-        gate, gate_all = enqueue.gate(st, q)
-        if gate_all:
-            continue
-        for job in st.pending.get(q, ()):
-            need = st.needs[job.uid]
-            if not need.extras or (need.members and job.uid not in bound):
-                continue
-            room, avail = st.cap_room(q), st.avail(q)
-            left = list(need.extras)
-            while left:
-                v = dims.vec(left[0].request)
-                if v is None or not fits(v, room) or not fits(v, avail):
-                    break
-                r = left.pop(0)
-                idx = st.pick_gpus(r.request.gpus)
-                st.binds.append(Bind(job.uid, r.key, idx))
-                st.take(q, v)
-                st.events.append((job.uid, "Scheduled", f"replica {r.key} bound beyond minAvailable"))
-                room, avail = st.cap_room(q), st.avail(q)
-            if left:
-                v = dims.vec(left[0].request)
-                if v is None:
-                    why = "needs a resource the node does not have"
-                elif not fits(v, room):
-                    d = first_short(v, room, dims.report_order)
-                    why = f"queue {q} capability {dims.names[d]} {dims.fmt(d, st.held[q][d])}/{dims.fmt(d, st.cap[q][d])}"
-                else:
-                    d = first_short(v, avail, dims.report_order)
-                    why = f"needs {dims.fmt(d, v[d])} {dims.names[d]}, {dims.fmt(d, avail[d])} free"
-                st.extras_waiting[job.uid] = f"{len(left)} replicas beyond minAvailable wait: {why}"

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from arena.engines.local.scheduler import gang, order, proportion
-from arena.engines.local.scheduler.snapshot import Bind, Evict, Job, Queue, Replica, Snapshot
-from arena.engines.local.scheduler.vec import INF, Dims, Vec, pos, vadd, vmin, vsub
+from arena.engines.local.scheduler.snapshot import Bind, Evict, Job, Queue, Snapshot
+from arena.engines.local.scheduler.vec import Dims, Vec, pos, vadd, vmin, vsub
 
 
 @dataclass(slots=True)
@@ -43,6 +43,7 @@ class State:
     deserved: dict[str, list[float]] = field(default_factory=dict)
     pending: dict[str, list[Job]] = field(default_factory=dict)  # sorted, per queue
     needs: dict[str, gang.Need] = field(default_factory=dict)
+    elastic: dict[str, list[Job]] = field(default_factory=dict)  # pending jobs with replicas beyond the gang
     running: dict[str, list[tuple[Job, Vec]]] = field(default_factory=dict)  # victims-to-be
     node_heads: dict[str, Head] = field(default_factory=dict)
     cap_heads: dict[str, Head] = field(default_factory=dict)
@@ -146,19 +147,9 @@ def build(snapshot: Snapshot) -> State:
     held: dict[str, Vec] = {}
     pending: dict[str, list[Job]] = {}
     needs: dict[str, gang.Need] = {}
+    elastic: dict[str, list[Job]] = {}
     running: dict[str, list[tuple[Job, Vec]]] = {}
-    for job in snapshot.jobs:
-        ready = 0
-        bound: list[Replica] = []
-        waiting: list[Replica] = []
-        for r in job.replicas:
-            if r.finished:
-                ready += 1
-            elif r.bound:
-                ready += 1
-                bound.append(r)
-            else:
-                waiting.append(r)
+    for job, bound, need in gang.classify(snapshot.jobs, dims):
         q = job.queue
         if bound:
             holds = gang.total(bound, dims) or zero  # an undeclared resource still counts as nothing
@@ -171,15 +162,25 @@ def build(snapshot: Snapshot) -> State:
             else:
                 alloc[q] = vadd(alloc.get(q, zero), holds)
                 running.setdefault(q, []).append((job, holds))
-        if waiting and not job.releasing:
-            pending.setdefault(q, []).append(job)
-            needs[job.uid] = gang.need(job, waiting, ready, dims)
-    for jobs in pending.values():
+        if need is not None and not job.releasing:
+            jobs = pending.get(q)
+            if jobs is None:
+                jobs = pending[q] = []
+            jobs.append(job)
+            needs[job.uid] = need
+            if need.extras:
+                elastic.setdefault(q, []).append(job)
+    for jobs in (*pending.values(), *elastic.values()):
         order.sort_jobs(jobs)
 
-    st = State(snapshot=snapshot, dims=dims, total=total, free=pos(vsub(total, used)),
-               free_gpus=[i for i in indices if i not in held_gpus], releasing=releasing, reserved=zero,
-               alloc=alloc, held=held, pending=pending, needs=needs, running=running, unused_g_total=zero)
+    free_gpus = [i for i in indices if i not in held_gpus]
+    free = pos(vsub(total, used))
+    if free[2] > len(free_gpus):  # indices held beyond what requests say: trust the indices
+        free = (free[0], free[1], len(free_gpus)) + free[3:]
+    st = State(snapshot=snapshot, dims=dims, total=total, free=free, free_gpus=free_gpus, releasing=releasing,
+               reserved=zero,
+               alloc=alloc, held=held, pending=pending, needs=needs, elastic=elastic, running=running,
+               unused_g_total=zero)
     _queues(st)
     return st
 
@@ -203,9 +204,10 @@ def _queues(st: State) -> None:
         qu = st.queue(q)
         if qu is None:
             continue
-        demand = st.alloc.get(q, zero)
-        for job in st.pending.get(q, ()):
-            demand = vadd(demand, st.needs[job.uid].total)
+        needs, admits = st.needs, qu.state == "Open"
+        # a queue that admits nothing new claims a share only for the jobs it already admitted
+        totals = [needs[job.uid].total for job in st.pending.get(q, ()) if admits or job.admitted]
+        demand = vadd(st.alloc.get(q, zero), tuple(map(sum, zip(*totals))) if totals else zero)
         g = st.guarantee.get(q, zero)
         real_cap = vmin(vadd(pos(vsub(st.total, g_total)), g), st.cap[q])
         claims.append(proportion.Claim(q, qu.weight, demand, real_cap, g))

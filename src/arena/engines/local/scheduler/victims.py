@@ -16,7 +16,8 @@ Candidate = tuple[Job, Vec, str]  # (job, what it holds, its queue)
 Allow = Callable[[Job, Vec, str, Vec], bool]  # (job, holds, queue, already taken from that queue)
 
 
-def select(short: Vec, candidates: Iterable[Candidate], zero: Vec, allow: Allow | None = None) -> list[Candidate] | None:
+def select(short: Vec, candidates: Iterable[Candidate], zero: Vec,
+           allow: Allow | None = None) -> list[Candidate] | None:
     chosen: list[Candidate] = []
     got = zero
     taken: dict[str, Vec] = {}

@@ -1,0 +1,242 @@
+"""The one place that talks HTTP: a lightkube `Client`, calls by resource key, typed errors.
+
+Every API failure becomes an Arena error a user can act on:
+- 403 → `PermissionDenied`: "no permission to <verb> <resource> in namespace <ns>";
+- 404 on a resource the server does not serve → `CRDNotInstalled` ("… run 'arena check'");
+  404 on a named object → None / False for the caller to turn into JobNotFound;
+- 409 on create → `JobExists`; 422 → `InvalidSpec`; no connection → `EngineUnavailable`.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
+from typing import Any, TypeVar
+
+from arena.engines.kubernetes import resources
+from arena.engines.kubernetes.resources import Resource
+from arena.errors import ArenaError, EngineUnavailable, InvalidSpec, JobExists
+
+T = TypeVar("T")
+ALL_NAMESPACES = "*"
+
+
+class PermissionDenied(ArenaError):
+    """RBAC refused the call; the message names the verb, resource and namespace."""
+
+
+class CRDNotInstalled(ArenaError):
+    """The API server does not serve the resource: its CRD (or operator) is missing."""
+
+    def __init__(self, resource: Resource) -> None:
+        self.resource = resource
+        super().__init__(f"the {resource.kind} CRD ({resource.qualified}, {resource.api_version}) is not "
+                         "installed; run 'arena check'")
+
+
+class NotStarted(ArenaError):
+    """The container has no log yet (ContainerCreating, PodInitializing, waiting to start)."""
+
+
+_NOT_STARTED = ("waiting to start", "ContainerCreating", "PodInitializing", "is not available")
+
+
+class _Missing(Exception):
+    """A named object is absent (internal: callers get None/False)."""
+
+
+def _status_of(exc: Exception) -> tuple[int, str, str, dict[str, Any]]:
+    """(code, reason, message, details) of an HTTP error, JSON Status or not."""
+    status = getattr(exc, "status", None)
+    if status is not None and getattr(status, "code", None):
+        details = status.details
+        det = {"name": getattr(details, "name", None), "kind": getattr(details, "kind", None),
+               "causes": [{"field": getattr(c, "field", None), "message": getattr(c, "message", None)}
+                          for c in (getattr(details, "causes", None) or [])]} if details else {}
+        return int(status.code), status.reason or "", status.message or "", det
+    response = getattr(exc, "response", None)
+    code = getattr(response, "status_code", 0) or 0
+    text = ""
+    if response is not None:
+        try:
+            text = response.text
+        except Exception:  # a streamed body that was not read
+            text = ""
+    try:
+        body = json.loads(text) if text else {}
+    except ValueError:
+        body = {}
+    if isinstance(body, dict) and body.get("kind") == "Status":
+        return code, body.get("reason", ""), body.get("message", ""), body.get("details") or {}
+    return code, "", text.strip()[:200], {}
+
+
+def translate(exc: Exception, *, verb: str, resource: Resource, namespace: str | None,
+              name: str | None = None) -> Exception:
+    """The Arena error for an HTTP failure (or `_Missing` for a 404 on a named object)."""
+    code, reason, message, details = _status_of(exc)
+    where = f"in namespace {namespace}" if namespace and resource.namespaced else "cluster-wide"
+    if code == 401:
+        return ArenaError(f"unauthorized: the API server rejected the kubeconfig's credentials ({message})")
+    if code == 403:
+        return PermissionDenied(f"no permission to {verb} {resource.qualified} {where}")
+    if code == 404:
+        if details.get("kind") == "namespaces" and namespace:
+            return InvalidSpec("--namespace", f"namespace {namespace!r} does not exist")
+        if name and details.get("name"):
+            return _Missing(name)
+        return CRDNotInstalled(resource)
+    if code == 400 and any(word in message for word in _NOT_STARTED):
+        return NotStarted(message)
+    if code == 409 and verb == "create" and name:
+        return JobExists(name, namespace or "")
+    if code == 422:
+        causes = details.get("causes") or []
+        field = next((c.get("field") for c in causes if c.get("field")), None) or resource.kind
+        return InvalidSpec(field, message or reason)
+    return ArenaError(f"cannot {verb} {resource.qualified} {where}: {message or reason or f'HTTP {code}'}")
+
+
+def parallel(calls: Sequence[Callable[[], T]]) -> list[T | BaseException]:
+    """Run calls concurrently (threads: the work is I/O) and return results or exceptions, in order."""
+    if len(calls) <= 1:
+        out: list[T | BaseException] = []
+        for call in calls:
+            try:
+                out.append(call())
+            except Exception as exc:  # noqa: BLE001 - handed back to the caller
+                out.append(exc)
+        return out
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        futures = [pool.submit(call) for call in calls]
+        results: list[T | BaseException] = []
+        for f in futures:
+            exc = f.exception()
+            results.append(exc if exc is not None else f.result())
+        return results
+
+
+class Api:
+    """Calls by resource key (`resources.CRDS` / `CORE`); lightkube is imported on first use."""
+
+    def __init__(self, load_config: Callable[[], Any], timeout: float = 30.0, transport: Any = None) -> None:
+        self._load_config = load_config
+        self._timeout = timeout
+        self._transport = transport
+
+    @cached_property
+    def config(self) -> Any:
+        return self._load_config()
+
+    @cached_property
+    def client(self) -> Any:
+        import httpx2
+        from lightkube import Client
+
+        return Client(config=self.config, timeout=httpx2.Timeout(self._timeout), field_manager="arena",
+                      transport=self._transport)
+
+    @property
+    def server(self) -> str:
+        return str(self.config.cluster.server)
+
+    def _call(self, fn: Callable[[], T], *, verb: str, key: str, namespace: str | None, name: str | None = None) -> T:
+        import httpx2
+
+        try:
+            return fn()
+        except httpx2.HTTPStatusError as exc:
+            raise translate(exc, verb=verb, resource=resources.by_key(key), namespace=namespace, name=name) from None
+        except httpx2.TransportError as exc:
+            raise EngineUnavailable(f"cannot reach the Kubernetes API server at {self.server}: {exc}") from None
+
+    # ---- the handful of calls --------------------------------------------------------------
+    def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        key = resources.key_for(dict(manifest))
+        cls = resources.generic(key)
+        meta = manifest.get("metadata") or {}
+        ns = meta.get("namespace") if resources.by_key(key).namespaced else None
+        name = meta.get("name") or meta.get("generateName")
+        obj = self._call(lambda: self.client.create(cls(manifest), namespace=ns), verb="create", key=key,
+                         namespace=ns, name=name)
+        return dict(obj)
+
+    def get(self, key: str, name: str, namespace: str | None) -> dict[str, Any] | None:
+        cls = resources.generic(key)
+        ns = namespace if resources.by_key(key).namespaced else None
+        try:
+            obj = self._call(lambda: self.client.get(cls, name, namespace=ns) if ns else self.client.get(cls, name),
+                             verb="get", key=key, namespace=ns, name=name)
+        except _Missing:
+            return None
+        return dict(obj)
+
+    def list(self, key: str, namespace: str | None, *, labels: Mapping[str, Any] | None = None,
+             fields: Mapping[str, Any] | None = None) -> list[Any]:
+        """Slim objects (`models`) of one LIST call; namespace None means all namespaces."""
+        cls = resources.summary(key)
+        namespaced = resources.by_key(key).namespaced
+        kwargs: dict[str, Any] = {"labels": dict(labels) if labels else None, "fields": dict(fields) if fields else None}
+        if namespaced:
+            kwargs["namespace"] = namespace or ALL_NAMESPACES
+        return self._call(lambda: list(self.client.list(cls, **kwargs)), verb="list", key=key,
+                          namespace=namespace if namespaced else None)
+
+    def delete(self, key: str, name: str, namespace: str | None, propagation: str = "Background") -> bool:
+        """False when the object was already gone."""
+        from lightkube.types import CascadeType
+
+        cls = resources.generic(key)
+        cascade = CascadeType(propagation)
+        ns = namespace if resources.by_key(key).namespaced else None
+        try:
+            self._call(lambda: self.client.delete(cls, name, namespace=ns, cascade=cascade) if ns
+                       else self.client.delete(cls, name, cascade=cascade),
+                       verb="delete", key=key, namespace=ns, name=name)
+        except _Missing:
+            return False
+        return True
+
+    def log(self, pod: str, namespace: str, *, container: str | None, follow: bool, tail: int | None,
+            since_seconds: int | None, timestamps: bool) -> Iterator[str]:
+        """Lines of one container's log; the request is made (and can fail) before this returns."""
+        lines = self._call(lambda: self.client.log(pod, namespace=namespace, container=container, follow=follow,
+                                                   tail_lines=tail, since=since_seconds, timestamps=timestamps,
+                                                   newlines=False),
+                           verb="read logs of", key="Pod", namespace=namespace, name=pod)
+        return self._stream(pod, lines)
+
+    @staticmethod
+    def _stream(pod: str, lines: Iterator[str]) -> Iterator[str]:
+        import httpx2
+
+        try:
+            yield from lines
+        except httpx2.TransportError as exc:  # the stream broke mid-way
+            raise EngineUnavailable(f"log stream of pod {pod} interrupted: {exc}") from None
+
+    # ---- raw GETs (discovery, /version): paths lightkube has no resource class for ---------------
+    @cached_property
+    def _http(self) -> Any:
+        import httpx2
+        from lightkube.config.client_adapter import Client as adapter
+        from lightkube.config.client_adapter import ConnectionParams
+
+        return adapter(self.config, ConnectionParams(timeout=httpx2.Timeout(self._timeout), transport=self._transport))
+
+    def raw(self, path: str) -> dict[str, Any] | None:
+        """GET a discovery path; None on 404 (group or version not served)."""
+        import httpx2
+
+        try:
+            resp = self._http.get(path)
+        except httpx2.TransportError as exc:
+            raise EngineUnavailable(f"cannot reach the Kubernetes API server at {self.server}: {exc}") from None
+        if resp.status_code == 404:
+            return None
+        if resp.status_code == 403:
+            raise PermissionDenied(f"no permission to read API discovery ({path})")
+        if resp.status_code >= 400:
+            raise ArenaError(f"API discovery {path} failed: HTTP {resp.status_code}")
+        return resp.json()

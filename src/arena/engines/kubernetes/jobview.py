@@ -1,0 +1,115 @@
+"""A job CR and its pods → the engine-neutral `JobView` (and events → `Event`). Pure.
+
+GPU math as upstream (ARENA.md §4.2): requested = the `requestGPUsOfJobOwner` annotation Arena
+writes at submit time, else the sum of the pods' GPU limits; allocated = GPU limits of pods that
+have started and not finished.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from arena.engines.kubernetes import pods as podlib
+from arena.engines.kubernetes import status as statuslib
+from arena.engines.kubernetes.models import Event as EventModel
+from arena.engines.kubernetes.models import Job, Pod, ts
+from arena.views import FINISHED, Event, JobView, Transition
+
+REQUESTED_GPUS = "requestGPUsOfJobOwner"
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text) if text not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def requested_gpus(job: Job, pods: Sequence[Pod]) -> int:
+    value = _int(job.metadata.annotations.get(REQUESTED_GPUS))
+    if value is None:
+        value = next((v for v in (_int(p.metadata.annotations.get(REQUESTED_GPUS)) for p in pods) if v is not None),
+                     None)
+    return value if value is not None else sum(podlib.gpus(p) for p in pods)
+
+
+def allocated_gpus(pods: Iterable[Pod]) -> int:
+    return sum(podlib.gpus(p) for p in pods if podlib.holds_gpus(p))
+
+
+def suspended(job: Job) -> bool:
+    spec = job.spec
+    return bool(spec.suspend or (spec.runPolicy and spec.runPolicy.suspend))
+
+
+def queue(kind: str, job: Job) -> str:
+    """The Volcano queue or the Kueue LocalQueue that holds the job, `N/A` when none does."""
+    labels = job.metadata.labels
+    if labels.get(statuslib.KUEUE_LABEL):
+        return labels[statuslib.KUEUE_LABEL]
+    if kind == "volcanojob":
+        return job.spec.queue or "default"
+    policy = job.spec.runPolicy.schedulingPolicy if job.spec.runPolicy else None
+    return (policy.queue if policy else None) or "N/A"
+
+
+def priority(job: Job, chief: Pod | None) -> str:
+    policy = job.spec.runPolicy.schedulingPolicy if job.spec.runPolicy else None
+    return (job.spec.priorityClassName or (policy.priorityClass if policy else None)
+            or (chief.spec.priorityClassName if chief else "") or "N/A")
+
+
+def restarts(kind: str, job: Job, pods: Sequence[Pod]) -> int:
+    """Volcano's retryCount, the AppWrapper's resettingCount, else container restarts."""
+    if kind == "volcanojob":
+        return int(job.status.get("retryCount") or 0)
+    if kind == "appwrapperjob":
+        return int(job.status.get("resettingCount") or 0)
+    return sum(podlib.restarts(p) for p in pods)
+
+
+def event(e: EventModel) -> Event:
+    when = ts(e.lastTimestamp) or ts(e.eventTime) or ts(e.firstTimestamp) or ts(e.metadata.creationTimestamp) or 0.0
+    obj = e.involvedObject
+    return Event(ts=when, type=e.type or "Normal", source=f"{obj.kind.lower()}/{obj.name}", reason=e.reason,
+                 message=e.message)
+
+
+def job_view(kind: str, job: Job, pods: Sequence[Pod], *, events: Iterable[EventModel] = (),
+             spec: dict[str, Any] | None = None) -> JobView:
+    meta = job.metadata
+    phases = [p.status.phase for p in pods]
+    st = statuslib.job_status(kind, job.status, labels=meta.labels, suspend=suspended(job), pod_phases=phases)
+    times = statuslib.job_times(kind, job.status)
+    start = times.start
+    if start is None:
+        started = [t for t in (ts(p.status.startTime) for p in pods) if t is not None]
+        start = min(started) if started else None
+    head = podlib.chief(kind, pods)
+    head_name = head.metadata.name if head else ""
+    instances = sorted((podlib.instance(p, p.metadata.name == head_name) for p in pods),
+                       key=lambda i: (not i.chief, i.task, i.index, i.name))
+    return JobView(
+        uuid=meta.uid,
+        name=meta.name,
+        namespace=meta.namespace,
+        kind=kind,
+        trainer=kind.upper(),
+        status=st.status,
+        phase=st.phase or "Submitted",
+        creationTimestamp=ts(meta.creationTimestamp) or 0.0,
+        startTime=start,
+        finishTime=times.finish if st.status in FINISHED else None,
+        queue=queue(kind, job),
+        priority=priority(job, head),
+        requestGPUs=requested_gpus(job, pods),
+        allocatedGPUs=allocated_gpus(pods),
+        chiefName=head_name,
+        reason=st.reason,
+        restarts=restarts(kind, job, pods),
+        engine="kubernetes",
+        instances=instances,
+        events=sorted((event(e) for e in events), key=lambda e: e.ts),
+        transitions=[Transition(t, phase, reason) for t, phase, reason in statuslib.transitions(kind, job.status)],
+        spec=spec,
+    )

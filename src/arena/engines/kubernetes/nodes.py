@@ -1,0 +1,152 @@
+"""`arena top node` on a cluster: one Node LIST + one active-pod LIST, then pure arithmetic.
+
+GPU math as upstream (ARENA.md §4.5): total = capacity of nvidia.com/gpu; allocated = GPU
+limits of the node's pods that are not finished (the LIST already excludes Succeeded/Failed
+pods with a field selector); unhealthy = capacity − allocatable. CPU and memory allocation is
+the sum of container requests, as `kubectl describe node` reports it.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+import msgspec
+
+from arena.engines.kubernetes import pods as podlib
+from arena.engines.kubernetes.models import Node, Pod
+from arena.errors import InvalidSpec
+from arena.spec import quantity
+from arena.views import NodeView
+
+ROLE_PREFIX = "node-role.kubernetes.io/"
+
+
+class NodeInstance(msgspec.Struct, frozen=True):
+    namespace: str
+    name: str
+    status: str
+    gpus: int
+
+
+class NodeUsage(msgspec.Struct, frozen=True):
+    """One node's capacity and allocation; `view()` gives the engine-neutral NodeView."""
+
+    name: str
+    ip: str
+    role: str
+    status: str
+    mode: str  # exclusive | share | topology | none (upstream's -m modes)
+    gpu_total: int
+    gpu_allocated: int
+    gpu_unhealthy: int
+    cpu_milli: int
+    cpu_allocated: int
+    memory: int
+    memory_allocated: int
+    instances: list[NodeInstance] = []
+
+    def view(self) -> NodeView:
+        return NodeView(name=self.name, ip=self.ip, role=self.role, status=self.status, cpu_milli=self.cpu_milli,
+                        memory=self.memory, gpu_total=self.gpu_total, gpu_allocated=self.gpu_allocated,
+                        cpu_allocated=self.cpu_allocated, memory_allocated=self.memory_allocated,
+                        capacity_source="cluster")
+
+
+def _count(value: object) -> int:
+    try:
+        return quantity.count(str(value), "quantity")
+    except InvalidSpec:
+        return 0
+
+
+def _cpu(value: object) -> int:
+    try:
+        return quantity.cpu_milli(str(value), "cpu")
+    except InvalidSpec:
+        return 0
+
+
+def _memory(value: object) -> int:
+    try:
+        return quantity.memory_bytes(str(value), "memory")
+    except InvalidSpec:
+        return 0
+
+
+def role(node: Node) -> str:
+    labels = node.metadata.labels
+    roles = sorted(k[len(ROLE_PREFIX):] for k in labels if k.startswith(ROLE_PREFIX) and k[len(ROLE_PREFIX):])
+    if not roles and labels.get("kubernetes.io/role"):
+        roles = [labels["kubernetes.io/role"]]
+    return ",".join(roles) or "<none>"
+
+
+def state(node: Node) -> str:
+    ready = next((c.status for c in node.status.conditions if c.type == "Ready"), None)
+    word = {"True": "Ready", "False": "NotReady"}.get(ready or "", "Unknown")
+    return word + (",SchedulingDisabled" if node.spec.unschedulable else "")
+
+
+def address(node: Node) -> str:
+    addrs = node.status.addresses
+    internal = next((a.address for a in addrs if a.type == "InternalIP"), None)
+    return internal or (addrs[0].address if addrs else "")
+
+
+def mode(node: Node) -> str:
+    cap, alloc = node.status.capacity, node.status.allocatable
+    if _count(cap.get("aliyun.com/gpu-mem", 0)) > 0:
+        return "share"
+    if _count(cap.get("aliyun.com/gpu", 0)) > 0:
+        return "topology"
+    if 0 < _count(alloc.get(podlib.GPU, 0)) <= 100:
+        return "exclusive"
+    return "none"
+
+
+def _requests(pod: Pod) -> tuple[int, int]:
+    cpu = mem = 0
+    for c in pod.spec.containers:
+        req = c.resources.requests or c.resources.limits
+        cpu += _cpu(req.get("cpu", 0)) if req else 0
+        mem += _memory(req.get("memory", 0)) if req else 0
+    return cpu, mem
+
+
+def usage(nodes: Sequence[Node], active_pods: Iterable[Pod]) -> list[NodeUsage]:
+    """Per-node usage, in the order of `nodes`."""
+    by_node: dict[str, list[Pod]] = defaultdict(list)
+    for p in active_pods:
+        if p.spec.nodeName and not podlib.finished(p):
+            by_node[p.spec.nodeName].append(p)
+    out = []
+    for n in nodes:
+        cap, alloc = n.status.capacity, n.status.allocatable
+        total = _count(cap.get(podlib.GPU, 0))
+        on_node = by_node.get(n.metadata.name, [])
+        cpu = mem = 0
+        for p in on_node:
+            c, m = _requests(p)
+            cpu, mem = cpu + c, mem + m
+        out.append(NodeUsage(
+            name=n.metadata.name, ip=address(n), role=role(n), status=state(n), mode=mode(n),
+            gpu_total=total, gpu_allocated=sum(podlib.gpus(p) for p in on_node),
+            gpu_unhealthy=max(total - _count(alloc.get(podlib.GPU, cap.get(podlib.GPU, 0))), 0),
+            cpu_milli=_cpu(alloc.get("cpu", cap.get("cpu", 0))), cpu_allocated=cpu,
+            memory=_memory(alloc.get("memory", cap.get("memory", 0))), memory_allocated=mem,
+            instances=[NodeInstance(p.metadata.namespace, p.metadata.name, podlib.phase_word(p), podlib.gpus(p))
+                       for p in on_node],
+        ))
+    return out
+
+
+def cluster(usages: Sequence[NodeUsage]) -> NodeView:
+    """The whole cluster as one NodeView (what `Engine.node()` returns)."""
+    ready = sum(1 for u in usages if u.status.startswith("Ready"))
+    return NodeView(
+        name="cluster", ip="", role="cluster", status=f"{ready}/{len(usages)} nodes Ready",
+        cpu_milli=sum(u.cpu_milli for u in usages), memory=sum(u.memory for u in usages),
+        gpu_total=sum(u.gpu_total for u in usages), gpu_allocated=sum(u.gpu_allocated for u in usages),
+        cpu_allocated=sum(u.cpu_allocated for u in usages), memory_allocated=sum(u.memory_allocated for u in usages),
+        capacity_source="cluster",
+    )

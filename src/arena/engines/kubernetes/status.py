@@ -1,0 +1,220 @@
+"""Operator status → Arena status, per kind. Pure functions over the CR's `status` mapping.
+
+Arena statuses: QUEUING (not admitted yet: no pods exist or a queue holds the job), PENDING
+(admitted, pods being created, scheduled or restarted), RUNNING, SUCCEEDED, FAILED, and
+SUSPENDED (held by a user, not by a queue). The native phase is kept next to it for `get`.
+
+Choices that differ from upstream Arena (ARENA.md §4.1, §9), on purpose:
+- Kubeflow jobs (TFJob, PyTorchJob, MPIJob v1/v2beta1): `Suspended=True` is QUEUING when the job
+  carries Kueue's queue label (Kueue suspends jobs until it admits them), SUSPENDED otherwise;
+  upstream showed PENDING. `Created` with no pod at all is QUEUING: with gang scheduling the
+  operator creates pods only once the PodGroup is admitted, so "no pods" means "still queued".
+- Volcano Job: `Pending` with no pods is QUEUING (the controller creates pods after the enqueue
+  action admits the PodGroup), with pods PENDING; the legacy `Inqueue` phase is PENDING (admitted);
+  `Restarting` is PENDING; `Completing` is RUNNING (pods still stopping); Aborting/Aborted/
+  Terminating/Terminated are FAILED instead of the raw phase upstream printed, so every status
+  is one of Arena's.
+- AppWrapper: Empty is QUEUING; Suspended/Suspending are QUEUING under Kueue and SUSPENDED
+  otherwise; Resuming/Resetting are PENDING; Running is PENDING until `PodsReady=True` and stays
+  RUNNING (with the reason) while `Unhealthy=True` inside its grace period, since the controller
+  may still recover it — the fork showed FAILED for a job that was about to be retried.
+- Kept from upstream: a RUNNING job with a Pending pod is shown PENDING (`with_pending_pods`),
+  except for AppWrapper, whose own PodsReady condition already says it.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+from arena.engines.kubernetes.models import ts
+
+QUEUING, PENDING, RUNNING, SUCCEEDED, FAILED, SUSPENDED = (
+    "QUEUING", "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "SUSPENDED")
+KUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+
+
+class JobStatus(NamedTuple):
+    status: str  # Arena's
+    phase: str  # the operator's own word for it
+    reason: str = ""
+
+
+class Times(NamedTuple):
+    start: float | None
+    finish: float | None
+
+
+# ---- conditions --------------------------------------------------------------------------
+def conditions(status: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """`status.conditions` oldest first (stable for equal or missing times)."""
+    conds = [c for c in status.get("conditions") or [] if isinstance(c, dict)]
+    return sorted(conds, key=lambda c: ts(c.get("lastTransitionTime")) or 0.0)
+
+
+def _true(conds: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    return {c.get("type", ""): c for c in conds if c.get("status") == "True"}
+
+
+def _message(cond: Mapping[str, Any] | None) -> str:
+    if not cond:
+        return ""
+    return str(cond.get("message") or cond.get("reason") or "")
+
+
+# ---- Kubeflow: TFJob, PyTorchJob, MPIJob v1 and v2beta1 ----------------------------------
+_KUBEFLOW_LAUNCHER = {"Succeeded": SUCCEEDED, "Failed": FAILED, "Active": RUNNING}
+
+
+def kubeflow(status: Mapping[str, Any], *, labels: Mapping[str, str] | None = None, suspend: bool = False,
+             pod_count: int = 0) -> JobStatus:
+    conds = conditions(status)
+    true = _true(conds)
+    phase = next((c["type"] for c in reversed(conds) if c.get("status") == "True"), "")
+    queue = (labels or {}).get(KUEUE_LABEL)
+    if "Succeeded" in true:
+        return JobStatus(SUCCEEDED, "Succeeded", _message(true["Succeeded"]))
+    if "Failed" in true:
+        return JobStatus(FAILED, "Failed", _message(true["Failed"]))
+    if "Suspended" in true or (suspend and "Running" not in true):
+        why = _message(true.get("Suspended")) or "suspended"
+        if queue:
+            return JobStatus(QUEUING, phase or "Suspended", f"waiting for Kueue admission in queue {queue}")
+        return JobStatus(SUSPENDED, phase or "Suspended", why)
+    if "Running" in true:
+        return JobStatus(RUNNING, "Running", "")
+    if "Restarting" in true:
+        return JobStatus(PENDING, "Restarting", _message(true["Restarting"]))
+    legacy = status.get("launcherStatus")  # the old Aliyun mpi-operator (v1alpha1) has no conditions
+    if not conds and legacy:
+        return JobStatus(_KUBEFLOW_LAUNCHER.get(legacy, PENDING), str(legacy), "")
+    if pod_count == 0:
+        return JobStatus(QUEUING, phase or "Created", "waiting for the operator to create pods (queue admission)")
+    return JobStatus(PENDING, phase or "Created", "")
+
+
+def kubeflow_times(status: Mapping[str, Any]) -> Times:
+    finish = ts(status.get("completionTime"))
+    if finish is None:
+        done = _true(conditions(status))
+        end = done.get("Succeeded") or done.get("Failed")
+        finish = ts(end.get("lastTransitionTime")) if end else None
+    return Times(ts(status.get("startTime")), finish)
+
+
+# ---- Volcano Job ---------------------------------------------------------------------------
+_VOLCANO = {
+    "Inqueue": PENDING, "Running": RUNNING, "Restarting": PENDING, "Completing": RUNNING,
+    "Completed": SUCCEEDED, "Failed": FAILED, "Aborting": FAILED, "Aborted": FAILED,
+    "Terminating": FAILED, "Terminated": FAILED,
+}
+_VOLCANO_TERMINAL = ("Completed", "Failed", "Aborted", "Terminated")
+
+
+def volcano(status: Mapping[str, Any], *, pod_count: int = 0) -> JobStatus:
+    state = status.get("state") or {}
+    phase = str(state.get("phase") or "")
+    reason = str(state.get("message") or state.get("reason") or "")
+    if phase in ("", "Pending"):
+        if pod_count == 0:
+            return JobStatus(QUEUING, phase or "Pending", reason or "waiting for the queue to admit the PodGroup")
+        return JobStatus(PENDING, phase or "Pending", reason)
+    return JobStatus(_VOLCANO.get(phase, PENDING), phase, reason)
+
+
+def volcano_times(status: Mapping[str, Any]) -> Times:
+    start = next((ts(c.get("lastTransitionTime")) for c in status.get("conditions") or []
+                  if isinstance(c, dict) and c.get("status") == "Running"), None)
+    state = status.get("state") or {}
+    finish = ts(state.get("lastTransitionTime")) if state.get("phase") in _VOLCANO_TERMINAL else None
+    return Times(start, finish)
+
+
+# ---- AppWrapper ----------------------------------------------------------------------------
+def appwrapper(status: Mapping[str, Any], *, labels: Mapping[str, str] | None = None) -> JobStatus:
+    phase = str(status.get("phase") or "")
+    conds = {c.get("type", ""): c for c in conditions(status)}
+    queue = (labels or {}).get(KUEUE_LABEL)
+    unhealthy = conds.get("Unhealthy") if conds.get("Unhealthy", {}).get("status") == "True" else None
+    if phase == "":
+        return JobStatus(QUEUING, "Empty", "waiting for the AppWrapper controller")
+    if phase in ("Suspended", "Suspending"):
+        if queue:
+            return JobStatus(QUEUING, phase, f"waiting for Kueue admission in queue {queue}")
+        return JobStatus(SUSPENDED, phase, _message(conds.get("QuotaReserved")) or "spec.suspend is true")
+    if phase == "Resuming":
+        return JobStatus(PENDING, phase, "creating the wrapped resources")
+    if phase == "Resetting":
+        retries = status.get("resettingCount", 0)
+        return JobStatus(PENDING, phase, f"retry {retries}: {_message(unhealthy)}".rstrip(": "))
+    if phase == "Running":
+        if unhealthy:
+            return JobStatus(RUNNING, phase, f"unhealthy: {_message(unhealthy)}")
+        ready = conds.get("PodsReady")
+        if ready is not None and ready.get("status") != "True":
+            return JobStatus(PENDING, phase, _message(ready) or "waiting for pods to be ready")
+        return JobStatus(RUNNING, phase, "")
+    if phase == "Succeeded":
+        return JobStatus(SUCCEEDED, phase, "")
+    if phase == "Failed":
+        return JobStatus(FAILED, phase, _message(unhealthy) or _message(conds.get("ResourcesDeployed")))
+    if phase == "Terminating":
+        return JobStatus(FAILED, phase, "the AppWrapper is being deleted")
+    return JobStatus(PENDING, phase, "")
+
+
+def appwrapper_times(status: Mapping[str, Any]) -> Times:
+    conds = conditions(status)
+    deployed = [ts(c.get("lastTransitionTime")) for c in conds
+                if c.get("type") in ("ResourcesDeployed", "PodsReady") and c.get("status") == "True"]
+    start = min((t for t in deployed if t is not None), default=None)
+    finish = None
+    if status.get("phase") in ("Succeeded", "Failed"):
+        finish = max((t for t in (ts(c.get("lastTransitionTime")) for c in conds) if t is not None), default=None)
+    return Times(start, finish)
+
+
+# ---- dispatch --------------------------------------------------------------------------------
+def job_status(kind: str, status: Mapping[str, Any], *, labels: Mapping[str, str] | None = None,
+               suspend: bool = False, pod_phases: Sequence[str] = ()) -> JobStatus:
+    """The Arena status of a job of `kind` (an Arena kind), given its pods' phases."""
+    if kind == "appwrapperjob":
+        return appwrapper(status, labels=labels)
+    if kind == "volcanojob":
+        result = volcano(status, pod_count=len(pod_phases))
+    else:
+        result = kubeflow(status, labels=labels, suspend=suspend, pod_count=len(pod_phases))
+    return with_pending_pods(result, pod_phases)
+
+
+def with_pending_pods(result: JobStatus, pod_phases: Sequence[str]) -> JobStatus:
+    """Upstream's GetJobRealStatus: RUNNING while some pod is still Pending is shown PENDING."""
+    if result.status == RUNNING and "Pending" in pod_phases:
+        waiting = sum(1 for p in pod_phases if p == "Pending")
+        return JobStatus(PENDING, result.phase, result.reason or f"{waiting} of {len(pod_phases)} pods are Pending")
+    return result
+
+
+def job_times(kind: str, status: Mapping[str, Any]) -> Times:
+    if kind == "appwrapperjob":
+        return appwrapper_times(status)
+    if kind == "volcanojob":
+        return volcano_times(status)
+    return kubeflow_times(status)
+
+
+def transitions(kind: str, status: Mapping[str, Any]) -> list[tuple[float, str, str]]:
+    """(time, phase/condition, reason) history for `get`, oldest first."""
+    out: list[tuple[float, str, str]] = []
+    if kind == "volcanojob":
+        for c in status.get("conditions") or []:
+            t = ts(c.get("lastTransitionTime")) if isinstance(c, dict) else None
+            if t is not None:
+                out.append((t, str(c.get("status", "")), str(c.get("reason") or c.get("message") or "")))
+        return sorted(out, key=lambda x: x[0])
+    for c in conditions(status):
+        t = ts(c.get("lastTransitionTime"))
+        if t is None:
+            continue
+        name = c.get("type", "") if c.get("status") == "True" else f"{c.get('type', '')}={c.get('status', '')}"
+        out.append((t, name, str(c.get("reason") or "")))
+    return out
