@@ -379,8 +379,8 @@ def test_bad_job_files(arena, tmp_path):
     assert "kind" in bad(arena, "py", "-f", write(tmp_path, FILES["tfjob"]), "--dry-run")
     assert "no kind" in bad(arena, "-f", write(tmp_path, "name: x\ncommand: true\ntasks: [{name: worker}]\n"))
     assert "cannot read" in bad(arena, "-f", str(tmp_path / "missing.yaml"))
-    assert "tasks[1].replicas" in bad(arena, "-f", write(tmp_path, FILES["tfjob"].replace("replicas: 2", "replicas: 0")),
-                                      "--dry-run")
+    zero = FILES["tfjob"].replace("replicas: 2", "replicas: 0")
+    assert "tasks[1].replicas" in bad(arena, "-f", write(tmp_path, zero), "--dry-run")
     assert "not valid YAML" in bad(arena, "tf", "-f", write(tmp_path, "kind: [tf\n"), "--dry-run")
     assert "--ps" in bad(arena, "-f", write(tmp_path, FILES["tfjob"]), "--ps", "two", "--dry-run")
 

@@ -38,6 +38,9 @@ def register(sub, name, aliases, help_):  # type: ignore[no-untyped-def]
         p.add_argument("jobs", nargs="+", metavar="JOB")
         p.add_argument("-T", "--type", default=None, help="job type")
         p.set_defaults(func=run_delete)
+    elif name == "logviewer":
+        p.add_argument("job")
+        p.set_defaults(func=run_logviewer)
     elif name == "prune":
         p.add_argument("-s", "--since", required=True, help="delete finished jobs older than this, e.g. 1h")
         p.add_argument("-A", "--all-namespaces", "--allNamespaces", dest="all_namespaces", action="store_true")
@@ -213,4 +216,14 @@ def run_prune(args: argparse.Namespace) -> int:
         print("No job need to be deleted")
     for v in pruned:
         print(f"Delete {v.kind} {v.name} with Age {short_human(now - (v.finishTime or v.creationTimestamp))}")
+    return 0
+
+
+def run_logviewer(args: argparse.Namespace) -> int:
+    from arena.errors import ArenaError
+
+    view = _client(args).get(args.job, events=False)
+    if not view.tensorboard:
+        raise ArenaError(f"job {view.name!r} has no TensorBoard (submit it with --tensorboard --logdir DIR)")
+    print(f"Your tensorboard will be available on: {view.tensorboard}")
     return 0

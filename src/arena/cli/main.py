@@ -14,6 +14,8 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "prune": ("jobs", (), "delete finished jobs older than --since"),
     "top": ("top", (), "show GPU, CPU and memory use of the node, jobs and queues"),
     "queue": ("queue", (), "manage queues: create, list, get, update, delete, open, close"),
+    "data": ("data", (), "manage data volumes for -d NAME:/mount/path"),
+    "logviewer": ("jobs", (), "print the TensorBoard URL of a job"),
     "daemon": ("daemon", (), "manage the local engine's daemon (start, stop, status, logs)"),
     "version": ("version", (), "print the version"),
     "completion": ("completion", (), "print a shell completion script (bash, zsh, fish)"),

@@ -31,7 +31,7 @@ def _add_job(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", default=None, help="job name: DNS-1123 label, at most 49 characters (required without -f)")
     p.add_argument("-f", "--file", default=None, metavar="FILE",
                    help="job file (docs/jobfile.md); flags given explicitly override its values")
-    p.add_argument("--image", default=None, help="container image (recorded; the local engine runs in this environment)")
+    p.add_argument("--image", default=None, help="container image (the local engine runs in this environment)")
     p.add_argument("-e", "--env", action="append", default=[], help="environment variable K=V (repeatable)")
     p.add_argument("--working-dir", "--workingDir", dest="working_dir", default=None,
                    help="working directory of every replica (default: the current directory; /root on a cluster)")
@@ -51,6 +51,7 @@ def _add_job(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tensorboard", action="store_true", help="start TensorBoard for the job")
     p.add_argument("--tensorboard-image", default=None, help="TensorBoard image (cluster)")
     p.add_argument("--logdir", default=None, help="TensorBoard log directory (default: /training_logs)")
+    p.add_argument("--tensorboard-ttl", default=None, help="keep TensorBoard this long after the job finished (e.g. 1h)")
     p.add_argument("--share-memory", default=None, help="/dev/shm size, e.g. 2Gi (kubernetes engine)")
     p.add_argument("--image-pull-policy", default="Always", help="image pull policy (cluster)")
     p.add_argument("--wait", action="store_true", help="block until the job finishes, with a live status line")
@@ -80,7 +81,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
 
 def _add_run_policy(p: argparse.ArgumentParser, clean_default: str = "Running") -> None:
     p.add_argument("--clean-task-policy", default=None, help=f"None|Running|All (default: {clean_default})")
-    p.add_argument("--running-timeout", default=None, help="fail the job after this long running (activeDeadlineSeconds)")
+    p.add_argument("--running-timeout", default=None, help="fail the job after running this long")
     p.add_argument("--ttl-after-finished", default=None, help="delete the job this long after it finished")
 
 
@@ -120,7 +121,7 @@ def _add_volcano(p: argparse.ArgumentParser) -> None:
     _add_resources(p)
     p.add_argument("--task", action="append", default=[], metavar="NAME:REPLICAS[:CPU[:MEMORY[:GPUS]]][=COMMAND]",
                    help="a task (repeatable); COMMAND defaults to the trailing command")
-    p.add_argument("--task-name", default=None, help="name of the single task when no --task is given (default: worker)")
+    p.add_argument("--task-name", default=None, help="name of the one task when no --task is given (default: worker)")
     p.add_argument("--task-replicas", type=int, default=None, help="replicas of the single task (default: 1)")
     p.add_argument("--task-cpu", default=None, help="CPU per replica of the single task (default: --cpu)")
     p.add_argument("--task-memory", default=None, help="memory per replica of the single task (default: --memory)")
@@ -172,7 +173,7 @@ def _add_appwrapper(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ring-controller", default=None, help="label ring-controller.volcano (Ascend)")
 
 
-# kind -> (aliases, builder module, flag adder); add_common is applied first unless the adder has its own set.
+# kind -> (aliases, builder module, flag adder); add_common comes first, except for the _STANDALONE kinds.
 KINDS: dict[str, tuple[tuple[str, ...], str, Callable[[argparse.ArgumentParser], None]]] = {
     "pytorchjob": (("pytorch", "py"), "arena.spec.pytorchjob", _add_pytorch),
     "tfjob": (("tf",), "arena.spec.tfjob", _add_tf),
@@ -233,13 +234,14 @@ def _with_kind(tokens: list[str]) -> list[str]:
 def register(sub, name, aliases, help_):  # type: ignore[no-untyped-def]
     p = sub.add_parser(name, aliases=list(aliases), help=help_,
                        formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog="  arena submit KIND [flags] COMMAND...\n  arena submit [KIND] -f FILE [flags] [COMMAND...]"
-                              "  (the kind comes from the file)")
+                       epilog="  arena submit KIND [flags] COMMAND...\n"
+                              "  arena submit [KIND] -f FILE [flags] [COMMAND...]  (the kind comes from the file)")
     if isinstance(p, Parser):
         p.__class__ = _SubmitParser
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True, parser_class=Parser)
     for kind, (kind_aliases, builder, adder) in KINDS.items():
-        kp = kinds.add_parser(kind, aliases=list(kind_aliases), help=f"submit {'an' if kind[0] in 'aeiou' else 'a'} {kind}")
+        article = "an" if kind[0] in "aeiou" else "a"
+        kp = kinds.add_parser(kind, aliases=list(kind_aliases), help=f"submit {article} {kind}")
         if kind not in _STANDALONE:
             add_common(kp)
         adder(kp)

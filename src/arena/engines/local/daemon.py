@@ -105,7 +105,7 @@ def route(rt: Runtime, method: str, parts: list[str], q: dict[str, str], body: d
             spec = msgspec.convert(body["spec"], jobspec.JobSpec)
         except (msgspec.ValidationError, KeyError) as exc:
             raise InvalidSpec("spec", str(exc)) from None
-        return rt.submit(spec, body.get("base_env") or {})
+        return rt.submit(spec, body.get("base_env") or {}, body.get("staged_code"))
     if parts == ["jobs"] and method == "GET":
         ns = None if q.get("all") == "1" else q.get("namespace", "default")
         return rt.list(ns, q.get("kind") or None)
@@ -134,6 +134,12 @@ def route(rt: Runtime, method: str, parts: list[str], q: dict[str, str], body: d
                 return rt.queue_op("update", name, body)
             if method == "DELETE":
                 return rt.queue_op("delete", name, body)
+    if parts and parts[0] == "data":
+        if method == "POST":
+            return rt.data("create", body.get("name", ""), body.get("path", ""), body.get("description", ""))
+        if method == "DELETE" and len(parts) == 2:
+            return rt.data("delete", parts[1])
+        return rt.data("list")
     if parts == ["node"]:
         return rt.node()
     raise ArenaError(f"unknown API call {method} /v1/{'/'.join(parts)}")

@@ -25,12 +25,31 @@ class LocalEngine:
         self.transport = Transport(home)
 
     def submit(self, spec: JobSpec) -> JobView:
-        if not spec.working_dir:  # locally, "as in this shell": the submitter's directory
-            spec = msgspec.structs.replace(spec, working_dir=os.getcwd())
         from arena.engines.local.launch import capture_base_env
 
-        body = {"spec": jobspec.to_builtins(spec), "base_env": capture_base_env(dict(os.environ))}
-        return self.transport.request("POST", "/v1/jobs", body, type=JobView)
+        if not spec.working_dir and spec.sync is None:  # locally, "as in this shell": the submitter's directory
+            spec = msgspec.structs.replace(spec, working_dir=os.getcwd())
+        body: dict = {"spec": jobspec.to_builtins(spec), "base_env": capture_base_env(dict(os.environ))}
+        staged = None
+        if spec.sync is not None:  # fetched here, before anything is created; credentials stay in this process
+            from arena.engines.local import codesync
+
+            staged = codesync.stage(spec.sync, self.home / "staging")
+            body["staged_code"] = str(staged)
+        try:
+            return self.transport.request("POST", "/v1/jobs", body, type=JobView)
+        finally:
+            if staged is not None and staged.exists():
+                import shutil
+
+                shutil.rmtree(staged, ignore_errors=True)
+
+    def data(self, op: str = "list", name: str = "", path: str = "", description: str = "") -> list[dict]:
+        if op == "create":
+            return self.transport.request("POST", "/v1/data", {"name": name, "path": path, "description": description})
+        if op == "delete":
+            return self.transport.request("DELETE", f"/v1/data/{quote(name)}")
+        return self.transport.request("GET", "/v1/data")
 
     def list(self, namespace: str | None, kind: str | None = None) -> list[JobView]:
         q = {"all": "1"} if namespace is None else {"namespace": namespace}

@@ -152,6 +152,14 @@ def contract_env(spec: JobSpec, task: str, index: int, ports: dict[str, int], jo
     return {}
 
 
+def tensorboard_logdir(spec: JobSpec, job_dir: Path) -> str:
+    """--logdir: upstream's default /training_logs becomes `<job dir>/training_logs` locally."""
+    logdir = spec.tensorboard.logdir if spec.tensorboard else "/training_logs"
+    if logdir == "/training_logs":
+        return str(job_dir / "training_logs")
+    return logdir if Path(logdir).is_absolute() else str(Path(spec.working_dir or job_dir) / logdir)
+
+
 def replica_env(spec: JobSpec, task: str, index: int, ports: dict[str, int], gpus: list[int],
                 base_env: dict[str, str], job_dir: Path, uid: str) -> dict[str, str]:
     t = spec.task(task)
@@ -175,6 +183,12 @@ def replica_env(spec: JobSpec, task: str, index: int, ports: dict[str, int], gpu
         "ARENA_REPLICA_INDEX": str(index),
         "ARENA_REPLICA_NAME": f"{spec.name}-{task}-{index}",
     })
+    if spec.data or spec.data_dirs:
+        env["ARENA_MNT"] = str(job_dir / "mnt")
+    if spec.sync is not None:
+        env["ARENA_CODE_DIR"] = str(job_dir / "code")
+    if spec.tensorboard is not None:
+        env["ARENA_TENSORBOARD_LOGDIR"] = tensorboard_logdir(spec, job_dir)
     if not gpus:
         env["NVIDIA_VISIBLE_DEVICES"] = "void"
     else:
@@ -188,9 +202,6 @@ def plan_replica(spec: JobSpec, task: str, index: int, ports: dict[str, int], gp
     command = (t.command if t and t.command else "") or ""
     if not command and spec.kind == "mpijob" and task == "worker":
         command = IDLE_WORKER
-    cwd = spec.working_dir or str(job_dir)
-    code_dir = job_dir / "code"
-    if spec.sync is not None and code_dir.is_dir() and not spec.working_dir:
-        cwd = str(code_dir)
+    cwd = spec.working_dir or str(job_dir)  # with code sync: the job dir, code at ./code/<project>
     return ReplicaLaunch(key=f"{task}-{index}", task=task, index=index, argv=[spec.shell, "-c", command], cwd=cwd,
                          env=replica_env(spec, task, index, ports, gpus, base_env, job_dir, uid))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -25,7 +26,7 @@ from arena.engines.local.node import Capacity
 from arena.engines.local.paths import Paths
 from arena.engines.local.scheduler import Amount, Decisions, Job, Node, Queue, Replica, Snapshot, cycle
 from arena.engines.local.store import Store, loads
-from arena.errors import InvalidSpec, JobExists, JobNotFound, QueueNotFound
+from arena.errors import ArenaError, InvalidSpec, JobExists, JobNotFound, QueueNotFound
 from arena.spec import job as jobspec
 from arena.spec import kinds, quantity
 from arena.spec.job import JobSpec
@@ -98,11 +99,17 @@ class Runtime:
             if t.resources.gpus > len(self.capacity.gpus):
                 raise InvalidSpec("--gpus", f"{t.resources.gpus} GPUs per replica requested but this machine has "
                                             f"{len(self.capacity.gpus)}")
+        for m in spec.data:
+            if self.store.one("SELECT 1 FROM volumes WHERE name=?", (m.name,)) is None:
+                raise InvalidSpec("--data", f"data volume {m.name!r} does not exist; create it with 'arena data create'")
+        for d in spec.data_dirs:
+            if not Path(d.host_path).is_dir():
+                raise InvalidSpec("--data-dir", f"{d.host_path!r} is not a directory on this machine")
         mina = spec.scheduling.min_available
         if mina is not None and not 0 < mina <= spec.total_replicas:
             raise InvalidSpec("--min-available", f"must be between 1 and the number of replicas ({spec.total_replicas})")
 
-    def submit(self, spec: JobSpec, base_env: dict[str, str]) -> JobView:
+    def submit(self, spec: JobSpec, base_env: dict[str, str], staged_code: str | None = None) -> JobView:
         sched = spec.scheduling
         if sched.kueue_queue and sched.kueue_queue != sched.queue:  # Kueue LocalQueues map onto the same queues
             spec = msgspec.structs.replace(spec, scheduling=msgspec.structs.replace(sched, queue=sched.kueue_queue))
@@ -117,10 +124,12 @@ class Runtime:
                         raise JobExists(spec.name, spec.namespace)
                     db.execute(
                         "INSERT INTO jobs(uid, namespace, name, kind, spec, base_env, status, phase, queue, priority,"
-                        " priority_class, created, requested_gpus, job_dir) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        " priority_class, created, requested_gpus, job_dir, deadline_s, ttl_s)"
+                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                         (uid, spec.namespace, spec.name, spec.kind, jobspec.encode(spec).decode(), json.dumps(base_env),
                          "QUEUING", "Created", spec.scheduling.queue, self._priority(spec.scheduling.priority),
-                         spec.scheduling.priority, now, spec.requested_gpus, str(job_dir)))
+                         spec.scheduling.priority, now, spec.requested_gpus, str(job_dir),
+                         spec.run_policy.active_deadline_seconds, _ttl(spec, "SUCCEEDED")))
                     db.executemany(
                         "INSERT INTO replicas(job_uid, key, task, idx) VALUES (?,?,?,?)",
                         [(uid, f"{t.name}-{i}", t.name, i) for t in spec.tasks for i in range(t.replicas)])
@@ -130,12 +139,49 @@ class Runtime:
                                 source=f"{spec.kind}/{spec.name}")
                     (job_dir / "logs").mkdir(parents=True, exist_ok=True)
                     (job_dir / "status").mkdir(exist_ok=True)
+                    self._mounts(spec, job_dir)
+                    if staged_code:
+                        staged = Path(staged_code)
+                        if staged.parent != self.paths.home / "staging" or not staged.is_dir():
+                            raise InvalidSpec("--sync-source", "staged code is missing")
+                        staged.rename(job_dir / "code")
             except BaseException:
                 shutil.rmtree(job_dir, ignore_errors=True)
                 raise
             self._specs[uid] = spec
         self.wake.set()
         return self.get(spec.namespace, spec.name)
+
+    def _mounts(self, spec: JobSpec, job_dir: Path) -> None:
+        """Data volumes and host dirs appear as links at `<job dir>/mnt/<mount path>` (ARENA_MNT)."""
+        pairs = [(self.store.one("SELECT path FROM volumes WHERE name=?", (m.name,))["path"], m.path) for m in spec.data]
+        pairs += [(d.host_path, d.mount_path) for d in spec.data_dirs]
+        for source, mount in pairs:
+            link = job_dir / "mnt" / mount.strip("/")
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(source, target_is_directory=True)
+
+    # ---- API: data volumes ------------------------------------------------------------------
+    def data(self, op: str, name: str = "", path: str = "", description: str = "") -> list[dict[str, Any]]:
+        from arena.spec.names import check_dns_label
+
+        if op == "create":
+            check_dns_label(name, "NAME")
+            p = Path(path).expanduser()
+            if not path or not p.is_absolute():
+                raise InvalidSpec("--path", f"{path!r} must be an absolute directory path")
+            p.mkdir(parents=True, exist_ok=True)
+            with self.store.tx() as db:
+                if db.execute("SELECT 1 FROM volumes WHERE name=?", (name,)).fetchone():
+                    raise InvalidSpec("NAME", f"data volume {name!r} already exists")
+                db.execute("INSERT INTO volumes(name, path, description, created) VALUES (?,?,?,?)",
+                           (name, str(p), description, self.clock()))
+        elif op == "delete":
+            with self.store.tx() as db:
+                if db.execute("DELETE FROM volumes WHERE name=?", (name,)).rowcount == 0:
+                    raise ArenaError(f"data volume {name!r} not found")
+            return []
+        return [dict(r) for r in self.store.query("SELECT name, path, description, created FROM volumes ORDER BY name")]
 
     # ---- API: read ------------------------------------------------------------------------
     def list(self, namespace: str | None, kind: str | None = None) -> list[JobView]:
@@ -187,6 +233,7 @@ class Runtime:
             priority=row["priority_class"] or "N/A", requestGPUs=row["requested_gpus"], allocatedGPUs=alloc,
             chiefName=chief, reason=row["reason"], position=row["position"], restarts=row["restarts"],
             jobDir=row["job_dir"], instances=instances,
+            tensorboard=f"http://{launch.LOOPBACK}:{row['tb_port']}" if row["tb_port"] else "",
             events=[Event(e["ts"], e["type"], e["source"], e["reason"], e["message"]) for e in evs or []],
             transitions=[Transition(t["ts"], t["phase"], t["reason"]) for t in trs or []],
             spec=jobspec.to_builtins(spec) if (with_spec and spec) else None)
@@ -249,6 +296,9 @@ class Runtime:
                     db.execute("UPDATE jobs SET finished=? WHERE uid=?", (self.clock(), uid))
                     Store.set_phase(db, uid, "Terminating", "deleted by user")
             pids = self._terminate_replicas(uid, "job deleted")
+            if row["tb_pid"]:
+                supervisor.signal_tree(row["tb_pid"], row["tb_ctime"], supervisor.TERM)
+                pids.append((row["tb_pid"], row["tb_ctime"]))
         deadline = time.monotonic() + self.grace
         while any(supervisor.group_alive(p) for p, _ in pids) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -285,6 +335,7 @@ class Runtime:
             now = self.clock()
             self._observe(now)
             self._deadlines(now)
+            self._tensorboards(now)
             self._schedule(now)
             queues.settle(self.store)
 
@@ -408,7 +459,10 @@ class Runtime:
         return out
 
     def _deadlines(self, now: float) -> None:
-        for row in self.store.query("SELECT uid, spec, started, finished, namespace, name, status FROM jobs"):
+        for row in self.store.query(
+                "SELECT uid, spec, started, finished, namespace, name, status FROM jobs WHERE"
+                " (finished IS NULL AND deadline_s IS NOT NULL AND started IS NOT NULL AND started + deadline_s <= ?)"
+                " OR (finished IS NOT NULL AND ttl_s IS NOT NULL AND finished + ttl_s <= ?)", (now, now)):
             spec = self.spec(row["uid"], row["spec"])
             rp = spec.run_policy
             if row["finished"] is None and rp.active_deadline_seconds and row["started"] \
@@ -534,6 +588,7 @@ class Runtime:
         row = self.store.one("SELECT * FROM jobs WHERE uid=?", (uid,))
         if row is None or row["finished"] is not None:
             return
+        start_tb = False
         taken = set(self._recent_ports)
         ports = {r["key"]: r["port"] for r in self.store.query("SELECT key, port FROM replicas WHERE job_uid=?", (uid,))}
         spec = self.spec(uid, row["spec"])
@@ -553,6 +608,7 @@ class Runtime:
                            (json.dumps(list(b.gpu_indices)), port, now, uid, b.replica))
             if row["started"] is None:
                 db.execute("UPDATE jobs SET started=? WHERE uid=?", (now, uid))
+                start_tb = spec.tensorboard is not None
             db.execute("UPDATE jobs SET admitted=1, reason='', position=0, hold_until=NULL WHERE uid=?", (uid,))
             gpus = [g for b in binds for g in b.gpu_indices]
             Store.event(db, uid, "Scheduled", f"gang of {len(binds)} replicas bound to localhost"
@@ -561,6 +617,46 @@ class Runtime:
             Store.set_phase(db, uid, phase, "admitted", "PENDING")
         for b in binds:
             self._spawn(uid, b.replica)
+        if start_tb:
+            self._start_tensorboard(uid)
+
+    def _start_tensorboard(self, uid: str) -> None:
+        """TensorBoard for the job on a free loopback port, under a shim like any replica."""
+        row = self.store.one("SELECT * FROM jobs WHERE uid=?", (uid,))
+        spec = self.spec(uid, row["spec"])
+        base_env = loads(row["base_env"], {})
+        logdir = launch.tensorboard_logdir(spec, Path(row["job_dir"]))
+        Path(logdir).mkdir(parents=True, exist_ok=True)
+        port = _free_port(set(self._recent_ports))
+        self._recent_ports.append(port)
+        exe = shutil.which("tensorboard", path=base_env.get("PATH"))
+        argv = ([exe] if exe else [sys.executable, "-m", "tensorboard.main"]) + [
+            "--logdir", logdir, "--host", launch.LOOPBACK, "--port", str(port)]
+        status = Path(row["job_dir"]) / "status"
+        try:
+            pid, ctime = supervisor.spawn(argv, base_env, row["job_dir"], status / "tensorboard.pid",
+                                          status / "tensorboard.exit", Path(row["job_dir"]) / "logs" / "tensorboard.log")
+        except OSError as exc:
+            with self.store.tx() as db:
+                Store.event(db, uid, "TensorboardFailed", f"cannot start tensorboard: {exc}", "Warning")
+            return
+        with self.store.tx() as db:
+            db.execute("UPDATE jobs SET tb_pid=?, tb_ctime=?, tb_port=? WHERE uid=?", (pid, ctime, port, uid))
+            Store.event(db, uid, "Tensorboard", f"tensorboard at http://{launch.LOOPBACK}:{port} (logdir {logdir})")
+
+    def _tensorboards(self, now: float) -> None:
+        """Stop a finished job's TensorBoard, at once or after its --tensorboard-ttl."""
+        for row in self.store.query("SELECT uid, spec, finished, tb_pid, tb_ctime FROM jobs WHERE tb_pid IS NOT NULL"
+                                    " AND finished IS NOT NULL"):
+            spec = self.spec(row["uid"], row["spec"])
+            ttl = spec.tensorboard.ttl if spec.tensorboard else None
+            from arena.spec import duration
+
+            if ttl and now - row["finished"] < duration.parse_seconds(ttl, "--tensorboard-ttl"):
+                continue
+            supervisor.signal_tree(row["tb_pid"], row["tb_ctime"], supervisor.TERM)
+            with self.store.tx() as db:
+                db.execute("UPDATE jobs SET tb_pid=NULL, tb_port=NULL WHERE uid=?", (row["uid"],))
 
     def _task_port(self, spec: JobSpec, key: str) -> int:
         task, _, idx = key.rpartition("-")

@@ -39,10 +39,17 @@ CREATE TABLE IF NOT EXISTS jobs (
     retries INTEGER NOT NULL DEFAULT 0,
     requested_gpus INTEGER NOT NULL DEFAULT 0,
     hold_until REAL,
+    deadline_s REAL,
+    tb_pid INTEGER,
+    tb_ctime REAL,
+    tb_port INTEGER,
+    ttl_s REAL,
     job_dir TEXT NOT NULL,
     UNIQUE(namespace, name)
 );
 CREATE INDEX IF NOT EXISTS jobs_active ON jobs(finished);
+CREATE INDEX IF NOT EXISTS jobs_ttl ON jobs(ttl_s) WHERE ttl_s IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobs_deadline ON jobs(deadline_s) WHERE deadline_s IS NOT NULL;
 CREATE TABLE IF NOT EXISTS replicas (
     job_uid TEXT NOT NULL REFERENCES jobs(uid) ON DELETE CASCADE,
     key TEXT NOT NULL,
@@ -62,6 +69,8 @@ CREATE TABLE IF NOT EXISTS replicas (
     reason TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (job_uid, key)
 );
+CREATE INDEX IF NOT EXISTS replicas_state ON replicas(state);
+CREATE INDEX IF NOT EXISTS replicas_bound ON replicas(bound) WHERE bound=1;
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     job_uid TEXT NOT NULL REFERENCES jobs(uid) ON DELETE CASCADE,
@@ -80,6 +89,12 @@ CREATE TABLE IF NOT EXISTS transitions (
     reason TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS transitions_job ON transitions(job_uid);
+CREATE TABLE IF NOT EXISTS volumes (
+    name TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    created REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS queues (
     name TEXT PRIMARY KEY,
     weight INTEGER NOT NULL DEFAULT 1,

@@ -51,15 +51,17 @@ def allocate(st: State) -> None:
 def _visit(st: State, q: str, i: int, tried: set[str], bound: set[str]) -> tuple[int, bool]:
     """Try q's jobs from position i until one gang binds; returns (next position, bound one?).
 
-    The common verdict in a backlog — a GPU-short gang behind its queue's head, nothing to
-    reserve — is decided inline on local variables; everything else goes through `_Scan`.
+    The common verdict in a backlog — a gang short of node resources behind its queue's head,
+    nothing to reserve, nothing released that would make it fit — is decided inline on local
+    variables; every other case goes through `_Scan.try_gang`.
     """
     jobs, needs, reasons_, msgs = st.pending[q], st.needs, st.reasons, st.event_msgs
     scan = _Scan(st, q)
-    fast = scan.gate is None and GPU_DIM == st.dims.report_order[0]
+    order = st.dims.report_order
     while i < len(jobs):
+        generation = scan.generation
         limit, room, avail, avail_rel, cache = scan.limit, scan.room, scan.avail, scan.avail_rel, scan.cache
-        has_head = fast and q in st.node_heads
+        has_head = scan.gate is None and q in st.node_heads
         uncapped = all(x == INF for x in room)
         rel_gpu = avail_rel[GPU_DIM]
         while i < len(jobs):
@@ -69,21 +71,28 @@ def _visit(st: State, q: str, i: int, tried: set[str], bound: set[str]) -> tuple
                 continue
             need = needs[job.uid]
             g = need.gang
-            # GPU-short even counting releasing resources: not pipelined, GPU is the reported dimension
-            if (has_head and need.valid and need.members and g[GPU_DIM] > rel_gpu
-                    and all(map(le, g, limit)) and (uncapped or all(map(le, g, room)))):
-                key = (2, GPU_DIM, g[GPU_DIM])
-                reason = cache.get(key)
-                if reason is None:
-                    reason = cache[key] = scan.node_reason(GPU_DIM, g, False)
-                reasons_[job.uid] = reason
-                if reason != job.waiting_reason:
-                    msgs[job.uid] = scan.placeable_event(job, need, reason) or reason
-                continue
+            if (has_head and need.valid and need.members and all(map(le, g, limit))
+                    and (uncapped or all(map(le, g, room)))):
+                if g[GPU_DIM] > rel_gpu:  # the usual shortage, and GPUs are reported first
+                    d = GPU_DIM
+                elif not all(map(le, g, avail_rel)):
+                    d = first_short(g, avail, order)
+                else:
+                    d = -1  # it would fit once releasing jobs are gone: pipelining, slow path
+                if d >= 0:
+                    key = (2, d, g[d])
+                    reason = cache.get(key)
+                    if reason is None:
+                        reason = cache[key] = scan.node_reason(d, g, False)
+                    reasons_[job.uid] = reason
+                    if reason != job.waiting_reason:
+                        msgs[job.uid] = scan.placeable_event(job, need, reason) or reason
+                    continue
             if scan.try_gang(job):
                 bound.add(job.uid)
                 return i, True
-            break  # the slow path may have reserved something: reload the locals
+            if scan.generation != generation:
+                break  # it reserved something: reload the locals
     return i, False
 
 
@@ -122,6 +131,7 @@ class _Scan:
 
     def refresh(self) -> None:
         st, q = self.st, self.q
+        self.generation = getattr(self, "generation", -1) + 1
         self.room = st.cap_room(q)
         self.withheld = st.withheld(q)
         self.avail = pos(vsub(st.free, self.withheld))
@@ -129,7 +139,6 @@ class _Scan:
         # Reasons of jobs that block without changing anything, keyed by (check, dimension, amount):
         # in a backlog most jobs differ in size but share the binding dimension and amount.
         self.cache: dict[tuple[int, int, float], str] = {}
-        self.events: dict[tuple[object, ...], str] = {}
 
     def wait(self, job: Job, reason: str, event: str | None = None) -> None:
         self.st.reasons[job.uid] = reason
@@ -197,21 +206,22 @@ class _Scan:
     def placeable_event(self, job: Job, need: gang.Need, reason: str) -> str | None:
         """"gang 2/4 replicas placeable: …", only when the reason changed (events fire on change).
 
-        After a burst of submissions every job's reason changes at once; gangs made of one
-        shared request with the same size and reason get the same text, so it is kept per visit.
+        After a burst of submissions every job's reason changes at once; gangs made of one shared
+        request see the same text for the same room, so texts are kept for the whole cycle.
         """
         if reason == job.waiting_reason:
             return None
-        members = need.members
+        members, size = need.members, need.ready + need.missing
         first = members[0].request
         if not all(r.request is first for r in members):
             n = gang.placeable(members, self.avail, self.st.dims)
-            return reasons.placeable_event(need.ready, n, job.gang_size, reason)
-        key = (reason, need.gang, len(members), need.ready, job.gang_size)
-        msg = self.events.get(key)
+            return reasons.placeable_event(need.ready, n, size, reason)
+        key = (reason, self.avail, need.gang, len(members), need.ready, size)
+        known = self.st.texts
+        msg = known.get(key)
         if msg is None:
             n = gang.placeable(members, self.avail, self.st.dims)
-            msg = self.events[key] = reasons.placeable_event(need.ready, n, job.gang_size, reason)
+            msg = known[key] = reasons.placeable_event(need.ready, n, size, reason)
         return msg
 
     def _head_or_pipelined(self, job: Job, need: gang.Need, g: Vec) -> bool:

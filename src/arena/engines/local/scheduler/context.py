@@ -53,6 +53,7 @@ class State:
     evicted: set[str] = field(default_factory=set)
     reasons: dict[str, str] = field(default_factory=dict)  # waiting job uid → reason
     event_msgs: dict[str, str] = field(default_factory=dict)  # a richer event text for a reason
+    texts: dict[tuple[object, ...], str] = field(default_factory=dict)  # event texts already worded
     extras_waiting: dict[str, str] = field(default_factory=dict)  # running jobs whose extras wait
     events: list[tuple[str, str, str]] = field(default_factory=list)
 

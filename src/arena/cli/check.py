@@ -1,0 +1,38 @@
+"""`arena check`: are the operators' CRDs installed, and which job types can run on this cluster.
+
+Always asks the cluster (the kubernetes engine), whatever --engine says: the local engine needs no
+operators. Exit code 1 when no job type can run, so scripts can gate on it.
+"""
+from __future__ import annotations
+
+import argparse
+
+from arena.cli.parser import add_global, add_output
+
+
+def register(sub, name, aliases, help_):  # type: ignore[no-untyped-def]
+    p = sub.add_parser(name, aliases=list(aliases), help=help_)
+    add_output(p, ("wide", "json", "yaml"))
+    add_global(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from arena.cli.output import dump, table
+    from arena.client import Client
+
+    client = Client(engine="kubernetes", namespace=getattr(args, "namespace", None),
+                    kubeconfig=getattr(args, "config", None), context=getattr(args, "context", None))
+    report = client.engine.check()  # type: ignore[attr-defined]
+    if args.output in ("json", "yaml"):
+        dump(report, args.output)
+        return 0 if any(k.ready for k in report.kinds) else 1
+    print(f"API server:  {report.server} ({report.version})\n")
+    table(["RESOURCE", "API VERSION", "INSTALLED"],
+          [[r.resource, r.apiVersion, "yes" if r.installed else "no"] for r in report.resources])
+    print()
+    table(["JOB TYPE", "READY", "NOTES"],
+          [[k.kind, "yes" if k.ready else "no",
+            ", ".join(k.variants) if k.ready else "install " + ", ".join(k.missing)] for k in report.kinds])
+    print(f"\nQueues: {', '.join(report.queues) or 'none (no Volcano Queue or Kueue CRDs)'}")
+    return 0 if any(k.ready for k in report.kinds) else 1
