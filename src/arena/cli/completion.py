@@ -24,13 +24,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _fish(parser: argparse.ArgumentParser) -> str:
-    """shtab has no fish output: commands and each command's long flags."""
+    """shtab has no fish output: commands, nested subcommands and each one's long flags."""
     lines = ["complete -c arena -f"]
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    for name, p in sub.choices.items():
-        lines.append(f"complete -c arena -n '__fish_use_subcommand' -a {name}")
+
+    def walk(p: argparse.ArgumentParser, path: list[str]) -> None:
+        cond = "__fish_use_subcommand" if not path else f"__fish_seen_subcommand_from {path[-1]}"
         for action in p._actions:
-            for opt in action.option_strings:
-                if opt.startswith("--"):
-                    lines.append(f"complete -c arena -n '__fish_seen_subcommand_from {name}' -l {opt[2:]}")
-    return "\n".join(lines)
+            if isinstance(action, argparse._SubParsersAction):
+                names = " ".join(action.choices)
+                lines.append(f"complete -c arena -n '{cond}' -a '{names}'")
+                for name, child in action.choices.items():
+                    walk(child, [*path, name])
+            else:
+                for opt in action.option_strings:
+                    if opt.startswith("--") and path:
+                        lines.append(f"complete -c arena -n '{cond}' -l {opt[2:]}")
+
+    walk(parser, [])
+    return "\n".join(dict.fromkeys(lines))

@@ -553,7 +553,18 @@ class Runtime:
             self._bind(uid, binds, now)
 
     def _evict(self, uid: str, reason: str) -> None:
-        """PodEvicted → RestartJob (the default): stop every replica and queue the job again."""
+        """The job follows its PodEvicted policy; the default (RestartJob) stops and re-queues it."""
+        spec = self.spec(uid)
+        if spec.kind == "volcanojob":
+            policy = volcano_lifecycle.evicted_policy(spec)
+            if policy is not None and policy.action in volcano_lifecycle.FINAL:
+                action, phase = volcano_lifecycle.FINAL[policy.action]
+                why = f"{reason}; policy PodEvicted → {policy.action}"
+                with self.store.tx() as db:
+                    Store.event(db, uid, "Evicted", reason, "Warning", "scheduler")
+                    self._finish(db, uid, action == "succeed", why, phase)
+                self._terminate_replicas(uid, why)
+                return
         self._requeue(uid, reason, "Evicted", "QUEUING", "Restarting")
 
     def _requeue(self, uid: str, reason: str, event: str, status: str, phase: str, hold: float = 0.0) -> None:

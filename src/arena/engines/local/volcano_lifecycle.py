@@ -59,6 +59,15 @@ def on_exit(spec: JobSpec, replicas: list[ReplicaState], key: str, code: int, re
     return _sync(spec, after)
 
 
+def evicted_policy(spec: JobSpec) -> Policy | None:
+    """The policy a `PodEvicted` event resolves to (first task with one, then the job's)."""
+    for t in spec.tasks:
+        p = _match(list(t.policies), "PodEvicted", 0)
+        if p is not None:
+            return p
+    return _match(list(spec.scheduling.policies), "PodEvicted", 0)
+
+
 def _sync(spec: JobSpec, replicas: list[ReplicaState]) -> Outcome:
     """Volcano's completion rules in Running (SEMANTICS.md A.6), once every pod has finished."""
     if any(r.state not in ("Succeeded", "Failed") for r in replicas):

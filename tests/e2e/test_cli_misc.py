@@ -1,0 +1,53 @@
+"""version, completion, daemon management, SDK round trip."""
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def test_version(arena):
+    assert arena.run("version", "--short", check=True).stdout.strip().startswith("v")
+    assert "Version:" in arena.run("version", check=True).stdout
+    assert arena.daemon_pid() is None  # version never needs the daemon
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_completion_scripts(arena, shell):
+    out = arena.run("completion", shell, check=True).stdout
+    for word in ("submit", "pytorchjob", "queue", "--namespace"):
+        assert word in out
+
+
+def test_daemon_start_status_stop_keeps_jobs(arena):
+    assert arena.run("daemon", "status").returncode == 1
+    arena.run("daemon", "start", check=True)
+    assert "arenad running" in arena.run("daemon", "status", check=True).stdout
+    arena.run("submit", "py", "--name", "keeps", "sleep 3; echo done", check=True)
+    arena.wait_status("keeps", "RUNNING")
+    arena.run("daemon", "stop", check=True)
+    assert arena.run("daemon", "status").returncode == 1
+    job = arena.wait_status("keeps", "SUCCEEDED", timeout=30)  # the next command restarts and re-adopts
+    assert job["instances"][0]["exitCode"] == 0
+    assert arena.run("logs", "keeps", check=True).stdout.strip() == "done"
+    assert (arena.home / "arenad.sock").stat().st_mode & 0o777 == 0o600
+    assert arena.home.stat().st_mode & 0o777 == 0o700
+
+
+def test_sdk_round_trip(arena, monkeypatch):
+    for k, v in arena.env.items():
+        if k.startswith("ARENA_"):
+            monkeypatch.setenv(k, v)
+    from arena import Client
+    from arena.errors import JobNotFound
+
+    c = Client(home=arena.home)
+    view = c.submit_pytorchjob(name="sdk", workers=2, command='echo "rank $RANK"')
+    assert view.name == "sdk" and view.status in ("QUEUING", "PENDING", "RUNNING", "SUCCEEDED")
+    done = c.wait("sdk", timeout=60)
+    assert done.status == "SUCCEEDED" and [i.task for i in done.instances] == ["master", "worker"]
+    assert list(c.logs("sdk")) == ["rank 0"]
+    assert [j.name for j in c.list()] == ["sdk"]
+    c.delete("sdk")
+    with pytest.raises(JobNotFound):
+        c.get("sdk")
