@@ -15,7 +15,7 @@ def test_version(arena):
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_completion_scripts(arena, shell):
     out = arena.run("completion", shell, check=True).stdout
-    for word in ("submit", "pytorchjob", "queue", "--namespace"):
+    for word in ("submit", "pytorchjob", "queue", "-l namespace" if shell == "fish" else "--namespace"):
         assert word in out
 
 
