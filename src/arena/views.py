@@ -14,11 +14,12 @@ FINISHED = ("SUCCEEDED", "FAILED")
 
 
 class Event(msgspec.Struct, frozen=True):
-    ts: float
+    ts: float  # last seen
     type: str
     source: str
     reason: str
     message: str
+    count: int = 1
 
 
 class Transition(msgspec.Struct, frozen=True):

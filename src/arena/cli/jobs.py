@@ -155,7 +155,8 @@ def run_get(args: argparse.Namespace) -> int:
     if args.events:
         out.write("\nEvents:\n")
         table(["SOURCE", "TYPE", "AGE", "MESSAGE"],
-              [[e.source or f"{view.kind}/{view.name}", e.type, short_human(now - e.ts), f"[{e.reason}] {e.message}"]
+              [[e.source or f"{view.kind}/{view.name}", e.type, short_human(now - e.ts),
+                f"[{e.reason}] {e.message}" + (f" (x{e.count})" if e.count > 1 else "")]
                for e in view.events], indent="  ", underline=True)
     return 0
 

@@ -234,7 +234,7 @@ class Runtime:
             chiefName=chief, reason=row["reason"], position=row["position"], restarts=row["restarts"],
             jobDir=row["job_dir"], instances=instances,
             tensorboard=f"http://{launch.LOOPBACK}:{row['tb_port']}" if row["tb_port"] else "",
-            events=[Event(e["ts"], e["type"], e["source"], e["reason"], e["message"]) for e in evs or []],
+            events=[Event(e["ts"], e["type"], e["source"], e["reason"], e["message"], e["count"]) for e in evs or []],
             transitions=[Transition(t["ts"], t["phase"], t["reason"]) for t in trs or []],
             spec=jobspec.to_builtins(spec) if (with_spec and spec) else None)
 
@@ -358,7 +358,8 @@ class Runtime:
             ex = supervisor.read_exit(exit_file)
             if r["state"] == "Terminating":
                 if ex is not None or not supervisor.group_alive(pid):
-                    self._released(r, ex)
+                    # Read again: the shim may have written its exit file between the first read and its exit.
+                    self._released(r, ex if ex is not None else supervisor.read_exit(exit_file))
                 elif r["kill_at"] and now >= r["kill_at"]:
                     supervisor.signal_tree(pid, ctime, supervisor.KILL)
                 continue

@@ -78,7 +78,9 @@ CREATE TABLE IF NOT EXISTS events (
     type TEXT NOT NULL,
     source TEXT NOT NULL,
     reason TEXT NOT NULL,
-    message TEXT NOT NULL
+    message TEXT NOT NULL,
+    count INTEGER NOT NULL DEFAULT 1,
+    first_ts REAL
 );
 CREATE INDEX IF NOT EXISTS events_job ON events(job_uid);
 CREATE TABLE IF NOT EXISTS transitions (
@@ -157,8 +159,16 @@ class Store:
     @staticmethod
     def event(db: sqlite3.Connection, job_uid: str, reason: str, message: str, type_: str = "Normal",
               source: str = "", ts: float | None = None) -> None:
-        db.execute("INSERT INTO events(job_uid, ts, type, source, reason, message) VALUES (?,?,?,?,?,?)",
-                   (job_uid, ts or time.time(), type_, source, reason, message))
+        """Record an event; a repeat of the job's latest one only bumps its count (as Kubernetes does)."""
+        ts = ts or time.time()
+        last = db.execute("SELECT id, type, source, reason, message FROM events WHERE job_uid=? ORDER BY id DESC LIMIT 1",
+                          (job_uid,)).fetchone()
+        if last is not None and (last["type"], last["source"], last["reason"], last["message"]) == \
+                (type_, source, reason, message):
+            db.execute("UPDATE events SET count=count+1, ts=? WHERE id=?", (ts, last["id"]))
+            return
+        db.execute("INSERT INTO events(job_uid, ts, first_ts, type, source, reason, message) VALUES (?,?,?,?,?,?,?)",
+                   (job_uid, ts, ts, type_, source, reason, message))
 
     @staticmethod
     def set_phase(db: sqlite3.Connection, job_uid: str, phase: str, reason: str, status: str | None = None,

@@ -55,7 +55,7 @@ def _visit(st: State, q: str, i: int, tried: set[str], bound: set[str]) -> tuple
     nothing to reserve, nothing released that would make it fit — is decided inline on local
     variables; every other case goes through `_Scan.try_gang`.
     """
-    jobs, needs, reasons_, msgs = st.pending[q], st.needs, st.reasons, st.event_msgs
+    jobs, needs, reasons_ = st.pending[q], st.needs, st.reasons
     scan = _Scan(st, q)
     order = st.dims.report_order
     while i < len(jobs):
@@ -84,9 +84,7 @@ def _visit(st: State, q: str, i: int, tried: set[str], bound: set[str]) -> tuple
                     reason = cache.get(key)
                     if reason is None:
                         reason = cache[key] = scan.node_reason(d, g, False)
-                    reasons_[job.uid] = reason
-                    if reason != job.waiting_reason:
-                        msgs[job.uid] = scan.placeable_event(job, need, reason) or reason
+                    reasons_[job.uid] = reason  # its event, if the reason changed, is the reason itself
                     continue
             if scan.try_gang(job):
                 bound.add(job.uid)
@@ -178,7 +176,7 @@ class _Scan:
         reason = self.cache.get(key)
         if reason is None:
             reason = self.cache[key] = self.node_reason(d, g, False)
-        self.wait(job, reason, self.placeable_event(job, need, reason))
+        self.wait(job, reason)
         return False
 
     def _capped(self, job: Job, g: Vec) -> bool:
@@ -204,25 +202,15 @@ class _Scan:
         return reasons.node_short(st.dims, d, g, self.avail, withheld, st.releasing if with_releasing else zero)
 
     def placeable_event(self, job: Job, need: gang.Need, reason: str) -> str | None:
-        """"gang 2/4 replicas placeable: …", only when the reason changed (events fire on change).
+        """"gang 2/4 replicas placeable: …" for a head or a pipelined gang, when its reason changed.
 
-        After a burst of submissions every job's reason changes at once; gangs made of one shared
-        request see the same text for the same room, so texts are kept for the whole cycle.
+        Jobs queued behind a head get their reason as the event text: after a burst of 10,000
+        submissions, counting placeable replicas for every one of them would double the cycle.
         """
         if reason == job.waiting_reason:
             return None
-        members, size = need.members, need.ready + need.missing
-        first = members[0].request
-        if not all(r.request is first for r in members):
-            n = gang.placeable(members, self.avail, self.st.dims)
-            return reasons.placeable_event(need.ready, n, size, reason)
-        key = (reason, self.avail, need.gang, len(members), need.ready, size)
-        known = self.st.texts
-        msg = known.get(key)
-        if msg is None:
-            n = gang.placeable(members, self.avail, self.st.dims)
-            msg = known[key] = reasons.placeable_event(need.ready, n, size, reason)
-        return msg
+        n = gang.placeable(need.members, self.avail, self.st.dims)
+        return reasons.placeable_event(need.ready, n, need.ready + need.missing, reason)
 
     def _head_or_pipelined(self, job: Job, need: gang.Need, g: Vec) -> bool:
         """Node-blocked and first (the head), or fitting once releasing jobs are gone: reserve."""

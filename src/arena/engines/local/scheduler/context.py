@@ -53,7 +53,6 @@ class State:
     evicted: set[str] = field(default_factory=set)
     reasons: dict[str, str] = field(default_factory=dict)  # waiting job uid → reason
     event_msgs: dict[str, str] = field(default_factory=dict)  # a richer event text for a reason
-    texts: dict[tuple[object, ...], str] = field(default_factory=dict)  # event texts already worded
     extras_waiting: dict[str, str] = field(default_factory=dict)  # running jobs whose extras wait
     events: list[tuple[str, str, str]] = field(default_factory=list)
 
@@ -92,6 +91,7 @@ class State:
 
     @property
     def g_total(self) -> Vec:
+        """All guarantees (of Open queues) together."""
         out = self.dims.zero
         for g in self.guarantee.values():
             out = vadd(out, g)
