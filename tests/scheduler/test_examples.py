@@ -249,3 +249,14 @@ def test_queue_priority_orders_queues() -> None:
     queues = [Queue("low"), Queue("high", priority=5)]
     jobs = [job("l", "low", gpus=1), job("h", "high", gpus=1, created=1)]
     assert [b.job_uid for b in cycle(snap(n, queues, jobs)).binds] == ["h"]
+
+
+def test_reasons_print_quantities_as_users_write_them() -> None:
+    n = node(gpus=0, cpu=4, mem_gi=8)
+    jobs = [job("m", cpu=0.5, mem_gi=16), job("c", cpu=6, created=1)]
+    d = cycle(snap(n, None, jobs))
+    assert d.waiting["m"].reason == "gang needs 16Gi memory, node has 8Gi"
+    assert d.waiting["c"].reason == "gang needs 6 cpu, node has 4"
+    queues = [Queue("q", capability=Amount(cpu_milli=1500))]
+    d = cycle(snap(n, queues, [job("a", "q", cpu=1), job("b", "q", cpu=1, created=1)]))
+    assert d.waiting["b"].reason == "queue q capability cpu 1/1500m"

@@ -521,8 +521,10 @@ class Runtime:
                 replicas.append(Replica(r["key"], _request(t.resources) if t else Amount(), bool(r["bound"]),
                                         tuple(loads(r["gpus"], [])), done or (finished_job and not r["bound"])))
             mina = spec.scheduling.min_available or sum(t.replicas for t in spec.tasks if not t.depends_on)
+            releasing = finished_job or any(st == "Terminating" for sts in states.values() for st in sts)
             jobs.append(Job(row["uid"], row["name"], row["namespace"], row["queue"], row["priority"], row["created"],
-                            mina, tuple(replicas), admitted=bool(row["admitted"]) or finished_job))
+                            mina, tuple(replicas), admitted=bool(row["admitted"]) or finished_job,
+                            releasing=releasing, waiting_reason=row["reason"] or ""))
         return Snapshot(node, queues, tuple(jobs), now)
 
     def _schedule(self, now: float) -> None:

@@ -2,8 +2,9 @@
 
 Layout (one module per action, policies as plain functions, composed by `cycle`):
 snapshot (public types) · vec (resource tuples) · context (session state) · order, proportion,
-gang (policies) · enqueue (admission) · allocate · preempt · reclaim · victims · reasons ·
-report (`arena top queue`) · cycle.
+gang (policies) · enqueue (admission) · allocate · elastic (replicas beyond minAvailable) ·
+preempt · reclaim · victims (choosing whole jobs to evict) · reasons · report (`arena top
+queue`) · cycle (composes them).
 """
 from arena.engines.local.scheduler.cycle import cycle
 from arena.engines.local.scheduler.report import queue_report

@@ -7,6 +7,10 @@ the jobs whose reason changed since the last cycle).
 """
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
+from typing import Iterator
+
 from arena.engines.local.scheduler.allocate import allocate
 from arena.engines.local.scheduler.context import State, build
 from arena.engines.local.scheduler.preempt import preempt
@@ -17,10 +21,25 @@ ACTIONS = (allocate, preempt, reclaim)
 
 
 def cycle(snapshot: Snapshot) -> Decisions:
-    st = build(snapshot)
-    for action in ACTIONS:
-        action(st)
-    return close(st)
+    with _gc_paused():
+        st = build(snapshot)
+        for action in ACTIONS:
+            action(st)
+        return close(st)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No collection during a cycle: it makes tens of thousands of short-lived tuples, which set
+    off generational passes over the snapshot's live objects (a third of a 10,000-job cycle) that
+    free nothing — the cycle builds no reference cycles. The caller's setting is restored."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def close(st: State) -> Decisions:
