@@ -20,17 +20,19 @@ from arena.spec.job import JobSpec
 from arena.views import FINISHED, Instance, JobView, NodeView
 
 
-def make_engine(name: str, home: Path, **kubernetes: Any) -> Engine:
+def make_engine(name: str, home: Path, namespace: str | None = None, config: dict | None = None,
+                **kubernetes: Any) -> Engine:
     if name == "local":
         from arena.engines.local.engine import LocalEngine
 
         return LocalEngine(home)
     try:
-        from arena.engines.kubernetes.engine import KubernetesEngine  # type: ignore[import-not-found]
-    except ImportError:
-        raise EngineUnavailable("--engine: the kubernetes engine is not available in this build yet; "
-                                "use --engine local") from None
-    return KubernetesEngine(**kubernetes)  # pragma: no cover - later issue
+        from arena.engines.kubernetes.engine import KubernetesEngine
+    except ImportError as exc:  # lightkube is the 'kubernetes' extra
+        raise EngineUnavailable(f"--engine: the kubernetes engine needs the 'kubernetes' extra "
+                                f"(pip install 'arena-ml[kubernetes]'): {exc}") from None
+    kw = {k: v for k, v in kubernetes.items() if k in ("kubeconfig", "context")}
+    return KubernetesEngine(namespace=namespace, arena_config=config or {}, **kw)
 
 
 class Client:
@@ -42,12 +44,21 @@ class Client:
         cfg = arena_config.load(self.home / "config")
         self.config = cfg
         self.engine_name = arena_config.engine_name(engine, cfg)
-        self.namespace = arena_config.namespace(namespace, cfg)
-        self.engine: Engine = make_engine(self.engine_name, self.home, **kubernetes)
+        self.engine: Engine = make_engine(self.engine_name, self.home, namespace, cfg, **kubernetes)
+        # the kubernetes engine also falls back to the kubeconfig context's namespace
+        self.namespace = getattr(self.engine, "namespace", None) or arena_config.namespace(namespace, cfg)
 
     # ---- submit ---------------------------------------------------------------------------
     def submit(self, spec: JobSpec) -> JobView:
         return self.engine.submit(spec)
+
+    def plan(self, spec: JobSpec) -> Any:
+        """What submit would send, without sending it: manifests (kubernetes) or the resolved spec (local)."""
+        if hasattr(self.engine, "plan"):
+            return self.engine.plan(spec)  # type: ignore[attr-defined]
+        from arena.spec import job as jobspec
+
+        return jobspec.to_builtins(spec)
 
     def submit_pytorchjob(self, **opts: Any) -> JobView:
         from arena.spec import pytorchjob
@@ -102,6 +113,9 @@ class Client:
     def logs(self, name: str, namespace: str | None = None, instance: str | None = None, follow: bool = False,
              tail: int = -1, since: float | None = None, timestamps: bool = False) -> Iterator[str]:
         """Lines of one replica's log (no trailing newline). `since` is an epoch time."""
+        if hasattr(self.engine, "logs"):  # the cluster serves logs through its API
+            return self.engine.logs(namespace or self.namespace, name, instance=instance,  # type: ignore[attr-defined]
+                                    follow=follow, tail=tail, since=since, timestamps=timestamps)
         from arena import logs
 
         view = self.get(name, namespace, events=False)

@@ -9,7 +9,7 @@ import time
 
 import msgspec
 
-STATUSES = ("QUEUING", "PENDING", "RUNNING", "SUCCEEDED", "FAILED")
+STATUSES = ("QUEUING", "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "SUSPENDED")
 FINISHED = ("SUCCEEDED", "FAILED")
 
 
@@ -67,6 +67,7 @@ class JobView(msgspec.Struct, frozen=True):
     reason: str = ""
     position: int = 0
     restarts: int = 0
+    retries: int = 0  # Volcano retryCount / AppWrapper resets / evictions
     jobDir: str = ""
     engine: str = "local"
     tensorboard: str = ""

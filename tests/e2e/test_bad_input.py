@@ -74,6 +74,9 @@ def test_missing_job_is_exit_1_one_line(arena):
     assert r.returncode == 1 and r.stderr.strip() == "arena: error: job 'ghost' not found in namespace 'default'"
 
 
-def test_engine_kubernetes_unavailable_is_clear(arena):
+def test_engine_kubernetes_without_cluster_is_one_clear_line(arena, tmp_path):
+    arena.env["KUBECONFIG"] = str(tmp_path / "missing-kubeconfig")
+    arena.env["HOME"] = str(tmp_path)
     r = arena.run("list", "--engine", "kubernetes")
-    assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1 and "kubernetes" in r.stderr
+    assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1 and "kubeconfig" in r.stderr.lower()
+    assert "Traceback" not in r.stderr

@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "queue": ("queue", (), "manage queues: create, list, get, update, delete, open, close"),
     "data": ("data", (), "manage data volumes for -d NAME:/mount/path"),
     "logviewer": ("jobs", (), "print the TensorBoard URL of a job"),
+    "check": ("check", (), "show which operator CRDs the cluster serves and which job types can run"),
     "daemon": ("daemon", (), "manage the local engine's daemon (start, stop, status, logs)"),
     "version": ("version", (), "print the version"),
     "completion": ("completion", (), "print a shell completion script (bash, zsh, fish)"),

@@ -24,6 +24,8 @@ def register(sub, name, aliases, help_):  # type: ignore[no-untyped-def]
             q.add_argument("--no-reclaimable", dest="reclaimable", action="store_false")
         if op == "create":
             q.add_argument("--state", choices=("Open", "Closed"), default="Open")
+            q.add_argument("--kueue", action="store_true",
+                           help="kubernetes engine: create a Kueue ClusterQueue + ResourceFlavor + LocalQueue")
         if op in ("list", "get", "create", "update", "open", "close"):
             add_output(q, ("wide", "json", "yaml", "name"))
         add_global(q)
@@ -56,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
         if op == "create":
             fields["state"] = args.state
             fields["weight"] = 1 if args.weight is None else args.weight
+            if args.kueue:
+                fields["kueue"] = True
     result = client.queue(op, args.queue, **fields)
     if getattr(args, "output", None):
         show(result, args.output)
@@ -80,10 +84,11 @@ def show(queues: list, fmt: str | None) -> None:
         return
     headers = ["NAME", "STATE", "WEIGHT", "RECLAIMABLE", "PENDING", "RUNNING", "ALLOCATED(GPU)", "DESERVED(GPU)",
                "CAPABILITY"]
-    rows = [[q.name, q.state, q.weight, str(q.reclaimable).lower(), q.pending, q.running,
-             q.allocated.get("nvidia.com/gpu", "0"), q.deserved.get("nvidia.com/gpu", "0"), _res(q.capability)]
-            for q in queues]
+    # local QueueView or kubernetes QueueUsage (no deserved share, reclaimable on the object)
+    rows = [[q.name, q.state, getattr(q, "weight", None) or "-", str(getattr(q, "reclaimable", "-")).lower(),
+             q.pending, q.running, q.allocated.get("nvidia.com/gpu", "0"),
+             getattr(q, "deserved", {}).get("nvidia.com/gpu", "-"), _res(q.capability)] for q in queues]
     if fmt == "wide":
         headers += ["GUARANTEE", "ALLOCATED", "DESERVED"]
-        rows = [r + [_res(q.guarantee), _res(q.allocated), _res(q.deserved)] for r, q in zip(rows, queues)]
+        rows = [r + [_res(q.guarantee), _res(q.allocated), _res(getattr(q, "deserved", {}))] for r, q in zip(rows, queues)]
     table(headers, rows)

@@ -316,7 +316,14 @@ def run(args: argparse.Namespace) -> int:
     client = client_for(args)
     spec = build_spec(args, client.namespace)
     if args.dry_run:
-        dump(jobspec.to_builtins(spec), args.output if args.output in ("json", "yaml") else "yaml")
+        fmt = args.output if args.output in ("json", "yaml") else "yaml"
+        if client.engine_name == "kubernetes":  # exactly what would be sent, as kubectl reads it
+            from arena.engines.kubernetes.render import to_json, to_yaml
+
+            manifests = client.plan(spec)
+            print(to_json(manifests) if fmt == "json" else to_yaml(manifests), end="")
+            return 0
+        dump(jobspec.to_builtins(spec), fmt)
         return 0
     if spec.image and client.engine_name == "local":
         _notice_image_once(client.home)

@@ -43,7 +43,10 @@ def run_node(args: argparse.Namespace) -> int:
     from arena.cli.output import dump, table
     from arena.spec.quantity import format_cpu, format_memory
 
-    node = client_for(args).node()
+    client = client_for(args)
+    if hasattr(client.engine, "top_nodes"):
+        return _cluster_nodes(client.engine.top_nodes(args.nodes), args)  # type: ignore[attr-defined]
+    node = client.node()
     if args.output in ("json", "yaml"):
         dump(node, args.output)
         return 0
@@ -65,6 +68,31 @@ def run_node(args: argparse.Namespace) -> int:
             util = f"{g['utilization']:.1f}%" if g.get("utilization") is not None else "N/A"
             rows.append([g["index"], g.get("name") or "-", "yes" if g["allocated"] else "no", mem, util])
         table(["INDEX", "NAME", "ALLOCATED", "MEMORY(Used/Total)", "DUTY_CYCLE"], rows)
+    return 0
+
+
+def _cluster_nodes(nodes: list, args: argparse.Namespace) -> int:
+    """Upstream's columns for a cluster, with its GPU math (unhealthy = capacity - allocatable)."""
+    from arena.cli.output import dump, table
+
+    if args.output in ("json", "yaml"):
+        dump(nodes, args.output)
+        return 0
+    unhealthy = any(n.gpu_unhealthy for n in nodes)
+    headers = ["NAME", "IPADDRESS", "ROLE", "STATUS", "GPU(Total)", "GPU(Allocated)"] + (["UNHEALTHY"] if unhealthy else [])
+    table(headers, [[n.name, n.ip, n.role, n.status, n.gpu_total, n.gpu_allocated]
+                    + ([n.gpu_unhealthy] if unhealthy else []) for n in nodes])
+    total, alloc = sum(n.gpu_total for n in nodes), sum(n.gpu_allocated for n in nodes)
+    print("---------------------------------------------------------------------------------------------------")
+    print("Allocated/Total GPUs In Cluster:")
+    print(f"{alloc}/{total} ({100 * alloc / total if total else 0:.1f}%)")
+    if unhealthy:
+        print(f"Unhealthy/Total GPUs In Cluster: {sum(n.gpu_unhealthy for n in nodes)}/{total}")
+    if args.details:
+        for n in nodes:
+            print(f"\nName:    {n.name}\nStatus:  {n.status}\nRole:    {n.role}\nType:    {n.mode}\nAddress: {n.ip}")
+            table(["NAMESPACE", "NAME", "STATUS", "GPU(Requested)"],
+                  [[i.namespace, i.name, i.status, i.gpus] for i in n.instances], indent="  ")
     return 0
 
 

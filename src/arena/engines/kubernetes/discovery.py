@@ -23,8 +23,8 @@ REQUIREMENTS: dict[str, tuple[tuple[str, ...], ...]] = {
 }
 # What each alternative means to a user.
 VARIANTS: dict[tuple[str, ...], str] = {
-    ("mpijob",): "--mpi-api v1 (training operator)",
-    ("mpijob-v2beta1",): "--mpi-api v2beta1 (mpi-operator)",
+    ("mpijob",): "--mpi-api-version v1 (training operator)",
+    ("mpijob-v2beta1",): "--mpi-api-version v2beta1 (mpi-operator)",
     ("appwrapper", "pytorchjob"): "--inner-type pytorch",
     ("appwrapper", "volcanojob"): "--inner-type volcano",
 }

@@ -25,16 +25,19 @@ def _int(text: str | None) -> int | None:
         return None
 
 
-def requested_gpus(job: Job, pods: Sequence[Pod]) -> int:
+def requested_gpus(job: Job, pods: Sequence[Pod], gpus: Sequence[int] | None = None) -> int:
     value = _int(job.metadata.annotations.get(REQUESTED_GPUS))
     if value is None:
         value = next((v for v in (_int(p.metadata.annotations.get(REQUESTED_GPUS)) for p in pods) if v is not None),
                      None)
-    return value if value is not None else sum(podlib.gpus(p) for p in pods)
+    if value is not None:
+        return value
+    return sum(gpus) if gpus is not None else sum(podlib.gpus(p) for p in pods)
 
 
-def allocated_gpus(pods: Iterable[Pod]) -> int:
-    return sum(podlib.gpus(p) for p in pods if podlib.holds_gpus(p))
+def allocated_gpus(pods: Sequence[Pod], gpus: Sequence[int] | None = None) -> int:
+    counts = gpus if gpus is not None else [podlib.gpus(p) for p in pods]
+    return sum(g for p, g in zip(pods, counts) if g and podlib.holds_gpus(p))
 
 
 def suspended(job: Job) -> bool:
@@ -81,14 +84,16 @@ def job_view(kind: str, job: Job, pods: Sequence[Pod], *, events: Iterable[Event
     phases = [p.status.phase for p in pods]
     st = statuslib.job_status(kind, job.status, labels=meta.labels, suspend=suspended(job), pod_phases=phases)
     times = statuslib.job_times(kind, job.status)
+    roles = [podlib.role(p) for p in pods]
+    gpus = [podlib.gpus(p) for p in pods]
+    head = podlib.chief(kind, pods, roles)
+    head_name = head.metadata.name if head else ""
+    instances = sorted((podlib.instance(p, p.metadata.name == head_name, r, g) for p, r, g in zip(pods, roles, gpus)),
+                       key=lambda i: (not i.chief, i.task, i.index, i.name))
     start = times.start
     if start is None:
-        started = [t for t in (ts(p.status.startTime) for p in pods) if t is not None]
+        started = [i.startTime for i in instances if i.startTime is not None]
         start = min(started) if started else None
-    head = podlib.chief(kind, pods)
-    head_name = head.metadata.name if head else ""
-    instances = sorted((podlib.instance(p, p.metadata.name == head_name) for p in pods),
-                       key=lambda i: (not i.chief, i.task, i.index, i.name))
     return JobView(
         uuid=meta.uid,
         name=meta.name,
@@ -102,8 +107,8 @@ def job_view(kind: str, job: Job, pods: Sequence[Pod], *, events: Iterable[Event
         finishTime=times.finish if st.status in FINISHED else None,
         queue=queue(kind, job),
         priority=priority(job, head),
-        requestGPUs=requested_gpus(job, pods),
-        allocatedGPUs=allocated_gpus(pods),
+        requestGPUs=requested_gpus(job, pods, gpus),
+        allocatedGPUs=allocated_gpus(pods, gpus),
         chiefName=head_name,
         reason=st.reason,
         restarts=restarts(kind, job, pods),

@@ -3,7 +3,9 @@
 `arena list` reads every job and every pod of every job: with thousands of pods a full Pod model
 costs more to decode than everything else together. These structs name only the fields Arena
 shows or computes with; msgspec skips the rest of each object while decoding, without building
-it. They are plain data (no lightkube import): `resources` turns them into lightkube resource
+it. Nested structs skip the garbage collector (gc=False: they hold no cycles), which matters
+with tens of thousands of them; the top-level ones cannot, as lightkube's resource mixin has a
+__dict__. They are plain data (no lightkube import): `resources` turns them into lightkube resource
 classes, and the pure modules (`status`, `pods`, `jobview`, `nodes`) and their tests use them
 directly, e.g. `msgspec.convert(recorded_json, Pod)`.
 """
@@ -98,7 +100,7 @@ class PodStatus(msgspec.Struct, frozen=True, gc=False):
     initContainerStatuses: list[ContainerStatus] = []
 
 
-class Pod(msgspec.Struct, frozen=True, gc=False):
+class Pod(msgspec.Struct, frozen=True):
     metadata: Meta = Meta()
     spec: PodSpec = PodSpec()
     status: PodStatus = PodStatus()
@@ -124,7 +126,7 @@ class JobSpecSlim(msgspec.Struct, frozen=True, gc=False):
     runPolicy: RunPolicy | None = None  # Kubeflow (v1 and MPI v2beta1)
 
 
-class Job(msgspec.Struct, frozen=True, gc=False):
+class Job(msgspec.Struct, frozen=True):
     """Any job CR. `status` stays a plain mapping: each operator shapes it differently and
     `status.py` reads it table-driven."""
 
@@ -147,7 +149,7 @@ class EventSource(msgspec.Struct, frozen=True, gc=False):
     component: str = ""
 
 
-class Event(msgspec.Struct, frozen=True, gc=False):
+class Event(msgspec.Struct, frozen=True):
     metadata: Meta = Meta()
     involvedObject: ObjectRef = ObjectRef()
     type: str = ""
@@ -177,7 +179,7 @@ class NodeStatus(msgspec.Struct, frozen=True, gc=False):
     conditions: list[Condition] = []
 
 
-class Node(msgspec.Struct, frozen=True, gc=False):
+class Node(msgspec.Struct, frozen=True):
     metadata: Meta = Meta()
     spec: NodeSpecSlim = NodeSpecSlim()
     status: NodeStatus = NodeStatus()

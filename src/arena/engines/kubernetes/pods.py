@@ -128,22 +128,26 @@ def role(pod: Pod) -> tuple[str, int]:
         return task.lower(), 0
 
 
-Rule = Callable[[Pod], bool]
+Role = tuple[str, int]
+Rule = Callable[[Pod, Role], bool]
 
 
 def _is(task: str, index: int | None = None) -> Rule:
-    def rule(p: Pod) -> bool:
-        t, i = role(p)
-        return t == task and (index is None or i == index)
+    def rule(p: Pod, r: Role) -> bool:
+        return r[0] == task and (index is None or r[1] == index)
     return rule
 
 
-def _driver(p: Pod) -> bool:
-    return p.metadata.labels.get("volcano-role") == "driver" and role(p)[1] == 0
+def _driver(p: Pod, r: Role) -> bool:
+    return p.metadata.labels.get("volcano-role") == "driver" and r[1] == 0
 
 
-def _first(p: Pod) -> bool:
-    return role(p)[1] == 0
+def _first(p: Pod, r: Role) -> bool:
+    return r[1] == 0
+
+
+def _zero_suffix(p: Pod, r: Role) -> bool:
+    return p.metadata.name.endswith("-0")
 
 
 # Per kind, the first rule that matches some pod picks the chief (ARENA.md §4.1).
@@ -152,14 +156,20 @@ CHIEF_RULES: dict[str, tuple[Rule, ...]] = {
     "tfjob": (_is("chief"), _is("master"), _is("worker", 0)),
     "mpijob": (_is("launcher"),),
     "volcanojob": (_driver, _first),
-    "appwrapperjob": (_is("master"), _driver, _first, lambda p: p.metadata.name.endswith("-0")),
+    "appwrapperjob": (_is("master"), _driver, _first, _zero_suffix),
 }
 
 
-def chief(kind: str, pods: Sequence[Pod]) -> Pod | None:
-    """The chief pod; of several (a recreated pod), the newest that is not Pending, as upstream."""
+def chief(kind: str, pods: Sequence[Pod], roles: Sequence[Role] | None = None) -> Pod | None:
+    """The chief pod; of several (a recreated pod), the newest that is not Pending, as upstream.
+
+    `roles` are the pods' `role()`, when the caller has them already.
+    """
+    roles = roles if roles is not None else [role(p) for p in pods]
     for rule in CHIEF_RULES.get(kind, (_first,)):
-        matches = [p for p in pods if rule(p)]
+        matches = [p for p, r in zip(pods, roles) if rule(p, r)]
+        if len(matches) == 1:
+            return matches[0]
         if matches:
             newest = sorted(matches, key=lambda p: ts(p.metadata.creationTimestamp) or 0.0, reverse=True)
             return next((p for p in newest if p.status.phase != "Pending"), newest[0])
@@ -172,8 +182,9 @@ def _main_status(pod: Pod) -> ContainerStatus | None:
     return statuses[0] if statuses else None
 
 
-def instance(pod: Pod, is_chief: bool = False) -> Instance:
-    task, index = role(pod)
+def instance(pod: Pod, is_chief: bool = False, task_index: Role | None = None, gpu: int | None = None) -> Instance:
+    """The Instance view; `task_index` and `gpu` may be passed when already computed."""
+    task, index = task_index or role(pod)
     main = _main_status(pod)
     term = main.state.terminated if main else None
     word = phase_word(pod)
@@ -186,7 +197,7 @@ def instance(pod: Pod, is_chief: bool = False) -> Instance:
         index=index,
         status=word,
         chief=is_chief,
-        requestGPUs=gpus(pod),
+        requestGPUs=gpus(pod) if gpu is None else gpu,
         node=pod.spec.nodeName or "N/A",
         ip=pod.status.podIP or "",
         restarts=restarts(pod),

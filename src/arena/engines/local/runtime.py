@@ -232,6 +232,7 @@ class Runtime:
             creationTimestamp=row["created"], startTime=row["started"], finishTime=row["finished"], queue=row["queue"],
             priority=row["priority_class"] or "N/A", requestGPUs=row["requested_gpus"], allocatedGPUs=alloc,
             chiefName=chief, reason=row["reason"], position=row["position"], restarts=row["restarts"],
+            retries=row["retries"],
             jobDir=row["job_dir"], instances=instances,
             tensorboard=f"http://{launch.LOOPBACK}:{row['tb_port']}" if row["tb_port"] else "",
             events=[Event(e["ts"], e["type"], e["source"], e["reason"], e["message"], e["count"]) for e in evs or []],
@@ -379,7 +380,7 @@ class Runtime:
                 db.execute("UPDATE replicas SET state='Pending', bound=0, pid=NULL, pid_ctime=NULL, kill_at=NULL,"
                            " exit_code=NULL, finished=NULL WHERE job_uid=? AND key=?", (r["juid"], r["key"]))
                 return
-            state = "Terminated" if ex is None else ("Succeeded" if ex["code"] == 0 else "Failed")
+            state = "Succeeded" if ex is not None and ex["code"] == 0 else "Terminated"  # stopped by us
             db.execute("UPDATE replicas SET state=?, bound=0, exit_code=COALESCE(?, exit_code), finished=COALESCE(finished, ?)"
                        " WHERE job_uid=? AND key=?", (state, ex["code"] if ex else None, self.clock(), r["juid"], r["key"]))
 
@@ -755,7 +756,7 @@ def _request(res: Any) -> Amount:
 
 
 def _pod_status(state: str) -> str:
-    return {"Starting": "Pending", "Terminated": "Failed"}.get(state, state)
+    return {"Starting": "Pending"}.get(state, state)
 
 
 def encode_view(view: msgspec.Struct) -> bytes:

@@ -179,8 +179,12 @@ def job_spec(ctx: Ctx, tasks: list[dict[str, Any]], plugin_map: Mapping[str, lis
 
 def tf_config_env(ctx: Ctx, task: TaskSpec) -> list[dict[str, Any]]:
     """ARENA_TASK_INDEX from the pod annotation, then TF_CONFIG built from it by $(VAR) expansion."""
+    # The same cluster map as the local engine and a TFJob: chief/ps/worker tasks, sorted; the evaluator
+    # (and any other task) is not part of the training cluster (distributed/volcano.auto_tf_config_dict).
+    members = sorted((t for t in ctx.spec.tasks if t.name in ("chief", "ps", "worker") and t.replicas > 0),
+                     key=lambda t: t.name)
     cluster = {t.name: [f"{host(ctx.name, t.name, i)}:{t.port or TF_PORT}" for i in range(t.replicas)]
-               for t in ctx.spec.tasks if t.replicas > 0}
+               for t in members}
     compact = (",", ":")
     value = ('{"cluster":' + json.dumps(cluster, separators=compact)
              + ',"task":{"type":' + json.dumps(task.name) + ',"index":$(' + TASK_INDEX_ENV + ")}"

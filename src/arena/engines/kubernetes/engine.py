@@ -1,0 +1,405 @@
+"""The Kubernetes engine: JobSpec → manifests (render, pure) → API calls; status read back.
+
+submit = apply(plan(spec)) (STYLE §1): `plan` is exactly what `--dry-run` prints and what `apply`
+sends. API use scales with the number of kinds, not of jobs: `list` is one label-selected LIST
+per job resource plus ONE pod LIST for all jobs, issued concurrently; `get` is one GET per kind
+plus one pod LIST; `top node` is one Node LIST plus one pod LIST.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import msgspec
+
+from arena.engines.kubernetes import discovery, jobview, models, nodes, queueusage, resources
+from arena.engines.kubernetes import kubeconfig as kcfg
+from arena.engines.kubernetes import pods as podlib
+from arena.engines.kubernetes.api import AlreadyExists, Api, CRDNotInstalled, NotStarted, gc_paused, parallel
+from arena.errors import ArenaError, InvalidSpec, JobExists, JobNotFound
+from arena.spec.job import JobSpec
+from arena.views import JobView, NodeView
+
+EVENT_FANOUT = 32  # above this many objects, one namespace LIST of pod events replaces per-object LISTs
+INIT_CONTAINER = "init-code"  # the code-sync init container (render.sync)
+DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
+PROPAGATION = ("Background", "Foreground")
+
+
+def _raise_first(results: Sequence[Any]) -> None:
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r
+
+
+class KubernetesEngine:
+    """The Engine protocol on a cluster, plus plan/apply, logs, top_nodes, queues and check."""
+
+    name = "kubernetes"
+
+    def __init__(self, kubeconfig: str | None = None, context: str | None = None, namespace: str | None = None, *,
+                 arena_config: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None,
+                 images: Any = None, propagation: str = "Background", timeout: float = 30.0, transport: Any = None,
+                 poll_interval: float = 1.0, log_retries: int = 5, clock: Callable[[], float] = time.time) -> None:
+        if propagation not in PROPAGATION:
+            raise InvalidSpec("--cascade", f"{propagation!r} must be one of {', '.join(PROPAGATION)}")
+        self.kubeconfig = kubeconfig
+        self.context = context
+        self._env = os.environ if env is None else env
+        self.namespace = kcfg.resolve_namespace(namespace, arena_config, kubeconfig, context, self._env)
+        self.images = images
+        self.propagation = propagation
+        self.poll_interval = poll_interval
+        self.log_retries = log_retries
+        self.clock = clock
+        self.api = Api(lambda: kcfg.load(kubeconfig, context, self._env), timeout=timeout, transport=transport)
+
+    # ---- submit = apply(plan(spec)) -----------------------------------------------------------
+    def _credentials(self, spec: JobSpec) -> dict[str, str] | None:
+        """Code-sync credentials from the submitter's environment; they only ever go into a Secret."""
+        if spec.sync is None:
+            return None
+        if spec.sync.mode == "git":
+            user, password = self._env.get("GIT_SYNC_USERNAME"), self._env.get("GIT_SYNC_PASSWORD")
+            return {"username": user or "", "password": password or ""} if (user or password) else None
+        password = self._env.get("RSYNC_PASSWORD")
+        return {"password": password} if password else None
+
+    def plan(self, spec: JobSpec) -> list[dict[str, Any]]:
+        """The manifests `apply` will create, primary first (what `--dry-run -o yaml` prints).
+
+        The credentials Secret is not part of the plan: the plan references it by name only.
+        """
+        from arena.engines.kubernetes import render
+        from arena.engines.kubernetes.render import sync
+
+        secret = sync.secret_name(spec) if self._credentials(spec) else None
+        return render.render(spec, sync_secret=secret, images=self.images)
+
+    def apply(self, manifests: Sequence[Mapping[str, Any]],
+              secrets: Sequence[Mapping[str, Any]] = ()) -> list[dict[str, Any]]:
+        """Create the primary object, then the rest owned by it (uid bound); returns the created objects.
+
+        If an auxiliary object cannot be created, the primary is deleted again (its owned objects
+        with it), so a failed apply leaves nothing behind. `secrets` are created first after the
+        primary and are never returned or printed.
+        """
+        from arena.engines.kubernetes.render import bind_owner, needs_owner
+
+        if not manifests:
+            return []
+        primary = dict(manifests[0])
+        created = self.api.create(primary)
+        rest = [dict(m) for m in (*secrets, *manifests[1:])]
+        if not rest:
+            return [created]
+        uid = (created.get("metadata") or {}).get("uid", "")
+        if needs_owner(rest):
+            rest = bind_owner(rest, uid)
+        out = [created]
+        try:
+            for i, m in enumerate(rest):
+                obj = self.api.create(m)
+                if i >= len(secrets):
+                    out.append(obj)
+        except ArenaError as exc:
+            meta = primary.get("metadata") or {}
+            try:
+                self.api.delete(resources.key_for(primary), meta.get("name", ""), meta.get("namespace"), "Background")
+            except ArenaError:
+                pass
+            raise ArenaError(f"{exc}; {primary.get('kind')} {meta.get('name')} was deleted again") from None
+        return out
+
+    def submit(self, spec: JobSpec) -> JobView:
+        from arena.engines.kubernetes.render import sync
+
+        manifests = self.plan(spec)
+        creds = self._credentials(spec)
+        secrets = [sync.credentials_secret(spec, manifests[0], creds)] if creds else []
+        try:
+            created = self.apply(manifests, secrets)
+        except AlreadyExists:
+            raise JobExists(spec.name, spec.namespace) from None
+        return jobview.job_view(spec.kind, msgspec.convert(created[0], models.Job), [])
+
+    # ---- reading ------------------------------------------------------------------------------
+    def _collect(self, namespace: str | None, kind: str | None) -> list[tuple[str, JobView]]:
+        """(resource key, view) of every Arena job: one LIST per job resource + one pod LIST."""
+        with gc_paused():
+            return self._collect_all(namespace, kind)
+
+    def _collect_all(self, namespace: str | None, kind: str | None) -> list[tuple[str, JobView]]:
+        from lightkube import operators
+
+        kinds = [kind] if kind else list(resources.JOB_RESOURCES)
+        targets = [(k, key) for k in kinds for key in resources.JOB_RESOURCES[k]]
+        app = kinds[0] if len(kinds) == 1 else operators.in_(kinds)
+        pod_labels = {"app": app, "release": None, "role": operators.not_equal("tensorboard")}
+        calls: list[Callable[[], Any]] = [
+            (lambda key=key, k=k: self.api.list(key, namespace, labels={"app": k, "release": None}))
+            for k, key in targets]
+        calls.append(lambda: self.api.list("Pod", namespace, labels=pod_labels))
+        results = parallel(calls)
+        pod_list = results.pop()
+        missing: dict[str, list[CRDNotInstalled]] = defaultdict(list)
+        for (k, _), r in zip(targets, results):
+            if isinstance(r, CRDNotInstalled):
+                missing[k].append(r)
+            elif isinstance(r, BaseException):
+                raise r
+        if kind and len(missing[kind]) == len(resources.JOB_RESOURCES[kind]):
+            raise missing[kind][0]
+        if isinstance(pod_list, BaseException):
+            raise pod_list
+        by_job: dict[tuple[str, str, str], list[models.Pod]] = defaultdict(list)
+        for p in pod_list:
+            labels = p.metadata.labels
+            by_job[(p.metadata.namespace, labels.get("app", ""), labels.get("release", ""))].append(p)
+        seen: set[str] = set()
+        out = []
+        for (k, key), r in zip(targets, results):
+            if isinstance(r, BaseException):
+                continue
+            for job in r:
+                meta = job.metadata
+                if meta.uid in seen:  # one CRD serving both MPIJob versions
+                    continue
+                seen.add(meta.uid)
+                out.append((key, jobview.job_view(k, job, by_job.get((meta.namespace, k, meta.name), []))))
+        out.sort(key=lambda kv: kv[1].creationTimestamp, reverse=True)
+        return out
+
+    def list(self, namespace: str | None, kind: str | None = None) -> list[JobView]:
+        """Jobs in `namespace` (None: all), newest first; kinds whose CRD is absent are skipped."""
+        return [view for _, view in self._collect(namespace, kind)]
+
+    def _find(self, namespace: str, name: str, kind: str | None) -> list[tuple[str, str, dict[str, Any]]]:
+        """(kind, resource key, object) for every job kind holding a job of that name (GETs in parallel)."""
+        kinds = [kind] if kind else list(resources.JOB_RESOURCES)
+        targets = [(k, key) for k in kinds for key in resources.JOB_RESOURCES[k]]
+        results = parallel([(lambda key=key: self.api.get(key, name, namespace)) for _, key in targets])
+        found, seen, missing = [], set(), []
+        for (k, key), r in zip(targets, results):
+            if isinstance(r, CRDNotInstalled):
+                missing.append(r)
+            elif isinstance(r, BaseException):
+                raise r
+            elif r is not None:
+                labels = (r.get("metadata") or {}).get("labels") or {}
+                owner = labels.get("app")
+                if owner in resources.JOB_RESOURCES and owner != k:
+                    continue  # e.g. the Volcano Job inside an AppWrapper
+                uid = (r.get("metadata") or {}).get("uid")
+                if uid not in seen:
+                    seen.add(uid)
+                    found.append((k, key, r))
+        if not found and kind and len(missing) == len(targets):
+            raise missing[0]
+        return found
+
+    def _one(self, namespace: str, name: str, kind: str | None) -> tuple[str, str, dict[str, Any]]:
+        found = self._find(namespace, name, kind)
+        if not found:
+            raise JobNotFound(name, namespace)
+        if len(found) > 1:
+            kinds = ", ".join(k for k, _, _ in found)
+            raise InvalidSpec("--type", f"more than one job is named {name!r} ({kinds}); pick one with --type")
+        return found[0]
+
+    def _pods(self, namespace: str, kind: str, name: str) -> list[models.Pod]:
+        from lightkube import operators
+
+        labels = {"app": kind, "release": name, "role": operators.not_equal("tensorboard")}
+        return self.api.list("Pod", namespace, labels=labels)
+
+    def _events(self, namespace: str, uids: Sequence[str]) -> list[models.Event]:
+        """Events of these objects only, field-selected by involvedObject.uid."""
+        wanted = [u for u in uids if u]
+        if len(wanted) <= EVENT_FANOUT:
+            results = parallel([(lambda u=u: self.api.list("Event", namespace, fields={"involvedObject.uid": u}))
+                                for u in wanted])
+            _raise_first(results)
+            return [e for r in results for e in r]  # type: ignore[union-attr]
+        job_events, pod_events = parallel([
+            lambda: self.api.list("Event", namespace, fields={"involvedObject.uid": wanted[0]}),
+            lambda: self.api.list("Event", namespace, fields={"involvedObject.kind": "Pod"})])
+        _raise_first([job_events, pod_events])
+        pods = set(wanted[1:])
+        return [*job_events, *(e for e in pod_events if e.involvedObject.uid in pods)]  # type: ignore[union-attr]
+
+    def get(self, namespace: str, name: str, events: bool = True, with_spec: bool = False,
+            kind: str | None = None) -> JobView:
+        k, _, obj = self._one(namespace, name, kind)
+        job = msgspec.convert(obj, models.Job)
+        pods = self._pods(namespace, k, name)
+        evs = self._events(namespace, [job.metadata.uid, *(p.metadata.uid for p in pods)]) if events else []
+        return jobview.job_view(k, job, pods, events=evs, spec=public_object(obj) if with_spec else None)
+
+    # ---- logs -------------------------------------------------------------------------------
+    def logs(self, namespace: str, name: str, instance: str | None = None, follow: bool = False, tail: int = -1,
+             since: float | None = None, timestamps: bool = False, container: str | None = None,
+             kind: str | None = None) -> Iterator[str]:
+        """Lines (no newline) of one instance's log: the chief by default, or the only pod.
+
+        `since` is an epoch time. While the container has not started, the request is retried
+        `log_retries` times, `poll_interval` apart (upstream polls the same way).
+        """
+        k, _, _ = self._one(namespace, name, kind)
+        pod = pick_pod(k, name, self._pods(namespace, k, name), instance)
+        cname = container or default_container(pod)
+        since_seconds = max(1, math.ceil(self.clock() - since)) if since is not None else None
+        for attempt in range(self.log_retries + 1):
+            try:
+                return self.api.log(pod.metadata.name, namespace, container=cname, follow=follow,
+                                    tail=None if tail is None or tail < 0 else tail, since_seconds=since_seconds,
+                                    timestamps=timestamps)
+            except NotStarted:
+                if attempt == self.log_retries:
+                    raise
+                time.sleep(self.poll_interval)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # ---- delete ------------------------------------------------------------------------------
+    def delete(self, namespace: str, name: str, kind: str | None = None) -> None:
+        """Delete the job; its pods, Services, TensorBoard and Secret go with it (ownerReferences)."""
+        _, key, _ = self._one(namespace, name, kind)
+        if not self.api.delete(key, name, namespace, self.propagation):
+            raise JobNotFound(name, namespace)
+
+    def prune(self, since_seconds: float, namespace: str | None) -> list[JobView]:
+        """Delete finished (SUCCEEDED/FAILED) jobs that finished at least `since_seconds` ago."""
+        now = self.clock()
+        victims = [(key, v) for key, v in self._collect(namespace, None)
+                   if v.finished and now - (v.finishTime or v.creationTimestamp) >= since_seconds]
+        results = parallel([(lambda key=key, v=v: self.api.delete(key, v.name, v.namespace, self.propagation))
+                            for key, v in victims])
+        _raise_first(results)
+        return [v for (_, v), gone in zip(victims, results) if gone]
+
+    # ---- nodes, queues, check ----------------------------------------------------------------
+    def top_nodes(self, names: Sequence[str] = ()) -> list[nodes.NodeUsage]:
+        """Per-node GPU/CPU/memory allocation: one Node LIST and one LIST of unfinished pods."""
+        from lightkube import operators
+
+        node_list, pod_list = parallel([
+            lambda: self.api.list("Node", None),
+            lambda: self.api.list("Pod", None, fields={"status.phase": operators.not_in(["Succeeded", "Failed"])})])
+        _raise_first([node_list, pod_list])
+        selected = [n for n in node_list if not names or n.metadata.name in names]  # type: ignore[union-attr]
+        unknown = sorted(set(names) - {n.metadata.name for n in selected})
+        if unknown:
+            raise InvalidSpec("NODE", f"node {unknown[0]!r} not found")
+        return nodes.usage(selected, pod_list)  # type: ignore[arg-type]
+
+    def node(self) -> NodeView:
+        """The cluster as one node (the Engine protocol); `top_nodes` has the per-node figures."""
+        return nodes.cluster(self.top_nodes())
+
+    def _objects(self, keys: Sequence[str], namespace: str | None = None) -> list[dict[str, Any]] | None:
+        """All objects of the first served key (dicts), None when none is served."""
+        for key in keys:
+            try:
+                return self.api.list_objects(key, namespace)
+            except CRDNotInstalled:
+                continue
+        return None
+
+    def queues(self) -> list[queueusage.QueueUsage]:
+        """Volcano Queues and Kueue ClusterQueues with their allocation (absent systems are skipped)."""
+        volcano, cluster_queues, local_queues = parallel([
+            lambda: self._objects(["volcanoqueue"]),
+            lambda: self._objects(["clusterqueue", "clusterqueue-v1beta1"]),
+            lambda: self._objects(["localqueue", "localqueue-v1beta1"])])
+        _raise_first([volcano, cluster_queues, local_queues])
+        out = [queueusage.volcano(q) for q in volcano or []]  # type: ignore[union-attr]
+        out += [queueusage.kueue(cq, local_queues or []) for cq in cluster_queues or []]  # type: ignore[union-attr]
+        return out
+
+    def queue_op(self, op: str, name: str, **fields: Any) -> list[queueusage.QueueUsage]:
+        """Create / delete / open / close a Volcano Queue (or, with kueue=True, Kueue queues)."""
+        from arena.engines.kubernetes import render
+
+        if op == "create":
+            if fields.get("kueue"):
+                objs = render.kueue_queues(name, self.namespace, fields.get("capability") or {})
+            else:
+                objs = render.volcano_queue(name, weight=int(fields.get("weight") or 1),
+                                            capability=fields.get("capability"), guarantee=fields.get("guarantee"),
+                                            reclaimable=fields.get("reclaimable"), state=fields.get("state") or "Open")
+            for obj in objs:  # cluster-scoped objects first; none of them is owned by another
+                self.api.create(dict(obj))
+        elif op == "delete":
+            if not self.api.delete("volcanoqueue", name, None, self.propagation):
+                raise ArenaError(f"queue {name!r} not found")
+        elif op in ("open", "close"):
+            objs = render.volcano_queue(name, state="Closed")
+            command = dict(objs[-1])
+            if op == "open":
+                command["action"] = "OpenQueue"
+                command["metadata"] = {**command.get("metadata", {}), "generateName": f"{name}-openqueue-"}
+                command["metadata"].pop("name", None)
+            queue = next((q for q in self.api.list_objects("volcanoqueue", None) if q.get("metadata", {}).get("name") == name),
+                         None)
+            if queue is None:
+                raise ArenaError(f"queue {name!r} not found")
+            target = command.get("target") or {}
+            target["uid"] = queue["metadata"].get("uid", "")
+            command["target"] = target
+            self.api.create(command)
+        else:
+            raise ArenaError(f"queue {op} is not supported on the kubernetes engine; edit the Queue object instead")
+        return [q for q in self.queues() if q.name == name]
+
+    def check(self) -> discovery.CheckReport:
+        """Which CRDs the cluster serves, and which job kinds can therefore run."""
+        apis, version = parallel([lambda: self.api.raw("/apis"), lambda: self.api.raw("/version")])
+        _raise_first([apis, version])
+        wanted = discovery.wanted_group_versions(discovery.group_versions(apis))  # type: ignore[arg-type]
+        docs = parallel([(lambda gv=gv: self.api.raw(f"/apis/{gv}")) for gv in wanted])
+        _raise_first(docs)
+        git = (version or {}).get("gitVersion", "unknown")  # type: ignore[union-attr]
+        return discovery.report(self.api.server, git, discovery.served(docs))  # type: ignore[arg-type]
+
+
+# ---- helpers (pure) ---------------------------------------------------------------------------
+def public_object(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The object as `get -o yaml` shows it: no status (shown as a view) and no managedFields."""
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
+    return {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "metadata": meta, "spec": obj.get("spec")}
+
+
+def pick_pod(kind: str, job: str, pods: Sequence[models.Pod], instance: str | None) -> models.Pod:
+    """-i by pod name or <task>-<index>; else the only pod; else the chief (upstream's rules)."""
+    if instance:
+        for p in pods:
+            task, index = podlib.role(p)
+            if instance in (p.metadata.name, f"{task}-{index}"):
+                return p
+        names = ", ".join(p.metadata.name for p in pods) or "none yet"
+        raise InvalidSpec("--instance", f"{instance!r} is not an instance of job {job} ({names})")
+    if len(pods) == 1:
+        return pods[0]
+    if not pods:
+        raise ArenaError(f"job {job} has no instances yet; try again when its pods exist")
+    head = podlib.chief(kind, pods)
+    if head is None:
+        names = ", ".join(p.metadata.name for p in pods)
+        raise InvalidSpec("--instance", f"job {job} has {len(pods)} instances and no chief; pick one with -i: {names}")
+    return head
+
+
+def default_container(pod: models.Pod) -> str | None:
+    """init-code while the code sync runs, else the annotated default container, else the first."""
+    word = podlib.phase_word(pod)
+    if (word.startswith("Init:") or word == "PodInitializing") and any(
+            c.name == INIT_CONTAINER for c in pod.spec.initContainers):
+        return INIT_CONTAINER
+    annotated = pod.metadata.annotations.get(DEFAULT_CONTAINER)
+    if annotated:
+        return annotated
+    return pod.spec.containers[0].name if pod.spec.containers else None

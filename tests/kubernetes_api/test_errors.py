@@ -1,0 +1,74 @@
+"""API failures become errors a user can act on (STYLE §7): 403, 404 (CRD missing), 409, 422."""
+from __future__ import annotations
+
+import pytest
+from fake_apiserver import FakeApiServer
+from k8s_objects import SPECS, job_object, kubeflow_status
+
+from arena.engines.kubernetes import api, resources
+from arena.engines.kubernetes.api import CRDNotInstalled, PermissionDenied
+from arena.engines.kubernetes.engine import KubernetesEngine
+from arena.errors import ArenaError, InvalidSpec, JobExists, JobNotFound
+
+
+def test_403_names_verb_resource_and_namespace(apiserver: FakeApiServer, engine: KubernetesEngine) -> None:
+    apiserver.forbid("list", "tfjobs")
+    with pytest.raises(PermissionDenied) as err:
+        engine.list("research")
+    assert str(err.value) == "no permission to list tfjobs.kubeflow.org in namespace research"
+    with pytest.raises(PermissionDenied, match="no permission to list tfjobs.kubeflow.org cluster-wide"):
+        engine.list(None)
+    apiserver.forbid("delete", "pytorchjobs")
+    apiserver.add(job_object("pytorchjob", "mine", status=kubeflow_status()))
+    with pytest.raises(PermissionDenied, match="no permission to delete pytorchjobs.kubeflow.org in namespace default"):
+        engine.delete("default", "mine")
+    apiserver.forbid("list", "pods")
+    with pytest.raises(PermissionDenied, match="no permission to list pods in namespace default"):
+        engine.get("default", "mine")
+
+
+def test_404_on_a_missing_crd_points_to_arena_check(make_server, make_engine) -> None:
+    engine: KubernetesEngine = make_engine(make_server(installed=["pytorchjobs"]))
+    with pytest.raises(CRDNotInstalled) as err:
+        engine.submit(SPECS["volcanojob"])
+    assert str(err.value) == ("the Job CRD (jobs.batch.volcano.sh, batch.volcano.sh/v1alpha1) is not installed; "
+                              "run 'arena check'")
+    assert err.value.exit_code == 1
+    with pytest.raises(JobNotFound):  # a missing object is not a missing CRD
+        engine.get("default", "nothing", kind="pytorchjob")
+
+
+def test_409_is_job_exists(apiserver: FakeApiServer, engine: KubernetesEngine) -> None:
+    engine.submit(SPECS["tfjob"])
+    with pytest.raises(JobExists) as err:
+        engine.submit(SPECS["tfjob"])
+    assert (err.value.name, err.value.namespace) == ("tf", "default")
+
+
+class _Resp:
+    def __init__(self, code: int, text: str) -> None:
+        self.status_code, self.text = code, text
+
+
+class _HTTPError(Exception):
+    def __init__(self, code: int, body: str) -> None:
+        self.response = _Resp(code, body)
+
+
+def test_translate_other_codes() -> None:
+    """Non-lightkube shaped errors (plain text or JSON Status bodies) are translated too."""
+    job = resources.by_key("pytorchjob")
+    invalid = api.translate(_HTTPError(422, '{"kind":"Status","reason":"Invalid","message":"spec.x: Invalid value",'
+                                           '"details":{"causes":[{"field":"spec.x","message":"bad"}]}}'),
+                            verb="create", resource=job, namespace="default", name="j")
+    assert isinstance(invalid, InvalidSpec) and invalid.field == "spec.x"
+    no_ns = api.translate(_HTTPError(404, '{"kind":"Status","reason":"NotFound","message":"namespaces \\"nope\\" '
+                                          'not found","details":{"name":"nope","kind":"namespaces"}}'),
+                          verb="create", resource=job, namespace="nope", name="j")
+    assert isinstance(no_ns, InvalidSpec) and str(no_ns) == "--namespace: namespace 'nope' does not exist"
+    plain = api.translate(_HTTPError(404, "404 page not found"), verb="list", resource=job, namespace="default")
+    assert isinstance(plain, CRDNotInstalled)
+    other = api.translate(_HTTPError(500, "etcdserver: request timed out"), verb="list", resource=job,
+                          namespace="default")
+    assert type(other) is ArenaError
+    assert str(other) == "cannot list pytorchjobs.kubeflow.org in namespace default: etcdserver: request timed out"

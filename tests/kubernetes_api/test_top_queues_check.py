@@ -1,0 +1,113 @@
+"""top node GPU math, queue allocation, and `arena check` (engine and CLI)."""
+from __future__ import annotations
+
+import argparse
+
+import pytest
+from fake_apiserver import FakeApiServer
+from k8s_objects import T0, cond, node, pod
+
+from arena.cli import check as check_cli
+from arena.cli.parser import Parser
+from arena.engines.kubernetes.engine import KubernetesEngine
+from arena.errors import InvalidSpec
+
+
+def test_top_node_gpu_math(apiserver: FakeApiServer, engine: KubernetesEngine) -> None:
+    apiserver.add(node("node-1", gpus=8, allocatable_gpus=7, roles=("worker",)))
+    apiserver.add(node("node-2", gpus=4, ip="10.0.0.2"))
+    apiserver.add(node("cpu-0", gpus=0, roles=("control-plane",), ready="False", unschedulable=True))
+    apiserver.add(pod("a-worker-0", job="a", gpus=2, node="node-1", cpu="4", memory="16Gi"))
+    apiserver.add(pod("a-worker-1", job="a", index=1, gpus=1, node="node-1", phase="Pending", started=False))
+    apiserver.add(pod("b-worker-0", job="b", gpus=1, node="node-1", phase="Succeeded"))  # finished: not counted
+    apiserver.add(pod("c-worker-0", job="c", gpus=1, node="node-1", deleting=True))  # terminating: not counted
+    apiserver.add(pod("d-worker-0", job="d", gpus=4, node="node-2", namespace="team-b"))
+    apiserver.add(pod("e-worker-0", job="e", gpus=1, node=None, phase="Pending", started=False))  # unscheduled
+    apiserver.reset_requests()
+    usage = {u.name: u for u in engine.top_nodes()}
+    n1, n2, cpu = usage["node-1"], usage["node-2"], usage["cpu-0"]
+    assert (n1.gpu_total, n1.gpu_allocated, n1.gpu_unhealthy, n1.mode) == (8, 3, 1, "exclusive")
+    assert (n1.role, n1.status, n1.ip) == ("worker", "Ready", "10.0.0.1")
+    assert (n1.cpu_milli, n1.cpu_allocated, n1.memory_allocated) == (64000, 5000, 17 * 2**30)
+    assert sorted(i.name for i in n1.instances) == ["a-worker-0", "a-worker-1"]
+    assert (n2.gpu_total, n2.gpu_allocated, n2.ip) == (4, 4, "10.0.0.2")
+    assert (cpu.gpu_total, cpu.mode, cpu.role, cpu.status) == (0, "none", "control-plane",
+                                                                 "NotReady,SchedulingDisabled")
+    requests = apiserver.api_requests()
+    assert sorted(r.path for r in requests) == ["/api/v1/nodes", "/api/v1/pods"]
+    pods = next(r for r in requests if r.path == "/api/v1/pods")
+    assert pods.query["fieldSelector"] == "status.phase!=Failed,status.phase!=Succeeded"
+    cluster = engine.node()
+    assert (cluster.gpu_total, cluster.gpu_allocated, cluster.status) == (12, 7, "2/3 nodes Ready")
+    assert [u.name for u in engine.top_nodes(["node-2"])] == ["node-2"]
+    with pytest.raises(InvalidSpec, match="node 'node-9' not found"):
+        engine.top_nodes(["node-9"])
+
+
+def test_queue_allocation(apiserver: FakeApiServer, engine: KubernetesEngine) -> None:
+    apiserver.add({"apiVersion": "scheduling.volcano.sh/v1beta1", "kind": "Queue",
+                   "metadata": {"name": "team-a"},
+                   "spec": {"weight": 2, "capability": {"cpu": "64", "nvidia.com/gpu": "8"}, "reclaimable": True},
+                   "status": {"state": "Open", "allocated": {"cpu": "16", "memory": "64Gi", "nvidia.com/gpu": "4"},
+                              "running": 2, "pending": 1, "inqueue": 1}})
+    apiserver.add({"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "ClusterQueue", "metadata": {"name": "cq"},
+                   "spec": {"cohortName": "org", "namespaceSelector": {}, "resourceGroups": [
+                       {"coveredResources": ["cpu", "nvidia.com/gpu"], "flavors": [
+                           {"name": "a100", "resources": [{"name": "cpu", "nominalQuota": "32"},
+                                                          {"name": "nvidia.com/gpu", "nominalQuota": 8}]}]}]},
+                   "status": {"flavorsUsage": [{"name": "a100", "resources": [
+                       {"name": "cpu", "total": "8", "borrowed": "0"},
+                       {"name": "nvidia.com/gpu", "total": "10", "borrowed": "2"}]}],
+                       "pendingWorkloads": 3, "admittedWorkloads": 2, "reservingWorkloads": 2,
+                       "conditions": [cond("Active", t=T0, reason="Ready")]}})
+    apiserver.add({"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "LocalQueue",
+                   "metadata": {"name": "team-q", "namespace": "research"}, "spec": {"clusterQueue": "cq"}})
+    queues = {q.name: q for q in engine.queues()}
+    vq, cq = queues["team-a"], queues["cq"]
+    assert (vq.system, vq.state, vq.weight, vq.running, vq.pending) == ("volcano", "Open", 2, 2, 1)
+    assert vq.allocated["nvidia.com/gpu"] == "4" and vq.capability["nvidia.com/gpu"] == "8"
+    assert (cq.system, cq.state, cq.cohort, cq.pending, cq.running) == ("kueue", "Active", "org", 3, 2)
+    assert cq.capability == {"cpu": "32", "nvidia.com/gpu": "8"}
+    assert cq.allocated == {"cpu": "8", "nvidia.com/gpu": "10"} and cq.borrowed == {"nvidia.com/gpu": "2"}
+    assert cq.local_queues == ["research/team-q"]
+
+
+def test_queues_without_queue_systems(make_server, make_engine) -> None:
+    engine = make_engine(make_server(installed=["pytorchjobs"]))
+    assert engine.queues() == []
+
+
+def test_check_reports_served_crds(make_server, make_engine) -> None:
+    server = make_server(installed=["pytorchjobs", "mpijobs-v2beta1", "appwrappers", "jobs.batch.volcano.sh"])
+    report = make_engine(server).check()
+    ready = {k.kind: k for k in report.kinds}
+    assert {k for k, v in ready.items() if v.ready} == {"pytorchjob", "mpijob", "volcanojob", "appwrapperjob"}
+    assert ready["tfjob"].missing == ["TFJob (kubeflow.org/v1)"]
+    assert ready["mpijob"].variants == ["--mpi-api-version v2beta1 (mpi-operator)"]
+    assert ready["appwrapperjob"].variants == ["--inner-type pytorch", "--inner-type volcano"]
+    assert report.queues == []  # neither Volcano Queues nor Kueue
+    assert report.version == "v1.30.0" and report.server == server.url
+    paths = sorted(r.path for r in server.api_requests())
+    assert paths == ["/apis", "/apis/batch.volcano.sh/v1alpha1", "/apis/kubeflow.org/v1", "/apis/kubeflow.org/v2beta1",
+                     "/apis/workload.codeflare.dev/v1beta2", "/version"]
+
+
+def run_cli(server: FakeApiServer, tmp_path, *argv: str) -> int:
+    from conftest import write_kubeconfig
+
+    path = write_kubeconfig(server, tmp_path / "kc-cli")
+    root = Parser(prog="arena")
+    check_cli.register(root.add_subparsers(dest="command"), "check", (), "check the cluster")
+    args: argparse.Namespace = root.parse_args(["check", "--config", str(path), *argv])
+    return args.func(args)
+
+
+def test_check_cli(make_server, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    full = make_server()
+    assert run_cli(full, tmp_path) == 0
+    out = capsys.readouterr().out
+    assert f"API server:  {full.url} (v1.30.0)" in out
+    assert "pytorchjobs.kubeflow.org" in out and "Queues: volcano, kueue" in out
+    empty = make_server(installed=[])
+    assert run_cli(empty, tmp_path, "-o", "json") == 1
+    assert '"ready": false' in capsys.readouterr().out
