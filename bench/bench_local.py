@@ -37,8 +37,9 @@ def timed(cmd: list[str], env: dict[str, str], runs: int) -> dict:
 class Home:
     def __init__(self, capacity: str = "cpu=64,memory=256Gi,nvidia.com/gpu=64") -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="arena-bench-"))
-        self.env = dict(os.environ, ARENA_HOME=str(self.dir), ARENA_LOCAL_CAPACITY=capacity)
-        os.environ.update(ARENA_HOME=str(self.dir), ARENA_LOCAL_CAPACITY=capacity)
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"  # replicas find the venv's python
+        self.env = dict(os.environ, ARENA_HOME=str(self.dir), ARENA_LOCAL_CAPACITY=capacity, PATH=path)
+        os.environ.update(ARENA_HOME=str(self.dir), ARENA_LOCAL_CAPACITY=capacity, PATH=path)
         from arena import Client
 
         self.client = Client(home=self.dir)
@@ -131,8 +132,13 @@ def bench_ddp(runs: int) -> dict:
         torchrun = str(Path(sys.executable).parent / "torchrun")
         for r in range(runs):
             t = time.perf_counter()
-            subprocess.run([ARENA, "submit", "py", "--name", f"ddp{r}", "--workers", "2", "--wait",
-                            f"python {script}"], env=home.env, cwd=ROOT, check=True, capture_output=True)
+            done = subprocess.run([ARENA, "submit", "py", "--name", f"ddp{r}", "--workers", "2", "--wait",
+                                   f"python {script}"], env=home.env, cwd=ROOT, capture_output=True, text=True)
+            if done.returncode != 0:
+                for inst in (f"ddp{r}-master-0", f"ddp{r}-worker-0"):
+                    print(subprocess.run([ARENA, "logs", f"ddp{r}", "-i", inst, "--tail", "15"], env=home.env,
+                                         capture_output=True, text=True).stdout, file=sys.stderr)
+                raise SystemExit(f"ddp{r} failed: {done.stderr.strip().splitlines()[-1:]}")
             arena_s.append(time.perf_counter() - t)
             t = time.perf_counter()
             subprocess.run([torchrun, "--nproc-per-node", "2", script], cwd=ROOT, check=True, capture_output=True)

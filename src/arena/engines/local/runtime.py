@@ -8,6 +8,7 @@ it again and re-adopts whatever is still running.
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import socket
 import sys
@@ -36,14 +37,22 @@ BUILTIN_PRIORITIES = {"low": -1000, "normal": 0, "high": 1000}
 ACTIVE = ("Starting", "Running")
 
 
+PORT_RANGE = (20000, 30000)  # as upstream Arena: below Linux's ephemeral range (32768-60999), so an
+# outgoing connection cannot take a port between its allocation and the replica binding it
+
+
 def _free_port(taken: set[int]) -> int:
-    for _ in range(50):
+    for _ in range(200):
+        port = random.randrange(*PORT_RANGE)
+        if port in taken:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind((launch.LOOPBACK, 0))
-            port = s.getsockname()[1]
-        if port not in taken:
-            return port
-    raise RuntimeError("no free port on the loopback interface")
+            try:
+                s.bind((launch.LOOPBACK, port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port in {PORT_RANGE[0]}-{PORT_RANGE[1]} on the loopback interface")
 
 
 class Runtime:

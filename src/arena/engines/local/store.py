@@ -123,10 +123,27 @@ class Store:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA foreign_keys=ON")
-        self._conn.executescript(SCHEMA)
+        self._migrate()
         self.lock = threading.RLock()
         with self.tx() as db:
             db.execute("INSERT OR IGNORE INTO queues(name, created) VALUES ('default', ?)", (time.time(),))
+
+    def _migrate(self) -> None:
+        """Create what is missing: tables, then columns added since a store was made, then indexes."""
+        statements = [st.strip() for st in SCHEMA.split(";") if st.strip()]
+        for st in statements:
+            if st.startswith("CREATE TABLE"):
+                self._conn.execute(st)
+                table = st.split()[5]
+                have = {r[1] for r in self._conn.execute(f"PRAGMA table_info({table})")}
+                for line in st.split("(", 1)[1].splitlines():
+                    line = line.strip().rstrip(",")
+                    name = line.split(" ", 1)[0] if line else ""
+                    if name and name.isidentifier() and name.upper() not in ("PRIMARY", "UNIQUE") and name not in have:
+                        self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {line.replace(' PRIMARY KEY', '')}")
+        for st in statements:
+            if not st.startswith("CREATE TABLE"):
+                self._conn.execute(st)
 
     def close(self) -> None:
         with self.lock:
