@@ -118,6 +118,20 @@ def bench_latency(sizes: list[int], runs: int) -> dict:
                 home.client.delete(name)
             out[f"{size} replicas"] = {"median_ms": round(statistics.median(samples), 1),
                                        "max_ms": round(max(samples), 1), "runs": runs}
+        from arena.spec import tfjob
+
+        samples = []
+        for r in range(runs):
+            name = f"tf-{r}"
+            t = time.perf_counter()
+            home.client.submit(tfjob.build(name=name, namespace="default", chief=True, ps=2, workers=4,
+                                           command="sleep 30"))
+            while home.client.get(name, events=False).status != "RUNNING":
+                time.sleep(0.002)
+            samples.append((time.perf_counter() - t) * 1000)
+            home.client.delete(name)
+        out["tfjob 1 chief + 2 ps + 4 workers"] = {"median_ms": round(statistics.median(samples), 1),
+                                                   "max_ms": round(max(samples), 1), "runs": runs}
     finally:
         home.close()
     return out

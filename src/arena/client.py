@@ -44,9 +44,21 @@ class Client:
         cfg = arena_config.load(self.home / "config")
         self.config = cfg
         self.engine_name = arena_config.engine_name(engine, cfg)
-        self.engine: Engine = make_engine(self.engine_name, self.home, namespace, cfg, **kubernetes)
-        # the kubernetes engine also falls back to the kubeconfig context's namespace
-        self.namespace = getattr(self.engine, "namespace", None) or arena_config.namespace(namespace, cfg)
+        self._kubernetes = kubernetes
+        self._engine: Engine | None = None
+        if self.engine_name == "kubernetes":  # -n, config, then the kubeconfig context's namespace
+            from arena.engines.kubernetes.kubeconfig import resolve_namespace
+
+            self.namespace = resolve_namespace(namespace, cfg, kubernetes.get("kubeconfig"), kubernetes.get("context"))
+        else:
+            self.namespace = arena_config.namespace(namespace, cfg)
+
+    @property
+    def engine(self) -> Engine:
+        """Created on first use, so that pure operations (dry-run) never load an API client."""
+        if self._engine is None:
+            self._engine = make_engine(self.engine_name, self.home, self.namespace, self.config, **self._kubernetes)
+        return self._engine
 
     # ---- submit ---------------------------------------------------------------------------
     def submit(self, spec: JobSpec) -> JobView:
@@ -54,8 +66,12 @@ class Client:
 
     def plan(self, spec: JobSpec) -> Any:
         """What submit would send, without sending it: manifests (kubernetes) or the resolved spec (local)."""
-        if hasattr(self.engine, "plan"):
-            return self.engine.plan(spec)  # type: ignore[attr-defined]
+        if self.engine_name == "kubernetes":
+            import os
+
+            from arena.engines.kubernetes import planner
+
+            return planner.plan(spec, os.environ)
         from arena.spec import job as jobspec
 
         return jobspec.to_builtins(spec)

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import platform
+import os
+import sys
 
 
 def register(sub, name, aliases, help_):  # type: ignore[no-untyped-def]
@@ -19,8 +20,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"v{__version__}")
         return 0
     print(f"Version:    v{__version__}")
-    print(f"Python:     {platform.python_version()}")
-    print(f"Platform:   {platform.system().lower()}/{platform.machine()}")
+    uname = os.uname()
+    print(f"Python:     {'.'.join(map(str, sys.version_info[:3]))}")
+    print(f"Platform:   {uname.sysname.lower()}/{uname.machine}")
     if args.verbose:
         from arena import config
 

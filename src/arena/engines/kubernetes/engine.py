@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from arena.engines.kubernetes import discovery, jobview, models, nodes, queueusage, resources
+from arena.engines.kubernetes import discovery, jobview, models, nodes, planner, queueusage, resources
 from arena.engines.kubernetes import kubeconfig as kcfg
 from arena.engines.kubernetes import pods as podlib
 from arena.engines.kubernetes.api import AlreadyExists, Api, CRDNotInstalled, NotStarted, gc_paused, parallel
@@ -60,25 +60,11 @@ class KubernetesEngine:
 
     # ---- submit = apply(plan(spec)) -----------------------------------------------------------
     def _credentials(self, spec: JobSpec) -> dict[str, str] | None:
-        """Code-sync credentials from the submitter's environment; they only ever go into a Secret."""
-        if spec.sync is None:
-            return None
-        if spec.sync.mode == "git":
-            user, password = self._env.get("GIT_SYNC_USERNAME"), self._env.get("GIT_SYNC_PASSWORD")
-            return {"username": user or "", "password": password or ""} if (user or password) else None
-        password = self._env.get("RSYNC_PASSWORD")
-        return {"password": password} if password else None
+        return planner.credentials(spec, self._env)
 
     def plan(self, spec: JobSpec) -> list[dict[str, Any]]:
-        """The manifests `apply` will create, primary first (what `--dry-run -o yaml` prints).
-
-        The credentials Secret is not part of the plan: the plan references it by name only.
-        """
-        from arena.engines.kubernetes import render
-        from arena.engines.kubernetes.render import sync
-
-        secret = sync.secret_name(spec) if self._credentials(spec) else None
-        return render.render(spec, sync_secret=secret, images=self.images)
+        """The manifests `apply` will create, primary first (what `--dry-run -o yaml` prints)."""
+        return planner.plan(spec, self._env, self.images)
 
     def apply(self, manifests: Sequence[Mapping[str, Any]],
               secrets: Sequence[Mapping[str, Any]] = ()) -> list[dict[str, Any]]:
