@@ -1,6 +1,8 @@
 """top node GPU math, queue allocation, and `arena check` (engine and CLI)."""
 from __future__ import annotations
 
+import yaml
+
 import argparse
 
 import pytest
@@ -93,9 +95,8 @@ def test_check_reports_served_crds(make_server, make_engine) -> None:
 
 
 def run_cli(server: FakeApiServer, tmp_path, *argv: str) -> int:
-    from conftest import write_kubeconfig
-
-    path = write_kubeconfig(server, tmp_path / "kc-cli")
+    path = tmp_path / "kc-cli"  # the same file the kubeconfig fixtures write
+    path.write_text(yaml.safe_dump(server.kubeconfig(None)))
     root = Parser(prog="arena")
     check_cli.register(root.add_subparsers(dest="command"), "check", (), "check the cluster")
     args: argparse.Namespace = root.parse_args(["check", "--config", str(path), *argv])
