@@ -139,3 +139,19 @@ def test_permission_denied_on_submit(apiserver: FakeApiServer, make_engine) -> N
     with pytest.raises(PermissionDenied) as err:
         engine.submit(SPECS["pytorchjob"])
     assert str(err.value) == "no permission to create pytorchjobs.kubeflow.org in namespace default"
+
+
+def test_mpijob_uses_v2beta1_when_only_the_mpi_operator_crd_is_served(make_server, make_engine) -> None:
+    crds = [c for c in DEFAULT_CRDS if c != "mpijobs"] + ["mpijobs-v2beta1"]
+    server = make_server(installed=crds)
+    engine: KubernetesEngine = make_engine(server)
+    engine.submit(SPECS["mpijob"])
+    posts = [r.path for r in server.requests_to("POST")]
+    assert PATHS["mpijob-v2beta1"] in posts and PATHS["mpijob"] not in posts
+
+
+def test_jobs_carry_upstreams_user_label_and_annotation(everything: FakeApiServer, make_engine) -> None:
+    engine: KubernetesEngine = make_engine(everything, env={"ARENA_USER": "Alice Smith"})
+    job = engine.plan(SPECS["pytorchjob"])[0]
+    assert job["metadata"]["labels"]["arena.kubeflow.org/uid"] == "alice-smith"
+    assert job["metadata"]["annotations"]["arena.kubeflow.org/username"] == "Alice Smith"

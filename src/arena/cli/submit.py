@@ -111,7 +111,7 @@ def _add_mpi(p: argparse.ArgumentParser) -> None:
     p.add_argument("--slots-per-worker", type=int, default=None,
                    help="MPI ranks per worker (default: the worker's GPUs, else 1)")
     p.add_argument("--mpi-implementation", default=None, help="auto|openmpi|mpich (default: auto)")
-    p.add_argument("--mpi-api-version", default=None, help="MPIJob API on a cluster: v1|v2beta1 (default: v1)")
+    p.add_argument("--mpi-api-version", "--mpi-api", dest="mpi_api_version", default=None, help="MPIJob API on a cluster: v1|v2beta1 (default: v1)")
     _add_run_policy(p, "All")
 
 

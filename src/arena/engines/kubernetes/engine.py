@@ -101,9 +101,31 @@ class KubernetesEngine:
             raise ArenaError(f"{exc}; {primary.get('kind')} {meta.get('name')} was deleted again") from None
         return out
 
+    def _mpi_api(self, spec: JobSpec) -> JobSpec:
+        """MPIJob: use kubeflow.org/v2beta1 when that is the MPIJob CRD the cluster serves (and v1 is not)."""
+        from arena.spec.job import MPIOptions
+
+        if spec.kind != "mpijob":
+            return spec
+        opts = spec.options if isinstance(spec.options, MPIOptions) else MPIOptions()
+        if opts.api_version != "v1":
+            return spec
+
+        def serves(version: str) -> bool:
+            try:
+                doc = self.api.raw(f"/apis/kubeflow.org/{version}")
+            except Exception:  # not served, or discovery refused: keep the default
+                return False
+            return any(r.get("name") == "mpijobs" for r in (doc or {}).get("resources", []))
+
+        if not serves("v1") and serves("v2beta1"):
+            return msgspec.structs.replace(spec, options=msgspec.structs.replace(opts, api_version="v2beta1"))
+        return spec
+
     def submit(self, spec: JobSpec) -> JobView:
         from arena.engines.kubernetes.render import sync
 
+        spec = self._mpi_api(spec)
         manifests = self.plan(spec)
         creds = self._credentials(spec)
         secrets = [sync.credentials_secret(spec, manifests[0], creds)] if creds else []

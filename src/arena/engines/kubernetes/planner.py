@@ -5,6 +5,7 @@ is `apply(plan(spec))` (STYLE §1), so the two cannot drift.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,10 +23,23 @@ def credentials(spec: JobSpec, env: Mapping[str, str]) -> dict[str, str] | None:
     return {"password": password} if password else None
 
 
+def user(env: Mapping[str, str]) -> tuple[str, str]:
+    """(label-safe user id, user name) for upstream's `arena.kubeflow.org/uid` label and username annotation."""
+    import getpass
+
+    try:
+        name = env.get("ARENA_USER") or getpass.getuser()
+    except (KeyError, OSError):
+        name = "unknown"
+    uid = re.sub(r"[^a-z0-9._-]", "-", name.lower()).strip("-._")[:63] or "unknown"
+    return uid, name
+
+
 def plan(spec: JobSpec, env: Mapping[str, str], images: Any = None) -> list[dict[str, Any]]:
     """The manifests, primary first. The credentials Secret is referenced by name, never included."""
     from arena.engines.kubernetes import render
     from arena.engines.kubernetes.render import sync
 
     secret = sync.secret_name(spec) if credentials(spec, env) else None
-    return render.render(spec, sync_secret=secret, images=images)
+    user_id, user_name = user(env)
+    return render.render(spec, user_id=user_id, user_name=user_name, sync_secret=secret, images=images)
