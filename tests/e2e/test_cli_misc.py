@@ -51,3 +51,20 @@ def test_sdk_round_trip(arena, monkeypatch):
     c.delete("sdk")
     with pytest.raises(JobNotFound):
         c.get("sdk")
+
+
+def test_top_node_job_queue(arena):
+    arena.env["ARENA_LOCAL_CAPACITY"] = "cpu=4,memory=8Gi,nvidia.com/gpu=2"
+    arena.run("submit", "py", "--name", "tj", "--gpus", "1", "--cpu", "500m", "--memory", "1Gi", "--workers", "2",
+              "sleep 300", check=True)
+    arena.wait_status("tj", "RUNNING")
+    node = arena.json("top", "node")
+    assert (node["gpu_total"], node["gpu_allocated"], node["cpu_allocated"], node["memory_allocated"]) == \
+        (2, 2, 1000, 2 * 2**30)
+    text = arena.run("top", "node", "-d", check=True).stdout
+    assert "Allocated/Total GPUs In Cluster:" in text and "2/2 (100.0%)" in text
+    per_job = arena.run("top", "job", "tj", check=True).stdout
+    assert "Allocated/Requested GPUs of Job: 2/2" in per_job and "GPU(DeviceIndex)" in per_job
+    assert "Total Allocated/Requested GPUs of Training Jobs: 2/2" in arena.run("top", "job", check=True).stdout
+    queues = {q["name"]: q for q in arena.json("top", "queue")}
+    assert queues["default"]["allocated"]["nvidia.com/gpu"] == "2" and queues["default"]["running"] == 1

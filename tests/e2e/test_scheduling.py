@@ -131,3 +131,23 @@ def test_kueue_queue_maps_onto_the_same_queues(arena):
     arena.run("queue", "create", "lq", check=True)
     arena.run("submit", "py", "--name", "kq", "--kueue-queue", "lq", "--wait", "true", check=True)
     assert arena.job("kq")["queue"] == "lq"
+
+
+def test_policy_task_completed_completes_job_through_cli(arena):
+    r = arena.run("submit", "volcanojob", "--name", "pol", "--task", "master:1=sleep 1; echo master done",
+                  "--task", "worker:2=sleep 300", "--policy", "master:TaskCompleted=CompleteJob", "--wait")
+    assert r.returncode == 0, r.stderr
+    job = arena.job("pol")
+    assert job["status"] == "SUCCEEDED" and job["phase"] == "Completed"
+    workers = [i for i in job["instances"] if i["task"] == "worker"]
+    assert all(i["status"] == "Terminated" for i in workers)
+    assert "TaskCompleted" in job["reason"] and "CompleteJob" in job["reason"]
+    assert [t["phase"] for t in job["transitions"]][-1] == "Completed"
+
+
+def test_policy_pod_failed_restart_job_counts_max_retry_through_cli(arena):
+    r = arena.run("submit", "vj", "--name", "rj", "--task", "w:1=exit 3", "--policy", "PodFailed=RestartJob",
+                  "--max-retry", "2", "--wait")
+    assert r.returncode == 1
+    job = arena.job("rj")
+    assert job["status"] == "FAILED" and job["retries"] == 2 and "maxRetry (2)" in job["reason"]

@@ -108,8 +108,18 @@ def run_job(args: argparse.Namespace) -> int:
             return 0
         print(f"Name:      {view.name}\nStatus:    {view.status}\nNamespace: {view.namespace}\nTrainer:   {view.trainer}\n")
         print("Instances:")
-        table(["NAME", "STATUS", "GPU(Request)", "NODE", "GPU(DeviceIndex)"],
-              [[i.name, i.status, i.requestGPUs, i.node, ",".join(map(str, i.gpuIndices)) or "N/A"]
+        gpus = {}
+        if any(i.gpuIndices for i in view.instances):  # NVML figures per device, when the node has them
+            gpus = {g["index"]: g for g in client.node().gpus}
+
+        def metric(idx: list[int], fn) -> str:  # type: ignore[no-untyped-def]
+            vals = [fn(gpus[g]) for g in idx if g in gpus and gpus[g].get("memory_total")]
+            return ",".join(vals) if vals else "N/A"
+
+        table(["NAME", "STATUS", "GPU(Request)", "NODE", "GPU(DeviceIndex)", "GPU(DutyCycle)", "GPU_MEMORY(Used/Total)"],
+              [[i.name, i.status, i.requestGPUs, i.node, ",".join(map(str, i.gpuIndices)) or "N/A",
+                metric(i.gpuIndices, lambda g: f"{g['utilization'] or 0:.1f}%"),
+                metric(i.gpuIndices, lambda g: f"{g['memory_used'] / 2**20:.1f}/{g['memory_total'] / 2**20:.1f}(MiB)")]
                for i in view.instances], indent="  ")
         print(f"\nGPUs:\n  Allocated/Requested GPUs of Job: {view.allocatedGPUs}/{view.requestGPUs}")
         return 0
