@@ -41,10 +41,12 @@ def _usage() -> str:
     return USAGE.format(commands="\n".join(lines))
 
 
-def build_parser(only: str | None = None):  # type: ignore[no-untyped-def]
-    """The root parser with every command (for completion) or just `only`."""
+def build_parser(only: str | None = None, argv: list[str] | None = None):  # type: ignore[no-untyped-def]
+    """The root parser with every command (for completion) or just `only` (argv lets it prune further)."""
+    from arena.cli import parser as parser_mod
     from arena.cli.parser import Parser
 
+    parser_mod.ARGV = argv
     root = Parser(prog="arena", description="Run distributed training jobs as if on one machine.")
     sub = root.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, aliases, help_) in COMMANDS.items():
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     from arena.errors import ArenaError
 
     try:
-        args = build_parser(command).parse_args(argv)
+        args = build_parser(command, argv).parse_args(argv)
         return int(args.func(args) or 0)
     except UsageError as exc:
         sys.stderr.write(f"arena: error: {str(exc).removeprefix('arena: ')}\n")

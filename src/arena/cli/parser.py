@@ -6,6 +6,10 @@ import sys
 from typing import NoReturn
 
 
+# The command line being parsed, when known: lets a command build only the subparser it needs.
+ARGV: list[str] | None = None
+
+
 class UsageError(Exception):
     """Raised instead of printing argparse's multi-line usage block."""
 

@@ -239,7 +239,7 @@ def register(sub, name, aliases, help_):  # type: ignore[no-untyped-def]
     if isinstance(p, Parser):
         p.__class__ = _SubmitParser
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True, parser_class=Parser)
-    for kind, (kind_aliases, builder, adder) in KINDS.items():
+    for kind, (kind_aliases, builder, adder) in _wanted_kinds().items():
         article = "an" if kind[0] in "aeiou" else "a"
         kp = kinds.add_parser(kind, aliases=list(kind_aliases), help=f"submit {article} {kind}")
         if kind not in _STANDALONE:
@@ -247,6 +247,20 @@ def register(sub, name, aliases, help_):  # type: ignore[no-untyped-def]
         adder(kp)
         add_global(kp)
         kp.set_defaults(func=run, builder=builder, kind_name=kind, _parser=kp)
+
+
+def _wanted_kinds() -> dict[str, Any]:
+    """Only the kind named on the command line (start-up time); every kind for -f, help or completion."""
+    from arena.cli import parser as parser_mod
+
+    argv = parser_mod.ARGV or []
+    words = [w for w in argv if not w.startswith("-")]
+    if "submit" in words[:1] and len(words) > 1 and not any(w in ("-f", "--file") or w.startswith("--file=")
+                                                             for w in argv):
+        for kind, spec in KINDS.items():
+            if words[1] == kind or words[1] in spec[0]:
+                return {kind: spec}
+    return KINDS
 
 
 # ---------------------------------------------------------------------------------------------------
