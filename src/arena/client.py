@@ -14,10 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from arena import config as arena_config
-from arena.engines.base import Engine
+from typing import TYPE_CHECKING
+
 from arena.errors import ArenaError, EngineUnavailable, InvalidSpec
-from arena.spec.job import JobSpec
 from arena.views import FINISHED, Instance, JobView, NodeView
+
+if TYPE_CHECKING:  # annotations only: keep CLI start-up light
+    from arena.engines.base import Engine
+    from arena.spec.job import JobSpec
 
 
 def make_engine(name: str, home: Path, namespace: str | None = None, config: dict | None = None,

@@ -1,10 +1,11 @@
 """The interface both engines implement; the SDK facade talks only to this."""
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from arena.spec.job import JobSpec
-from arena.views import JobView, NodeView
+if TYPE_CHECKING:  # annotations only: keep CLI start-up light
+    from arena.spec.job import JobSpec
+    from arena.views import JobView, NodeView
 
 
 class Engine(Protocol):

@@ -67,6 +67,7 @@ class Runtime:
         self.mu = threading.RLock()  # one reconcile or mutation at a time
         self.wake = threading.Event()
         self._specs: dict[str, JobSpec] = {}
+        self._list_cache: dict[tuple[str | None, str | None], tuple[int, bytes]] = {}
         self._recent_ports: deque[int] = deque(maxlen=512)
         self.priorities = dict(BUILTIN_PRIORITIES)
         for name, value in (self.config.get("priority_classes") or {}).items():
@@ -207,6 +208,19 @@ class Runtime:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY j.created DESC"
         return [self._view(row, alloc=row["alloc"]) for row in self.store.query(sql, tuple(params))]
+
+    def list_encoded(self, namespace: str | None, kind: str | None = None) -> bytes:
+        """`list` as JSON, cached until the store changes (durations are computed by the reader)."""
+        key = (namespace, kind)
+        hit = self._list_cache.get(key)
+        if hit is not None and hit[0] == self.store.changes:
+            return hit[1]
+        changes = self.store.changes
+        data = msgspec.json.encode(self.list(namespace, kind))
+        if len(self._list_cache) > 64:
+            self._list_cache.clear()
+        self._list_cache[key] = (changes, data)
+        return data
 
     def get(self, namespace: str, name: str, events: bool = True, with_spec: bool = False) -> JobView:
         row = self._job_row(namespace, name)

@@ -125,6 +125,8 @@ class Store:
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._migrate()
         self.lock = threading.RLock()
+        self._seen_total = -1
+        self.changes = 0  # bumped by every committed transaction: cached reads compare it
         with self.tx() as db:
             db.execute("INSERT OR IGNORE INTO queues(name, created) VALUES ('default', ?)", (time.time(),))
 
@@ -163,6 +165,9 @@ class Store:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+            if self._conn.total_changes != self._seen_total:
+                self._seen_total = self._conn.total_changes
+                self.changes += 1
 
     def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
         with self.lock:
