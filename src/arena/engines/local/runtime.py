@@ -440,9 +440,7 @@ class Runtime:
                 if outcome.counted:
                     db.execute("UPDATE jobs SET retries=retries+1 WHERE uid=?", (uid,))
                 self._finish(db, uid, outcome.action == "succeed", outcome.reason, outcome.phase)
-            elif outcome.action in ("restart_task", "restart_job", "reset"):
-                db.execute("UPDATE replicas SET bound=0 WHERE job_uid=? AND key=?", (uid, r["key"]))
-            else:
+            else:  # the replica has ended and holds nothing; a task/job restart re-binds it
                 db.execute("UPDATE replicas SET bound=0 WHERE job_uid=? AND key=?", (uid, r["key"]))
         if outcome.action == "restart":
             self._spawn(uid, r["key"])
