@@ -26,6 +26,8 @@ def test_gang_waits_with_gpu_reason_and_starts_nothing(arena):
     wide = arena.run("list", "-o", "wide", check=True).stdout
     assert "nvidia.com/gpu" in next(line for line in wide.splitlines() if line.startswith("gang"))
     assert any("nvidia.com/gpu" in e["message"] for e in job["events"] if e["type"] == "Warning")
+    text = arena.run("get", "gang", check=True).stdout
+    assert "Reason:" in text and "To start:" in text
 
 
 def test_gang_starts_all_at_once_when_room_frees(arena):

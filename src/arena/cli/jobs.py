@@ -135,6 +135,11 @@ def run_get(args: argparse.Namespace) -> int:
         fields.append(("Reason", view.reason))
     if view.status in ("QUEUING", "PENDING") and view.position:
         fields.append(("Position", view.position))
+    if view.status in ("QUEUING", "PENDING") and view.reason and view.engine == "local":
+        from arena.engines.local.hints import hint
+
+        if text := hint(view.reason):
+            fields.append(("To start", text))
     if view.tensorboard:
         fields.append(("Tensorboard", view.tensorboard))
     width = max(len(k) for k, _ in fields) + 2
