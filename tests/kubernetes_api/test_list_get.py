@@ -131,7 +131,7 @@ def test_get_instances_from_pods(apiserver: FakeApiServer, engine: KubernetesEng
                     ("mnist-worker-1", "CrashLoopBackOff", False, 1, "node-2", 4)]
     assert view.restarts == 6
     # One GET per job resource (the kind is not known) + one pod LIST.
-    assert len(apiserver.api_requests()) == JOB_RESOURCES + 1
+    assert len(apiserver.api_requests()) == JOB_RESOURCES + 2  # + the TensorBoard Service lookup
     pods = apiserver.requests_to(contains="/pods")[0]
     assert pods.query["labelSelector"] == "app=pytorchjob,release=mnist,role!=tensorboard"
 

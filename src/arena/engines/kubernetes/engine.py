@@ -246,7 +246,21 @@ class KubernetesEngine:
         job = msgspec.convert(obj, models.Job)
         pods = self._pods(namespace, k, name)
         evs = self._events(namespace, [job.metadata.uid, *(p.metadata.uid for p in pods)]) if events else []
-        return jobview.job_view(k, job, pods, events=evs, spec=public_object(obj) if with_spec else None)
+        view = jobview.job_view(k, job, pods, events=evs, spec=public_object(obj) if with_spec else None)
+        url = self._tensorboard_url(namespace, name)
+        return msgspec.structs.replace(view, tensorboard=url) if url else view
+
+    def _tensorboard_url(self, namespace: str, name: str) -> str:
+        """Upstream's `http://<node IP>:<nodePort>` of the job's TensorBoard Service, when it has one."""
+        svc = self.api.get("Service", f"{name}-tensorboard", namespace)
+        if not svc:
+            return ""
+        ports = [p.get("nodePort") for p in (svc.get("spec") or {}).get("ports", []) if p.get("nodePort")]
+        if not ports:
+            return ""
+        pods = self.api.list("Pod", namespace, labels={"release": name, "role": "tensorboard"})
+        host = next((p.status.hostIP for p in pods if getattr(p.status, "hostIP", "")), "")
+        return f"http://{host or '<node-ip>'}:{ports[0]}"
 
     # ---- logs -------------------------------------------------------------------------------
     def logs(self, namespace: str, name: str, instance: str | None = None, follow: bool = False, tail: int = -1,
