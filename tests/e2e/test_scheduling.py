@@ -153,3 +153,16 @@ def test_policy_pod_failed_restart_job_counts_max_retry_through_cli(arena):
     assert r.returncode == 1
     job = arena.job("rj")
     assert job["status"] == "FAILED" and job["retries"] == 2 and "maxRetry (2)" in job["reason"]
+
+
+def test_appwrapper_admission_grace_resets_then_fails_when_pods_never_all_run(arena):
+    with_capacity(arena, "cpu=8,memory=16Gi,nvidia.com/gpu=1")
+    r = arena.run("submit", "aw", "--name", "awg", "--inner-type", "volcano", "--replicas", "2", "--min-available",
+                  "1", "--gpus", "1", "--admission-grace-period", "1s", "--warmup-grace-period", "2s",
+                  "--retry-limit", "1", "--retry-pause-period", "1s", "sleep 300")
+    assert r.returncode == 0, r.stderr
+    job = arena.wait_status("awg", "FAILED", timeout=60)
+    assert "InsufficientPodsReady" in job["reason"] and "retryLimit (1)" in job["reason"]
+    resets = [e for e in job["events"] if e["reason"] == "Resetting"]
+    assert len(resets) == 1 and "admission grace period (1s)" in resets[0]["message"]
+    assert [t["phase"] for t in job["transitions"]].count("Resetting") == 1

@@ -359,6 +359,7 @@ class Runtime:
             now = self.clock()
             self._observe(now)
             self._deadlines(now)
+            self._appwrapper_grace(now)
             self._tensorboards(now)
             self._schedule(now)
             queues.settle(self.store)
@@ -646,6 +647,8 @@ class Runtime:
                 db.execute("UPDATE jobs SET started=? WHERE uid=?", (now, uid))
                 start_tb = spec.tensorboard is not None
             db.execute("UPDATE jobs SET admitted=1, reason='', position=0, hold_until=NULL WHERE uid=?", (uid,))
+            if not row["admitted"] or row["deployed"] is None:  # a new generation: AppWrapper's ResourcesDeployed
+                db.execute("UPDATE jobs SET deployed=? WHERE uid=?", (now, uid))
             gpus = [g for b in binds for g in b.gpu_indices]
             Store.event(db, uid, "Scheduled", f"gang of {len(binds)} replicas bound to localhost"
                         + (f" (GPUs {','.join(map(str, gpus))})" if gpus else ""), source="scheduler")
@@ -679,6 +682,40 @@ class Runtime:
         with self.store.tx() as db:
             db.execute("UPDATE jobs SET tb_pid=?, tb_ctime=?, tb_port=? WHERE uid=?", (pid, ctime, port, uid))
             Store.event(db, uid, "Tensorboard", f"tensorboard at http://{launch.LOOPBACK}:{port} (logdir {logdir})")
+
+    def _appwrapper_grace(self, now: float) -> None:
+        """AppWrapper: too few replicas running once the admission (some replicas not even created) or
+        warm-up (all created, not all running) grace period after the deploy has passed → reset or fail."""
+        from arena.spec import duration
+        from arena.spec.job import AppWrapperOptions
+
+        rows = self.store.query("SELECT uid, spec, deployed, retries FROM jobs WHERE kind='appwrapperjob' AND"
+                                " finished IS NULL AND admitted=1 AND deployed IS NOT NULL")
+        for row in rows:
+            spec = self.spec(row["uid"], row["spec"])
+            opts = spec.options if isinstance(spec.options, AppWrapperOptions) else AppWrapperOptions()
+            states = [r["state"] for r in self.store.query("SELECT state, bound FROM replicas WHERE job_uid=?",
+                                                           (row["uid"],))]
+            expected = len(states)
+            ready = sum(1 for st in states if st in ("Running", "Succeeded"))
+            if ready >= expected or "Terminating" in states:
+                continue
+            created = sum(1 for st in states if st in ("Starting", "Running", "Succeeded"))
+            field = "warmup_grace_period" if created >= expected else "admission_grace_period"
+            grace = duration.parse_seconds(getattr(opts, field), field)
+            if now - row["deployed"] < grace:
+                continue
+            why = (f"InsufficientPodsReady: {ready}/{expected} replicas running "
+                   f"{'warm-up' if created >= expected else 'admission'} grace period ({getattr(opts, field)}) after deploy")
+            if row["retries"] >= opts.retry_limit:
+                with self.store.tx() as db:
+                    self._finish(db, row["uid"], False, f"{why}; retryLimit ({opts.retry_limit}) reached", "Failed")
+                self._terminate_replicas(row["uid"], why)
+            else:
+                pause = duration.parse_seconds(opts.retry_pause_period, "retry_pause_period")
+                self._requeue(row["uid"], why, "Resetting", "SUSPENDED", "Resetting", hold=pause)
+                with self.store.tx() as db:
+                    db.execute("UPDATE jobs SET deployed=NULL WHERE uid=?", (row["uid"],))
 
     def _tensorboards(self, now: float) -> None:
         """Stop a finished job's TensorBoard, at once or after its --tensorboard-ttl."""

@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     requested_gpus INTEGER NOT NULL DEFAULT 0,
     hold_until REAL,
     deadline_s REAL,
+    deployed REAL,
     tb_pid INTEGER,
     tb_ctime REAL,
     tb_port INTEGER,
