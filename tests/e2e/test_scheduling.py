@@ -140,11 +140,12 @@ def test_policy_task_completed_completes_job_through_cli(arena):
                   "--task", "worker:2=sleep 300", "--policy", "master:TaskCompleted=CompleteJob", "--wait")
     assert r.returncode == 0, r.stderr
     job = arena.job("pol")
-    assert job["status"] == "SUCCEEDED" and job["phase"] == "Completed"
+    assert job["status"] == "SUCCEEDED" and job["phase"] in ("Completing", "Completed")
+    job = arena.wait_for("pol", lambda j: j["transitions"][-1]["phase"] == "Completed")
     workers = [i for i in job["instances"] if i["task"] == "worker"]
     assert all(i["status"] == "Terminated" for i in workers)
     assert "TaskCompleted" in job["reason"] and "CompleteJob" in job["reason"]
-    assert [t["phase"] for t in job["transitions"]][-1] == "Completed"
+    assert [t["phase"] for t in job["transitions"]][-2:] == ["Completing", "Completed"]
 
 
 def test_policy_pod_failed_restart_job_counts_max_retry_through_cli(arena):

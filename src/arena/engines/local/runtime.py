@@ -33,6 +33,8 @@ from arena.spec import kinds, quantity
 from arena.spec.job import JobSpec
 from arena.views import Event, Instance, JobView, NodeView, Transition
 
+# Volcano's phases while a finished job's pods are being killed, and the phase each leads to.
+TRANSITIONAL = {"Completed": "Completing", "Aborted": "Aborting", "Terminated": "Terminating"}
 BUILTIN_PRIORITIES = {"low": -1000, "normal": 0, "high": 1000}
 ACTIVE = ("Starting", "Running")
 
@@ -407,6 +409,11 @@ class Runtime:
             state = "Succeeded" if ex is not None and ex["code"] == 0 else "Terminated"  # stopped by us
             db.execute("UPDATE replicas SET state=?, bound=0, exit_code=COALESCE(?, exit_code), finished=COALESCE(finished, ?)"
                        " WHERE job_uid=? AND key=?", (state, ex["code"] if ex else None, self.clock(), r["juid"], r["key"]))
+            phase = db.execute("SELECT phase FROM jobs WHERE uid=?", (r["juid"],)).fetchone()["phase"]
+            final = {v: k for k, v in TRANSITIONAL.items()}.get(phase)
+            if final and not db.execute("SELECT 1 FROM replicas WHERE job_uid=? AND state IN"
+                                        " ('Starting','Running','Terminating')", (r["juid"],)).fetchone():
+                Store.set_phase(db, r["juid"], final, "all pods stopped")
 
     def _exited(self, r: Any, code: int, ts: float, lost: bool = False) -> None:
         uid = r["juid"]
@@ -464,9 +471,12 @@ class Runtime:
     def _finish(self, db: Any, uid: str, ok: bool, reason: str, phase: str = "") -> None:
         status = "SUCCEEDED" if ok else "FAILED"
         phase = phase or ("Succeeded" if ok else "Failed")
+        live = db.execute("SELECT COUNT(*) FROM replicas WHERE job_uid=? AND state IN ('Starting','Running')",
+                          (uid,)).fetchone()[0]
         db.execute("UPDATE jobs SET finished=?, reason=?, position=0 WHERE uid=?", (self.clock(), reason, uid))
         db.execute("UPDATE replicas SET bound=0 WHERE job_uid=? AND state IN ('Pending','Succeeded','Failed')", (uid,))
-        Store.set_phase(db, uid, phase, reason, status)
+        # Volcano: Completing/Aborting/Terminating while the pods are killed, the final phase once they are gone
+        Store.set_phase(db, uid, TRANSITIONAL[phase] if phase in TRANSITIONAL and live else phase, reason, status)
         Store.event(db, uid, phase, reason, "Normal" if ok else "Warning")
 
     def _terminate_replicas(self, uid: str, reason: str) -> list[tuple[int, float]]:
