@@ -210,6 +210,30 @@ def bench_plan(iterations: int) -> dict:
     return {"per_kind": out, "iterations": iterations, "import_engine_and_render_ms": round(statistics.median(cold), 1)}
 
 
+DRY_RUN_ARGS = {"pytorchjob": ["py", "--workers", "3"], "tfjob": ["tf", "--ps", "1", "--workers", "2"],
+                "mpijob": ["mpi", "--workers", "2"], "volcanojob": ["vj", "--task", "ps:1", "--task", "worker:2"],
+                "appwrapperjob": ["aw", "--inner-type", "volcano", "--replicas", "2"]}
+
+
+def bench_dry_run(runs: int) -> dict[str, dict[str, float]]:
+    """Wall time of the whole `arena submit KIND ... --engine kubernetes --dry-run -o yaml` command."""
+    import statistics
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "src" / "arena")], check=False)
+    arena = str(Path(sys.executable).parent / "arena")
+    out = {}
+    for kind, args in DRY_RUN_ARGS.items():
+        samples = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            subprocess.run([arena, "submit", *args, "--name", "d", "--image", "img:1", "--engine", "kubernetes",
+                            "--dry-run", "-o", "yaml", "python train.py"], capture_output=True, check=True)
+            samples.append((time.perf_counter() - t) * 1000)
+        out[kind] = {"median_ms": round(statistics.median(samples), 1), "min_ms": round(min(samples), 1)}
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", type=int, default=5000)
@@ -229,6 +253,9 @@ def main() -> int:
     for case, r in results["plan"]["per_kind"].items():
         print(f"plan {case}: {r['plan_us']} us")
     print(f"import engine + render (fresh interpreter): {results['plan']['import_engine_and_render_ms']} ms")
+    results["dry_run"] = bench_dry_run(max(args.runs * 2, 10))
+    for kind, r in results["dry_run"].items():
+        print(f"arena submit {kind} --dry-run -o yaml: median {r['median_ms']} ms, min {r['min_ms']} ms (target < 100 ms)")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "kubernetes.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {RESULTS / 'kubernetes.json'}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from arena.engines.kubernetes.render import appwrapperjob, mpijob, pytorchjob, tfjob, volcanojob
+from importlib import import_module
 from arena.engines.kubernetes.render.context import Images, RenderOptions
 from arena.engines.kubernetes.render.output import to_json, to_list, to_yaml
 from arena.engines.kubernetes.render.owner import OWNER_UID, bind_owner, needs_owner
@@ -19,13 +19,9 @@ from arena.spec.job import JobSpec
 
 Renderer = Callable[[JobSpec, RenderOptions], list[dict[str, Any]]]
 
-RENDERERS: dict[str, Renderer] = {
-    "pytorchjob": pytorchjob.render,
-    "tfjob": tfjob.render,
-    "mpijob": mpijob.render,
-    "volcanojob": volcanojob.render,
-    "appwrapperjob": appwrapperjob.render,
-}
+# kind → module holding its `render`; imported on first use (CLI start-up: --dry-run loads one kind)
+RENDERERS: dict[str, str] = {kind: f"arena.engines.kubernetes.render.{kind}"
+                             for kind in ("pytorchjob", "tfjob", "mpijob", "volcanojob", "appwrapperjob")}
 
 
 def render(spec: JobSpec, *, user_id: str | None = None, user_name: str | None = None,
@@ -37,10 +33,11 @@ def render(spec: JobSpec, *, user_id: str | None = None, user_name: str | None =
     sync_secret: Secret with the code-sync credentials (see `sync.credentials_secret`);
     images: helper images (git-sync, rsync, TensorBoard).
     """
-    renderer = RENDERERS.get(spec.kind)
-    if renderer is None:
+    module = RENDERERS.get(spec.kind)
+    if module is None:
         raise InvalidSpec("--type", f"no Kubernetes renderer for job type {spec.kind!r}; one of {', '.join(RENDERERS)}")
     opts = RenderOptions(user_id=user_id, user_name=user_name, sync_secret=sync_secret, images=images or Images())
+    renderer: Renderer = import_module(module).render
     return renderer(spec, opts)
 
 
