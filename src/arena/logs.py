@@ -75,9 +75,3 @@ def read(path: Path, tail: int = -1, since: float | None = None, timestamps: boo
                 continue
             time.sleep(poll)
 
-
-def file_size(path: Path) -> int:
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0

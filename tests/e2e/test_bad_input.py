@@ -80,3 +80,10 @@ def test_engine_kubernetes_without_cluster_is_one_clear_line(arena, tmp_path):
     r = arena.run("list", "--engine", "kubernetes")
     assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1 and "kubeconfig" in r.stderr.lower()
     assert "Traceback" not in r.stderr
+
+
+def test_volcano_plugin_the_local_engine_does_not_model_is_refused(arena):
+    before = arena.store_snapshot()
+    r = arena.run("submit", "vj", "--name", "sshjob", "--task", "w:2", "--plugin", "ssh", "true")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--plugin" in r.stderr
+    assert "ssh" in r.stderr and arena.store_snapshot() == before

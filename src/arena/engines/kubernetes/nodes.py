@@ -8,7 +8,7 @@ the sum of container requests, as `kubectl describe node` reports it.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import msgspec
 
@@ -52,25 +52,24 @@ class NodeUsage(msgspec.Struct, frozen=True):
                         capacity_source="cluster")
 
 
-def _count(value: object) -> int:
+def _lenient(parse: Callable[[str, str], int], value: object) -> int:
+    """A node's quantity as a number; an unparseable one counts as 0 rather than failing `top node`."""
     try:
-        return quantity.count(str(value), "quantity")
+        return parse(str(value), "quantity")
     except InvalidSpec:
         return 0
+
+
+def _count(value: object) -> int:
+    return _lenient(quantity.count, value)
 
 
 def _cpu(value: object) -> int:
-    try:
-        return quantity.cpu_milli(str(value), "cpu")
-    except InvalidSpec:
-        return 0
+    return _lenient(quantity.cpu_milli, value)
 
 
 def _memory(value: object) -> int:
-    try:
-        return quantity.memory_bytes(str(value), "memory")
-    except InvalidSpec:
-        return 0
+    return _lenient(quantity.memory_bytes, value)
 
 
 def role(node: Node) -> str:

@@ -71,9 +71,6 @@ class LocalEngine:
     def node(self) -> NodeView:
         return self.transport.request("GET", "/v1/node", type=NodeView)
 
-    def ping(self) -> dict:
-        return self.transport.request("GET", "/v1/ping")
-
     # ---- queues --------------------------------------------------------------------------
     def queues(self, name: str | None = None) -> list[QueueView]:
         from arena.engines.local.queues import QueueView

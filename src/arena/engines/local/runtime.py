@@ -36,7 +36,6 @@ from arena.views import Event, Instance, JobView, NodeView, Transition
 # Volcano's phases while a finished job's pods are being killed, and the phase each leads to.
 TRANSITIONAL = {"Completed": "Completing", "Aborted": "Aborting", "Terminated": "Terminating"}
 BUILTIN_PRIORITIES = {"low": -1000, "normal": 0, "high": 1000}
-ACTIVE = ("Starting", "Running")
 
 
 PORT_RANGE = (20000, 30000)  # as upstream Arena: below Linux's ephemeral range (32768-60999), so an
@@ -117,6 +116,12 @@ class Runtime:
         for d in spec.data_dirs:
             if not Path(d.host_path).is_dir():
                 raise InvalidSpec("--data-dir", f"{d.host_path!r} is not a directory on this machine")
+        if spec.kind == "volcanojob":
+            from arena.distributed import volcano
+
+            if unmodelled := volcano.unmodelled_plugins(spec):
+                raise InvalidSpec("--plugin", f"the local engine does not model the {', '.join(unmodelled)} "
+                                              "plugin(s); drop them or use --engine kubernetes")
         mina = spec.scheduling.min_available
         if mina is not None and not 0 < mina <= spec.total_replicas:
             raise InvalidSpec("--min-available", f"must be between 1 and the number of replicas ({spec.total_replicas})")
@@ -826,6 +831,3 @@ def _request(res: Any) -> Amount:
 def _pod_status(state: str) -> str:
     return {"Starting": "Pending"}.get(state, state)
 
-
-def encode_view(view: msgspec.Struct) -> bytes:
-    return msgspec.json.encode(view)

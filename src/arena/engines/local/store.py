@@ -109,10 +109,6 @@ CREATE TABLE IF NOT EXISTS queues (
 );
 """
 
-JOB_COLUMNS = ("uid", "namespace", "name", "kind", "spec", "base_env", "status", "phase", "queue", "priority",
-               "priority_class", "created", "started", "finished", "reason", "message", "position", "admitted",
-               "restarts", "retries", "job_dir")
-
 
 class Store:
     """A thread-safe wrapper: one connection, serialised by a lock, explicit transactions."""
