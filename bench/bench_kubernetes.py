@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/bench_kubernetes.py [--jobs 5000] [--pods-per-job 4] [--runs 5]
 
-- list: `engine.list(namespace)` with N jobs spread over the five kinds and N × pods-per-job pods.
-  Reports the requests made (per kind; target ≤ 2) and the wall time (target < 1.5 s). The API
+- list: `engine.list(namespace)` with N jobs spread over the five kinds and N × pods-per-job pods;
+  every fifth job of each kind waits in a queue, so the PodGroup and Workload LISTs are made. Reports the requests made (per kind; target ≤ 2) and the wall time (target < 1.5 s). The API
   server (tests/kubernetes_api/fake_apiserver.py) runs in a forked process so that its JSON work
   does not share the client's GIL; it caches each encoded LIST response, so warm runs measure the
   client (transfer, decode, joins, views), as against a real API server's watch cache.
@@ -87,29 +87,46 @@ def _templates(obj: object):  # type: ignore[no-untyped-def]
             yield from _templates(v)
 
 
+WAITING_EVERY = 5  # every 5th job waits in a queue: gang pods Pending, or suspended by Kueue
+
+
 def build_server(jobs: int, pods_per_job: int):  # type: ignore[no-untyped-def]
-    """A fake API server holding `jobs` jobs (round-robin over kinds) and their pods."""
+    """A fake API server holding `jobs` jobs (round-robin over kinds), their pods, and for every
+    WAITING_EVERY-th job (still queued) its PodGroup, or for an AppWrapper its Kueue Workload."""
     import copy
 
     from fake_apiserver import FakeApiServer
-    from k8s_objects import T2, appwrapper_status, cond, job_object, job_pods, kubeflow_status, volcano_status
+    from k8s_objects import (NO_QUOTA, T2, appwrapper_status, cond, job_object, job_pods, kubeflow_status,
+                             podgroup, volcano_status, workload)
 
-    statuses = {
+    running = {
         "pytorchjob": kubeflow_status(cond("Created"), cond("Running", t=T2)),
         "tfjob": kubeflow_status(cond("Created"), cond("Running", t=T2)),
         "mpijob": kubeflow_status(cond("Created"), cond("Running", t=T2)),
         "volcanojob": volcano_status("Running", "Pending", running=pods_per_job),
         "appwrapperjob": appwrapper_status("Running", cond("PodsReady", t=T2)),
     }
+    waiting = {
+        "pytorchjob": kubeflow_status(cond("Created")), "tfjob": kubeflow_status(cond("Created")),
+        "mpijob": kubeflow_status(cond("Created")), "volcanojob": volcano_status("Pending"),
+        "appwrapperjob": appwrapper_status("Suspended"),
+    }
     server = FakeApiServer()
     templates = {}
     for k in KINDS:
-        obj = job_object(k, "tmpl", status=statuses[k], workers=pods_per_job - 1)
-        templates[k] = (obj, [realistic(p, obj) for p in job_pods(k, "tmpl", workers=pods_per_job - 1)])
+        for state, statuses in (("running", running), ("waiting", waiting)):
+            obj = job_object(k, "tmpl", status=statuses[k], workers=pods_per_job - 1)
+            pods = job_pods(k, "tmpl", workers=pods_per_job - 1, phase="Running" if state == "running" else "Pending")
+            if state == "waiting" and k in ("volcanojob", "appwrapperjob"):
+                pods = []  # their controllers create no pod before admission
+            if state == "waiting" and k == "appwrapperjob":
+                obj["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] = "team-a"
+            templates[(k, state)] = (obj, [realistic(p, obj) for p in pods])
     for i in range(jobs):
         kind = KINDS[i % len(KINDS)]
+        state = "waiting" if (i // len(KINDS)) % WAITING_EVERY == 0 else "running"
         name = f"{kind[:3]}-{i:05d}"
-        obj, pods = copy.deepcopy(templates[kind])
+        obj, pods = copy.deepcopy(templates[(kind, state)])
         obj["metadata"]["name"] = name
         obj["metadata"]["labels"]["release"] = name
         server.add(obj)
@@ -118,6 +135,11 @@ def build_server(jobs: int, pods_per_job: int):  # type: ignore[no-untyped-def]
             p["metadata"]["labels"]["release"] = name
             p["metadata"]["uid"] = f"{name}-{p['metadata']['name']}"
             server.add(p)
+        if state == "waiting":
+            if kind == "appwrapperjob":
+                server.add(workload(obj, cond("QuotaReserved", "False", reason="Pending", message=NO_QUOTA)))
+            else:
+                server.add(podgroup(obj, "Pending", min_member=pods_per_job))
     return server
 
 
@@ -174,7 +196,8 @@ def bench_list(jobs: int, pods_per_job: int, runs: int) -> dict:
         fake_requests(url)
         return {
             "pod_list_mb": round(pod_bytes / 1e6, 1), "bytes_per_pod": pod_bytes // max(instances, 1),
-            "jobs": len(views), "pods": instances, "server_setup_s": round(setup_s, 2),
+            "jobs": len(views), "pods": instances,
+            "statuses": {st: sum(1 for v in views if v.status == st) for st in sorted({v.status for v in views})}, "server_setup_s": round(setup_s, 2),
             "requests": len(cold_requests), "requests_per_kind": round(len(cold_requests) / len(KINDS), 2),
             "requests_by_path": by_path, "requests_each_run": counts,
             "cold_s": round(cold, 3), "median_s": round(statistics.median(samples), 3),
@@ -250,6 +273,7 @@ def main() -> int:
           f"load {lst['loadavg_1m']} on {lst['cpus']} CPUs)")
     for path, n in sorted(lst["requests_by_path"].items()):
         print(f"  {n} x GET {path}")
+    print(f"  statuses: {lst['statuses']}")
     for case, r in results["plan"]["per_kind"].items():
         print(f"plan {case}: {r['plan_us']} us")
     print(f"import engine + render (fresh interpreter): {results['plan']['import_engine_and_render_ms']} ms")

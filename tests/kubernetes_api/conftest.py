@@ -24,8 +24,8 @@ from arena.engines.kubernetes.engine import KubernetesEngine  # noqa: E402
 def make_server() -> Iterator[Callable[..., FakeApiServer]]:
     started: list[FakeApiServer] = []
 
-    def make(installed: Any = DEFAULT_CRDS, token: str | None = None) -> FakeApiServer:
-        server = FakeApiServer(installed, token=token).start()
+    def make(installed: Any = DEFAULT_CRDS, token: str | None = None, operators: bool = False) -> FakeApiServer:
+        server = FakeApiServer(installed, token=token, operators=operators).start()
         started.append(server)
         return server
 

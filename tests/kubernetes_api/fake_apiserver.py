@@ -69,8 +69,10 @@ CRDS = {
     "clusterqueues": Res("kueue.x-k8s.io", "v1beta2", "clusterqueues", "ClusterQueue", False),
     "localqueues": Res("kueue.x-k8s.io", "v1beta2", "localqueues", "LocalQueue"),
     "resourceflavors": Res("kueue.x-k8s.io", "v1beta2", "resourceflavors", "ResourceFlavor", False),
+    "workloads": Res("kueue.x-k8s.io", "v1beta2", "workloads", "Workload"),
+    "workloads-v1beta1": Res("kueue.x-k8s.io", "v1beta1", "workloads", "Workload"),
 }
-DEFAULT_CRDS = tuple(k for k in CRDS if k != "mpijobs-v2beta1")
+DEFAULT_CRDS = tuple(k for k in CRDS if k not in ("mpijobs-v2beta1", "workloads-v1beta1"))
 
 
 def now_rfc3339(t: float | None = None) -> str:
@@ -139,8 +141,41 @@ def field_matcher(selector: str):  # type: ignore[no-untyped-def]
 
 
 # ---- the server ------------------------------------------------------------------------------
+# Each CRD's operator, as its upstream manifests deploy it: (namespace, Deployment name, image).
+OPERATOR_OF = {
+    "pytorchjobs": ("kubeflow", "training-operator", "kubeflow/training-operator:v1-855e096"),
+    "tfjobs": ("kubeflow", "training-operator", "kubeflow/training-operator:v1-855e096"),
+    "mpijobs": ("kubeflow", "training-operator", "kubeflow/training-operator:v1-855e096"),
+    "mpijobs-v2beta1": ("mpi-operator", "mpi-operator", "mpioperator/mpi-operator:0.6.0"),
+    "jobs.batch.volcano.sh": ("volcano-system", "volcano-controllers", "docker.io/volcanosh/vc-controller-manager:v1.10.0"),
+    "podgroups": ("volcano-system", "volcano-scheduler", "docker.io/volcanosh/vc-scheduler:v1.10.0"),
+    "clusterqueues": ("kueue-system", "kueue-controller-manager", "registry.k8s.io/kueue/kueue:v0.15.0"),
+    "appwrappers": ("appwrapper-system", "appwrapper-controller-manager", "quay.io/ibm/appwrapper:v1.1.2"),
+}
+
+
+def operator_deployments(installed: Iterable[str], ready: int = 1) -> list[dict[str, Any]]:
+    """A ready Deployment for the operator of every installed CRD that has one (deduplicated)."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for crd in installed:
+        if crd not in OPERATOR_OF:
+            continue
+        ns, name, image = OPERATOR_OF[crd]
+        out[(ns, name)] = {
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": ns, "labels": {"control-plane": name}},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"control-plane": name}},
+                     "template": {"metadata": {"labels": {"control-plane": name}},
+                                  "spec": {"containers": [{"name": "manager", "image": image}]}}},
+            "status": {"replicas": 1, "readyReplicas": ready, "availableReplicas": ready},
+        }
+    return list(out.values())
+
+
 class FakeApiServer:
-    def __init__(self, installed: Iterable[str] = DEFAULT_CRDS, token: str | None = None) -> None:
+    def __init__(self, installed: Iterable[str] = DEFAULT_CRDS, token: str | None = None,
+                 operators: bool = False) -> None:
+        installed = tuple(installed)
         self.resources: dict[tuple[str, str, str], Res] = {(r.group, r.version, r.plural): r for r in CORE}
         for name in installed:
             r = CRDS[name]
@@ -160,6 +195,9 @@ class FakeApiServer:
         self._rv = 1000
         self._cache: dict[tuple[str, str], tuple[int, bytes]] = {}
         self.httpd: ThreadingHTTPServer | None = None
+        if operators:  # a ready Deployment for each installed CRD's operator (for `arena check`)
+            for dep in operator_deployments(installed):
+                self.add(dep)
 
     # -- lifecycle
     def start(self) -> FakeApiServer:

@@ -229,3 +229,39 @@ def _specs() -> dict[str, Any]:
 
 
 SPECS = _specs()
+
+
+# ---- admission objects: a Volcano PodGroup, a Kueue Workload (as their controllers write them) --------
+def _owner_ref(owner: dict[str, Any]) -> dict[str, Any]:
+    meta = owner["metadata"]
+    return {"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": meta["name"], "uid": meta["uid"],
+            "controller": True, "blockOwnerDeletion": True}
+
+
+GANG_UNSCHEDULABLE = ("3/4 tasks in gang unschedulable: pod group is not ready, 4 Pending, 4 minAvailable; "
+                      "Pending: 4 Unschedulable")
+NO_QUOTA = ("couldn't assign flavors to pod set master: insufficient unused quota for nvidia.com/gpu in flavor "
+            "default-flavor, 3 more needed")
+
+
+def podgroup(owner: dict[str, Any], phase: str = "Pending", *conds: dict[str, Any], queue: str = "default",
+             min_member: int = 4) -> dict[str, Any]:
+    meta = owner["metadata"]
+    name = meta["name"] if owner["kind"] != "Job" else f"{meta['name']}-{meta['uid']}"
+    return {"apiVersion": "scheduling.volcano.sh/v1beta1", "kind": "PodGroup",
+            "metadata": {"name": name, "namespace": meta.get("namespace", "default"),
+                         "ownerReferences": [_owner_ref(owner)]},
+            "spec": {"minMember": min_member, "queue": queue, "minResources": {"cpu": "4"}},
+            "status": {"phase": phase, "conditions": list(conds)}}
+
+
+def workload(owner: dict[str, Any], *conds: dict[str, Any], queue: str = "team-a",
+             api_version: str = "kueue.x-k8s.io/v1beta2") -> dict[str, Any]:
+    meta = owner["metadata"]
+    return {"apiVersion": api_version, "kind": "Workload",
+            "metadata": {"name": f"{owner['kind'].lower()}-{meta['name']}-3f9a1", "namespace": meta.get("namespace", "default"),
+                         "labels": {"kueue.x-k8s.io/job-uid": meta["uid"]}, "ownerReferences": [_owner_ref(owner)]},
+            "spec": {"queueName": queue, "active": True,
+                     "podSets": [{"name": "master", "count": 1, "template": {"spec": {"containers": [
+                         {"name": "pytorch", "image": "x", "resources": {"limits": {"nvidia.com/gpu": 1}}}]}}}]},
+            "status": {"conditions": list(conds)}}

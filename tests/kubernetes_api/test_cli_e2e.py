@@ -49,7 +49,15 @@ def test_dry_run_needs_no_cluster(arena, tmp_path):
     assert objs[0]["kind"] == "Job" and [t["name"] for t in objs[0]["spec"]["tasks"]] == ["ps", "worker"]
 
 
-def test_check_reports_job_kinds(k8s_arena):
+def test_check_reports_job_kinds(k8s_arena, apiserver):
+    from fake_apiserver import DEFAULT_CRDS, operator_deployments
+
+    r = k8s_arena.run("check")
+    assert r.returncode == 1, r.stderr  # CRDs served, but no operator runs: nothing can run
+    assert "start the Training Operator or PyTorch operator (legacy) (no ready Deployment found)" in r.stdout
+    for dep in operator_deployments(DEFAULT_CRDS):
+        apiserver.add(dep)
     r = k8s_arena.run("check")
     assert r.returncode == 0, r.stderr
     assert "pytorchjob" in r.stdout.lower()
+    assert "kubeflow/training-operator" in r.stdout and "Queues: volcano, kueue" in r.stdout

@@ -80,18 +80,53 @@ def test_queues_without_queue_systems(make_server, make_engine) -> None:
 
 
 def test_check_reports_served_crds(make_server, make_engine) -> None:
-    server = make_server(installed=["pytorchjobs", "mpijobs-v2beta1", "appwrappers", "jobs.batch.volcano.sh"])
+    server = make_server(installed=["pytorchjobs", "mpijobs-v2beta1", "appwrappers", "jobs.batch.volcano.sh",
+                                    "podgroups"], operators=True)
     report = make_engine(server).check()
     ready = {k.kind: k for k in report.kinds}
     assert {k for k, v in ready.items() if v.ready} == {"pytorchjob", "mpijob", "volcanojob", "appwrapperjob"}
-    assert ready["tfjob"].missing == ["TFJob (kubeflow.org/v1)"]
+    assert ready["tfjob"].missing == ["install the TFJob CRD (kubeflow.org/v1)"]
     assert ready["mpijob"].variants == ["--mpi-api-version v2beta1 (mpi-operator)"]
     assert ready["appwrapperjob"].variants == ["--inner-type pytorch", "--inner-type volcano"]
     assert report.queues == []  # neither Volcano Queues nor Kueue
     assert report.version == "v1.30.0" and report.server == server.url
+    ops = {o.name: o for o in report.operators}
+    assert (ops["Training Operator"].deployments, ops["Training Operator"].ready) == (["kubeflow/training-operator"],
+                                                                                      "1/1")
+    assert ops["MPI operator"].running and ops["Volcano controllers"].running and not ops["Kueue"].found
     paths = sorted(r.path for r in server.api_requests())
-    assert paths == ["/apis", "/apis/batch.volcano.sh/v1alpha1", "/apis/kubeflow.org/v1", "/apis/kubeflow.org/v2beta1",
+    assert paths == ["/apis", "/apis/apps/v1/deployments", "/apis/batch.volcano.sh/v1alpha1", "/apis/kubeflow.org/v1",
+                     "/apis/kubeflow.org/v2beta1", "/apis/scheduling.volcano.sh/v1beta1",
                      "/apis/workload.codeflare.dev/v1beta2", "/version"]
+
+
+def test_check_needs_a_ready_operator(make_server, make_engine) -> None:
+    from fake_apiserver import operator_deployments
+
+    server = make_server(installed=["pytorchjobs", "tfjobs", "mpijobs-v2beta1"])
+    for dep in operator_deployments(["mpijobs-v2beta1"], ready=0):  # scaled up, not ready yet
+        server.add(dep)
+    legacy = operator_deployments(["tfjobs"])[0]
+    legacy["metadata"].update(name="tf-job-operator", namespace="arena-system")  # arena-artifacts' install
+    legacy["spec"]["template"]["spec"]["containers"][0]["image"] = "registry.example.com/kubeflow/tf_operator:v1@sha256:ab"
+    server.add(legacy)
+    report = make_engine(server).check()
+    kinds = {k.kind: k for k in report.kinds}
+    assert kinds["tfjob"].ready and not kinds["pytorchjob"].ready and not kinds["mpijob"].ready
+    assert kinds["pytorchjob"].missing == ["start the Training Operator or PyTorch operator (legacy) "
+                                           "(no ready Deployment found)"]
+    assert kinds["mpijob"].missing == ["start the MPI operator (no ready Deployment found)"]
+    ops = {o.name: o for o in report.operators}
+    assert (ops["MPI operator"].found, ops["MPI operator"].running, ops["MPI operator"].ready) == (True, False, "0/1")
+    assert ops["TF operator (legacy)"].deployments == ["arena-system/tf-job-operator"]
+
+
+def test_check_without_permission_to_list_deployments(make_server, make_engine) -> None:
+    server = make_server(installed=["pytorchjobs"])
+    server.forbid("list", "deployments")
+    report = make_engine(server).check()
+    assert {k.kind for k in report.kinds if k.ready} == {"pytorchjob"}  # unknown operators hold nothing back
+    assert all(o.found is None for o in report.operators)
 
 
 def run_cli(server: FakeApiServer, tmp_path, *argv: str) -> int:
@@ -104,10 +139,11 @@ def run_cli(server: FakeApiServer, tmp_path, *argv: str) -> int:
 
 
 def test_check_cli(make_server, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
-    full = make_server()
+    full = make_server(operators=True)
     assert run_cli(full, tmp_path) == 0
     out = capsys.readouterr().out
     assert f"API server:  {full.url} (v1.30.0)" in out
+    assert "kueue-system/kueue-controller-manager" in out
     assert "pytorchjobs.kubeflow.org" in out and "Queues: volcano, kueue" in out
     empty = make_server(installed=[])
     assert run_cli(empty, tmp_path, "-o", "json") == 1

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from importlib import import_module
 from typing import Any
 
-from arena.cli.parser import Parser, UsageError, add_global, add_output, info
+from arena.cli.parser import Parser, RawDescriptionHelpFormatter, UsageError, add_global, add_output, info
 
 # Flag values that steer the command, never the job (dropped before a job file is merged).
 _CLI_ONLY = frozenset({"func", "builder", "kind_name", "_parser", "file", "dry_run", "output", "wait", "wait_timeout",
@@ -233,7 +233,7 @@ def _with_kind(tokens: list[str]) -> list[str]:
 
 def register(sub, name, aliases, help_):  # type: ignore[no-untyped-def]
     p = sub.add_parser(name, aliases=list(aliases), help=help_,
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       formatter_class=RawDescriptionHelpFormatter,
                        epilog="  arena submit KIND [flags] COMMAND...\n"
                               "  arena submit [KIND] -f FILE [flags] [COMMAND...]  (the kind comes from the file)")
     if isinstance(p, Parser):

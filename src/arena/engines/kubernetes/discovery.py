@@ -1,8 +1,11 @@
-"""`arena check`: which CRDs the cluster serves and therefore which job kinds can run.
+"""`arena check`: which CRDs the cluster serves, which operators run, and so which job kinds can run.
 
-API discovery only (GET /apis, then /apis/<group>/<version> for the groups Arena uses): no CRD
-read permission is needed, and a CRD that exists but is not served yet counts as missing. That
-the operator behind a CRD is actually running is not checked (its pods may live anywhere).
+CRDs come from API discovery (GET /apis, then /apis/<group>/<version> for the groups Arena uses):
+no CRD read permission is needed, and a CRD that exists but is not served yet counts as missing.
+Operators come from one cluster-wide Deployment LIST, matched by image name, since install
+methods (manifests, Helm, arena-artifacts, OpenShift AI) name namespaces and Deployments
+differently but ship the same images. When RBAC refuses that LIST the operators are "unknown"
+and do not hold a kind back.
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from arena.engines.kubernetes.models import Deployment
 from arena.engines.kubernetes.resources import CRDS
 
 # Arena kind -> alternatives; each alternative is a set of CRD keys that must all be served.
@@ -18,18 +22,46 @@ REQUIREMENTS: dict[str, tuple[tuple[str, ...], ...]] = {
     "pytorchjob": (("pytorchjob",),),
     "tfjob": (("tfjob",),),
     "mpijob": (("mpijob",), ("mpijob-v2beta1",)),
-    "volcanojob": (("volcanojob",),),
-    "appwrapperjob": (("appwrapper", "pytorchjob"), ("appwrapper", "volcanojob")),
+    "volcanojob": (("volcanojob", "podgroup"),),  # the controllers and the scheduler
+    "appwrapperjob": (("appwrapper", "pytorchjob"), ("appwrapper", "volcanojob", "podgroup")),
 }
 # What each alternative means to a user.
 VARIANTS: dict[tuple[str, ...], str] = {
     ("mpijob",): "--mpi-api-version v1 (training operator)",
     ("mpijob-v2beta1",): "--mpi-api-version v2beta1 (mpi-operator)",
     ("appwrapper", "pytorchjob"): "--inner-type pytorch",
-    ("appwrapper", "volcanojob"): "--inner-type volcano",
+    ("appwrapper", "volcanojob", "podgroup"): "--inner-type volcano",
 }
 CHECKED = ("pytorchjob", "tfjob", "mpijob", "mpijob-v2beta1", "volcanojob", "volcanoqueue", "podgroup", "command",
            "appwrapper", "clusterqueue", "localqueue", "resourceflavor", "clusterqueue-v1beta1")
+
+
+class Operator(msgspec.Struct, frozen=True):
+    name: str
+    images: tuple[str, ...]  # image names (no registry, repository path or tag) that run it
+    serves: tuple[str, ...]  # CRD keys it reconciles
+
+
+# Any one operator serving a CRD key is enough. The legacy per-framework operators are what
+# upstream's arena-artifacts chart installs.
+OPERATORS: tuple[Operator, ...] = (
+    Operator("Training Operator", ("training-operator",), ("pytorchjob", "tfjob", "mpijob")),
+    Operator("TF operator (legacy)", ("tf-operator", "tf_operator"), ("tfjob",)),
+    Operator("PyTorch operator (legacy)", ("pytorch-operator",), ("pytorchjob",)),
+    Operator("MPI operator", ("mpi-operator",), ("mpijob-v2beta1",)),
+    Operator("Volcano controllers", ("vc-controller-manager",), ("volcanojob", "volcanoqueue", "command")),
+    Operator("Volcano scheduler", ("vc-scheduler",), ("podgroup",)),
+    Operator("Kueue", ("kueue",), ("clusterqueue", "localqueue", "resourceflavor", "clusterqueue-v1beta1")),
+    Operator("AppWrapper controller", ("appwrapper", "codeflare-operator"), ("appwrapper",)),
+)
+
+
+class OperatorCheck(msgspec.Struct, frozen=True):
+    name: str
+    found: bool | None  # None: not known (the Deployment LIST was refused)
+    deployments: list[str] = []  # namespace/name
+    ready: str = ""  # ready/desired replicas, summed
+    running: bool = False
 
 
 class ResourceCheck(msgspec.Struct, frozen=True):
@@ -43,7 +75,7 @@ class KindCheck(msgspec.Struct, frozen=True):
     kind: str
     ready: bool
     variants: list[str] = []  # the options that work, when the kind has several
-    missing: list[str] = []  # what to install when it is not ready
+    missing: list[str] = []  # what to install or start when it is not ready
 
 
 class CheckReport(msgspec.Struct, frozen=True):
@@ -51,7 +83,8 @@ class CheckReport(msgspec.Struct, frozen=True):
     version: str
     resources: list[ResourceCheck]
     kinds: list[KindCheck]
-    queues: list[str]  # volcano, kueue: queue systems whose CRDs are served
+    queues: list[str]  # volcano, kueue: queue systems whose CRDs are served and operators run
+    operators: list[OperatorCheck] = []
 
 
 def group_versions(api_groups: Mapping[str, Any] | None) -> set[str]:
@@ -83,18 +116,68 @@ def wanted_group_versions(advertised: set[str]) -> list[str]:
     return sorted({CRDS[k].api_version for k in CHECKED} & advertised)
 
 
-def report(server: str, version: str, pairs: set[tuple[str, str]]) -> CheckReport:
-    installed = {k: (CRDS[k].api_version, CRDS[k].plural) in pairs for k in CHECKED}
-    resources = [ResourceCheck(CRDS[k].kind, CRDS[k].api_version, CRDS[k].qualified, installed[k]) for k in CHECKED]
+def image_name(image: str) -> str:
+    """`registry.k8s.io/kueue/kueue:v0.9.1@sha256:…` → `kueue`."""
+    base = image.split("@", 1)[0].rsplit("/", 1)[-1]
+    return base.split(":", 1)[0]
+
+
+def operators(deployments: Iterable[Deployment] | None) -> list[OperatorCheck]:
+    """Each known operator with the Deployments that run its image; None means the LIST was refused."""
+    if deployments is None:
+        return [OperatorCheck(op.name, None) for op in OPERATORS]
+    found: dict[str, list[Deployment]] = {op.name: [] for op in OPERATORS}
+    for d in deployments:
+        names = {image_name(c.image) for c in d.spec.template.spec.containers}
+        for op in OPERATORS:
+            if names & set(op.images):
+                found[op.name].append(d)
+    out = []
+    for op in OPERATORS:
+        deps = found[op.name]
+        ready = sum(d.status.readyReplicas for d in deps)
+        desired = sum(1 if d.spec.replicas is None else d.spec.replicas for d in deps)
+        out.append(OperatorCheck(op.name, bool(deps), [f"{d.metadata.namespace}/{d.metadata.name}" for d in deps],
+                                 f"{ready}/{desired}" if deps else "", ready > 0))
+    return out
+
+
+def _operated(ops: list[OperatorCheck]) -> dict[str, bool]:
+    """CRD key → whether an operator for it runs (True too when that cannot be known)."""
+    by_name = {o.name: o for o in ops}
+    out: dict[str, bool] = {}
+    for op in OPERATORS:
+        check = by_name.get(op.name)
+        ok = check is None or check.found is None or check.running
+        for key in op.serves:
+            out[key] = out.get(key, False) or ok
+    return out
+
+
+def report(server: str, version: str, pairs: set[tuple[str, str]],
+           deployments: Iterable[Deployment] | None) -> CheckReport:
+    """The check report; `deployments` is None when the Deployment LIST was refused."""
+    ops = operators(deployments)
+    operated = _operated(ops)
+    served_ = {k: (CRDS[k].api_version, CRDS[k].plural) in pairs for k in CHECKED}
+    usable = {k: served_[k] and operated.get(k, True) for k in CHECKED}
+    resources = [ResourceCheck(CRDS[k].kind, CRDS[k].api_version, CRDS[k].qualified, served_[k]) for k in CHECKED]
     kinds = []
     for kind, alternatives in REQUIREMENTS.items():
-        ok = [alt for alt in alternatives if all(installed[k] for k in alt)]
+        ok = [alt for alt in alternatives if all(usable[k] for k in alt)]
         missing: list[str] = []
         if not ok:
-            for alt in alternatives[:1]:  # name the primary way to get the kind
-                missing = [f"{CRDS[k].kind} ({CRDS[k].api_version})" for k in alt if not installed[k]]
+            # Name what is missing on the way nearest to working (most CRDs served; the primary on ties).
+            nearest = max(alternatives, key=lambda alt: sum(served_[k] for k in alt))
+            for k in nearest:
+                if not served_[k]:
+                    missing.append(f"install the {CRDS[k].kind} CRD ({CRDS[k].api_version})")
+                elif not usable[k]:
+                    names = " or ".join(op.name for op in OPERATORS if k in op.serves)
+                    missing.append(f"start the {names} (no ready Deployment found)")
         variants = [VARIANTS[alt] for alt in ok if alt in VARIANTS] if len(alternatives) > 1 else []
         kinds.append(KindCheck(kind, bool(ok), variants, missing))
     queues = [name for name, keys in (("volcano", ("volcanoqueue",)), ("kueue", ("clusterqueue", "localqueue")))
-              if all(installed[k] for k in keys) or (name == "kueue" and installed["clusterqueue-v1beta1"])]
-    return CheckReport(server=server, version=version, resources=resources, kinds=kinds, queues=queues)
+              if all(usable[k] for k in keys) or (name == "kueue" and usable["clusterqueue-v1beta1"])]
+    return CheckReport(server=server, version=version, resources=resources, kinds=kinds, queues=queues,
+                       operators=ops)

@@ -2,8 +2,9 @@
 
 submit = apply(plan(spec)) (STYLE §1): `plan` is exactly what `--dry-run` prints and what `apply`
 sends. API use scales with the number of kinds, not of jobs: `list` is one label-selected LIST
-per job resource plus ONE pod LIST for all jobs, issued concurrently; `get` is one GET per kind
-plus one pod LIST; `top node` is one Node LIST plus one pod LIST.
+per job resource plus ONE pod LIST for all jobs, issued concurrently, and — only while some job
+waits — one PodGroup LIST and one Workload LIST; `get` is one GET per kind plus one pod LIST;
+`top node` is one Node LIST plus one pod LIST.
 """
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from typing import Any
 
 import msgspec
 
-from arena.engines.kubernetes import discovery, jobview, models, nodes, planner, queueusage, resources
+from arena.engines.kubernetes import admission, discovery, jobview, models, nodes, planner, queueusage, resources
 from arena.engines.kubernetes import kubeconfig as kcfg
 from arena.engines.kubernetes import pods as podlib
-from arena.engines.kubernetes.api import AlreadyExists, Api, CRDNotInstalled, NotStarted, gc_paused, parallel
+from arena.engines.kubernetes.api import (AlreadyExists, Api, CRDNotInstalled, NotStarted, PermissionDenied,
+                                         gc_paused, parallel)
 from arena.errors import ArenaError, InvalidSpec, JobExists, JobNotFound
 from arena.spec.job import JobSpec
 from arena.views import JobView, NodeView
@@ -170,6 +172,7 @@ class KubernetesEngine:
             by_job[(p.metadata.namespace, labels.get("app", ""), labels.get("release", ""))].append(p)
         seen: set[str] = set()
         out = []
+        waiting: list[tuple[int, str, models.Job, list[models.Pod]]] = []
         for (k, key), r in zip(targets, results):
             if isinstance(r, BaseException):
                 continue
@@ -178,9 +181,45 @@ class KubernetesEngine:
                 if meta.uid in seen:  # one CRD serving both MPIJob versions
                     continue
                 seen.add(meta.uid)
-                out.append((key, jobview.job_view(k, job, by_job.get((meta.namespace, k, meta.name), []))))
+                pods = by_job.get((meta.namespace, k, meta.name), [])
+                view = jobview.job_view(k, job, pods)
+                if jobview.awaits_admission(view):
+                    waiting.append((len(out), k, job, pods))
+                out.append((key, view))
+        if waiting:  # a second round, only while some job waits: its PodGroup or Workload says why
+            found = self._admissions(namespace, [(k, job) for _, k, job, _ in waiting])
+            for i, k, job, pods in waiting:
+                if job.metadata.uid in found:
+                    out[i] = (out[i][0], jobview.job_view(k, job, pods, admission=found[job.metadata.uid]))
         out.sort(key=lambda kv: kv[1].creationTimestamp, reverse=True)
         return out
+
+    def _admissions(self, namespace: str | None, jobs: Sequence[tuple[str, models.Job]]
+                    ) -> dict[str, admission.Admission]:
+        """Owner uid → admission from one PodGroup LIST and one Workload LIST, each made only if
+        some job may have one. Best effort: a missing CRD or RBAC refusal leaves the pods-based guess."""
+        def listing(keys: Sequence[str]) -> list[models.Admitter]:
+            for key in keys:
+                try:
+                    return self.api.list(key, namespace)
+                except CRDNotInstalled:
+                    continue
+                except PermissionDenied:
+                    return []
+            return []
+
+        from arena.engines.kubernetes.status import KUEUE_LABEL
+
+        calls: list[Callable[[], list[models.Admitter]]] = []
+        if any(k != "appwrapperjob" for k, _ in jobs):
+            calls.append(lambda: listing(["podgroup"]))
+        if any(KUEUE_LABEL in job.metadata.labels for _, job in jobs):
+            calls.append(lambda: listing(["workload", "workload-v1beta1"]))
+        results = parallel(calls)
+        _raise_first(results)
+        groups = [o for r in results for o in r if o.kind != "Workload"]  # type: ignore[union-attr]
+        loads = [o for r in results for o in r if o.kind == "Workload"]  # type: ignore[union-attr]
+        return admission.index(groups, loads)
 
     def list(self, namespace: str | None, kind: str | None = None) -> list[JobView]:
         """Jobs in `namespace` (None: all), newest first; kinds whose CRD is absent are skipped."""
@@ -247,6 +286,10 @@ class KubernetesEngine:
         pods = self._pods(namespace, k, name)
         evs = self._events(namespace, [job.metadata.uid, *(p.metadata.uid for p in pods)]) if events else []
         view = jobview.job_view(k, job, pods, events=evs, spec=public_object(obj) if with_spec else None)
+        if jobview.awaits_admission(view):
+            found = self._admissions(namespace, [(k, job)]).get(job.metadata.uid)
+            if found is not None:
+                view = jobview.job_view(k, job, pods, events=evs, spec=view.spec, admission=found)
         url = self._tensorboard_url(namespace, name)
         return msgspec.structs.replace(view, tensorboard=url) if url else view
 
@@ -378,14 +421,20 @@ class KubernetesEngine:
         return [q for q in self.queues() if q.name == name]
 
     def check(self) -> discovery.CheckReport:
-        """Which CRDs the cluster serves, and which job kinds can therefore run."""
-        apis, version = parallel([lambda: self.api.raw("/apis"), lambda: self.api.raw("/version")])
-        _raise_first([apis, version])
+        """Which CRDs the cluster serves, which operators run, and so which job kinds can run."""
+        def deployments() -> list[models.Deployment] | None:
+            try:
+                return self.api.list("Deployment", None)
+            except PermissionDenied:
+                return None
+
+        apis, version, deps = parallel([lambda: self.api.raw("/apis"), lambda: self.api.raw("/version"), deployments])
+        _raise_first([apis, version, deps])
         wanted = discovery.wanted_group_versions(discovery.group_versions(apis))  # type: ignore[arg-type]
         docs = parallel([(lambda gv=gv: self.api.raw(f"/apis/{gv}")) for gv in wanted])
         _raise_first(docs)
         git = (version or {}).get("gitVersion", "unknown")  # type: ignore[union-attr]
-        return discovery.report(self.api.server, git, discovery.served(docs))  # type: ignore[arg-type]
+        return discovery.report(self.api.server, git, discovery.served(docs), deps)  # type: ignore[arg-type]
 
 
 # ---- helpers (pure) ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from arena.engines.kubernetes import pods as podlib
+from arena.engines.kubernetes.admission import Admission
 from arena.engines.kubernetes import status as statuslib
 from arena.engines.kubernetes.models import Event as EventModel
 from arena.engines.kubernetes.models import Job, Pod, ts
@@ -78,11 +79,17 @@ def event(e: EventModel) -> Event:
                  message=e.message)
 
 
+def awaits_admission(view: JobView) -> bool:
+    """Whether the job's PodGroup or Workload could change its status (see `status.awaits_admission`)."""
+    return statuslib.awaits_admission(statuslib.JobStatus(view.status, view.phase))
+
+
 def job_view(kind: str, job: Job, pods: Sequence[Pod], *, events: Iterable[EventModel] = (),
-             spec: dict[str, Any] | None = None) -> JobView:
+             spec: dict[str, Any] | None = None, admission: Admission | None = None) -> JobView:
     meta = job.metadata
     phases = [p.status.phase for p in pods]
-    st = statuslib.job_status(kind, job.status, labels=meta.labels, suspend=suspended(job), pod_phases=phases)
+    st = statuslib.job_status(kind, job.status, labels=meta.labels, suspend=suspended(job), pod_phases=phases,
+                              admission=admission)
     times = statuslib.job_times(kind, job.status)
     roles = [podlib.role(p) for p in pods]
     gpus = [podlib.gpus(p) for p in pods]

@@ -162,6 +162,66 @@ class Event(msgspec.Struct, frozen=True):
     source: EventSource = EventSource()
 
 
+# ---- admission: Volcano PodGroups and Kueue Workloads -----------------------------------
+class OwnerRef(msgspec.Struct, frozen=True, gc=False):
+    kind: str = ""
+    name: str = ""
+    uid: str = ""
+
+
+class OwnedMeta(Meta, frozen=True, gc=False):
+    ownerReferences: list[OwnerRef] = []
+
+
+class AdmissionSpec(msgspec.Struct, frozen=True, gc=False):
+    queue: str | None = None  # PodGroup
+    minMember: int | None = None  # PodGroup
+    queueName: str | None = None  # Workload (a Workload's podSets, full pod templates, are skipped)
+    active: bool | None = None  # Workload
+
+
+class AdmissionStatus(msgspec.Struct, frozen=True, gc=False):
+    phase: str = ""  # PodGroup
+    conditions: list[Condition] = []
+
+
+class Admitter(msgspec.Struct, frozen=True):
+    """A PodGroup or a Workload: the object whose state says whether a queue admitted its owner."""
+
+    kind: str = ""
+    metadata: OwnedMeta = OwnedMeta()
+    spec: AdmissionSpec = AdmissionSpec()
+    status: AdmissionStatus = AdmissionStatus()
+
+
+# ---- deployments (operators, for `arena check`) -------------------------------------------
+class ImageRef(msgspec.Struct, frozen=True, gc=False):
+    image: str = ""
+
+
+class TemplatePodSpec(msgspec.Struct, frozen=True, gc=False):
+    containers: list[ImageRef] = []
+
+
+class PodTemplate(msgspec.Struct, frozen=True, gc=False):
+    spec: TemplatePodSpec = TemplatePodSpec()
+
+
+class DeploymentSpecSlim(msgspec.Struct, frozen=True, gc=False):
+    replicas: int | None = None
+    template: PodTemplate = PodTemplate()
+
+
+class DeploymentStatusSlim(msgspec.Struct, frozen=True, gc=False):
+    readyReplicas: int = 0
+
+
+class Deployment(msgspec.Struct, frozen=True):
+    metadata: Meta = Meta()
+    spec: DeploymentSpecSlim = DeploymentSpecSlim()
+    status: DeploymentStatusSlim = DeploymentStatusSlim()
+
+
 # ---- nodes -----------------------------------------------------------------------------
 class Address(msgspec.Struct, frozen=True, gc=False):
     type: str = ""

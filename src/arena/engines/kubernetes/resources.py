@@ -50,9 +50,11 @@ CRDS: dict[str, Resource] = {
     "clusterqueue": Resource("kueue.x-k8s.io", "v1beta2", "ClusterQueue", "clusterqueues", namespaced=False),
     "localqueue": Resource("kueue.x-k8s.io", "v1beta2", "LocalQueue", "localqueues"),
     "resourceflavor": Resource("kueue.x-k8s.io", "v1beta2", "ResourceFlavor", "resourceflavors", namespaced=False),
-    # Kueue before v0.15 serves only v1beta1: read-only fallbacks for `queues`.
+    "workload": Resource("kueue.x-k8s.io", "v1beta2", "Workload", "workloads"),
+    # Kueue before v0.15 serves only v1beta1: read-only fallbacks for `queues` and admission.
     "clusterqueue-v1beta1": Resource("kueue.x-k8s.io", "v1beta1", "ClusterQueue", "clusterqueues", namespaced=False),
     "localqueue-v1beta1": Resource("kueue.x-k8s.io", "v1beta1", "LocalQueue", "localqueues"),
+    "workload-v1beta1": Resource("kueue.x-k8s.io", "v1beta1", "Workload", "workloads"),
 }
 
 # Built-in resources Arena creates or reads.
@@ -76,7 +78,10 @@ JOB_RESOURCES: dict[str, tuple[str, ...]] = {
 }
 
 # Slim model per listed resource.
-_SUMMARY_MODELS: dict[str, type] = {"Pod": models.Pod, "Event": models.Event, "Node": models.Node}
+_SUMMARY_MODELS: dict[str, type] = {
+    "Pod": models.Pod, "Event": models.Event, "Node": models.Node, "Deployment": models.Deployment,
+    "podgroup": models.Admitter, "workload": models.Admitter, "workload-v1beta1": models.Admitter,
+}
 
 
 def by_key(key: str) -> Resource:

@@ -20,12 +20,16 @@ Choices that differ from upstream Arena (ARENA.md §4.1, §9), on purpose:
   may still recover it — the fork showed FAILED for a job that was about to be retried.
 - Kept from upstream: a RUNNING job with a Pending pod is shown PENDING (`with_pending_pods`),
   except for AppWrapper, whose own PodsReady condition already says it.
+- When the job's Volcano PodGroup or Kueue Workload is known (`admission`), it decides between
+  QUEUING and PENDING instead of the "no pods yet" guess, and its message becomes the reason
+  (`with_admission`).
 """
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from arena.engines.kubernetes.admission import KUEUE, Admission
 from arena.engines.kubernetes.models import ts
 
 QUEUING, PENDING, RUNNING, SUCCEEDED, FAILED, SUSPENDED = (
@@ -175,15 +179,48 @@ def appwrapper_times(status: Mapping[str, Any]) -> Times:
 
 # ---- dispatch --------------------------------------------------------------------------------
 def job_status(kind: str, status: Mapping[str, Any], *, labels: Mapping[str, str] | None = None,
-               suspend: bool = False, pod_phases: Sequence[str] = ()) -> JobStatus:
-    """The Arena status of a job of `kind` (an Arena kind), given its pods' phases."""
+               suspend: bool = False, pod_phases: Sequence[str] = (), admission: Admission | None = None
+               ) -> JobStatus:
+    """The Arena status of a job of `kind` (an Arena kind), given its pods' phases and its
+    PodGroup's or Workload's admission when known."""
+    result = own_status(kind, status, labels=labels, suspend=suspend, pod_count=len(pod_phases))
+    if kind != "appwrapperjob":
+        result = with_pending_pods(result, pod_phases)
+    return with_admission(result, admission) if awaits_admission(result) else result
+
+
+def own_status(kind: str, status: Mapping[str, Any], *, labels: Mapping[str, str] | None = None,
+               suspend: bool = False, pod_count: int = 0) -> JobStatus:
+    """What the job object itself says, before its pods or its queue are consulted."""
     if kind == "appwrapperjob":
         return appwrapper(status, labels=labels)
     if kind == "volcanojob":
-        result = volcano(status, pod_count=len(pod_phases))
-    else:
-        result = kubeflow(status, labels=labels, suspend=suspend, pod_count=len(pod_phases))
-    return with_pending_pods(result, pod_phases)
+        return volcano(status, pod_count=pod_count)
+    return kubeflow(status, labels=labels, suspend=suspend, pod_count=pod_count)
+
+
+def awaits_admission(own: JobStatus) -> bool:
+    """Whether a PodGroup or Workload may still decide: the job has not run, by its own account.
+
+    A running job whose pod is Pending (upstream's override) was admitted long ago.
+    """
+    return own.status in (QUEUING, PENDING) and own.phase != "Running"
+
+
+def with_admission(result: JobStatus, admission: Admission | None) -> JobStatus:
+    """QUEUING exactly while the PodGroup or Workload is not admitted; the pods-based guess otherwise.
+
+    Only a job that is not yet running is touched: once RUNNING, SUSPENDED or finished, the job's
+    own status is the authority.
+    """
+    if admission is None or result.status not in (QUEUING, PENDING):
+        return result
+    if not admission.admitted:
+        return JobStatus(QUEUING, result.phase, admission.reason)
+    if result.status == QUEUING:
+        by = "Kueue" if admission.system == KUEUE else f"Volcano (PodGroup {admission.phase})"
+        return JobStatus(PENDING, result.phase, admission.reason or f"admitted by {by}; waiting for pods")
+    return JobStatus(PENDING, result.phase, result.reason or admission.reason)
 
 
 def with_pending_pods(result: JobStatus, pod_phases: Sequence[str]) -> JobStatus:

@@ -6,8 +6,9 @@ user id, the name of a credentials Secret, image choices) is passed in here expl
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from arena.errors import InvalidSpec
 from arena.spec.job import JobSpec
@@ -32,8 +33,7 @@ CREATED_BY = {
 }
 
 
-@dataclass(frozen=True)
-class Images:
+class Images(msgspec.Struct, frozen=True, kw_only=True):
     """Helper images; the cluster admin may mirror them, so they are overridable."""
 
     git_sync: str = "registry.k8s.io/git-sync/git-sync:v3.6.9"
@@ -41,8 +41,7 @@ class Images:
     tensorboard: str = "tensorflow/tensorflow:2.16.1"
 
 
-@dataclass(frozen=True)
-class RenderOptions:
+class RenderOptions(msgspec.Struct, frozen=True, kw_only=True):
     """Inputs that are not part of the job itself.
 
     sync_secret names a Secret (created by the engine at apply time, never rendered) holding
@@ -52,11 +51,10 @@ class RenderOptions:
     user_id: str | None = None
     user_name: str | None = None
     sync_secret: str | None = None
-    images: Images = field(default_factory=Images)
+    images: Images = msgspec.field(default_factory=Images)
 
 
-@dataclass(frozen=True)
-class Ctx:
+class Ctx(msgspec.Struct, frozen=True, kw_only=True):
     """One render pass: the spec, the options and the label identity of the job.
 
     `app` and `created_by` follow the spec kind, so the PyTorchJob or Volcano Job inside an

@@ -1,31 +1,36 @@
 """`--dry-run -o yaml|json`: exactly the manifests apply would send, in the same order."""
 from __future__ import annotations
 
-import json
+from functools import cache
 from typing import Any
 
-import yaml
+# PyYAML and json are imported on first use: `--dry-run -o json` need not pay for PyYAML.
 
 
-class _Dumper(yaml.SafeDumper):
-    """Block YAML without anchors: a label map shared by two objects is written out twice."""
+@cache
+def _dumper() -> type:
+    import yaml
 
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
+    class Dumper(yaml.SafeDumper):
+        """Block YAML without anchors: a label map shared by two objects is written out twice."""
 
+        def ignore_aliases(self, data: Any) -> bool:
+            return True
 
-def _str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
-    # Multi-line commands read better as literal blocks.
-    style = "|" if "\n" in data else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+    def represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+        # Multi-line commands read better as literal blocks.
+        style = "|" if "\n" in data else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
-
-_Dumper.add_representer(str, _str)
+    Dumper.add_representer(str, represent_str)
+    return Dumper
 
 
 def to_yaml(manifests: list[dict[str, Any]]) -> str:
     """A multi-document YAML stream, one document per object, as `kubectl apply -f` reads it."""
-    return yaml.dump_all(manifests, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
+    import yaml
+
+    return yaml.dump_all(manifests, Dumper=_dumper(), sort_keys=False, default_flow_style=False,
                          explicit_start=True, allow_unicode=True, width=1000)
 
 
@@ -35,4 +40,6 @@ def to_list(manifests: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def to_json(manifests: list[dict[str, Any]], indent: int | None = 2) -> str:
+    import json
+
     return json.dumps(to_list(manifests), indent=indent, ensure_ascii=False)

@@ -1,0 +1,79 @@
+"""Start-up trims in the CLI must not change behaviour: they only change what gets imported."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from arena.cli.parser import Parser, RawDescriptionHelpFormatter, _terminal_columns
+
+
+def _run(code: str, env_extra: dict[str, str] | None = None) -> str:
+    import os
+
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env=env).stdout.strip()
+
+
+def test_msgspec_lean_import_leaves_typing_extensions_importable() -> None:
+    out = _run(
+        "import sys\n"
+        "from arena.cli.main import _import_msgspec_lean\n"
+        "_import_msgspec_lean()\n"
+        "print('msgspec' in sys.modules, 'typing_extensions' in sys.modules)\n"
+        "import typing_extensions\n"
+        "print(typing_extensions.__name__)\n"
+    )
+    assert out.splitlines() == ["True False", "typing_extensions"]
+
+
+def test_msgspec_without_typing_extensions_still_decodes_our_types() -> None:
+    out = _run(
+        "from arena.cli.main import _import_msgspec_lean\n"
+        "_import_msgspec_lean()\n"
+        "import msgspec\n"
+        "from arena.spec.job import Resources\n"
+        "r = msgspec.json.decode(msgspec.json.encode(Resources(gpus=2)), type=Resources)\n"
+        "print(r.gpus)\n"
+    )
+    assert out == "2"
+
+
+def test_lean_import_is_a_no_op_when_typing_extensions_is_loaded() -> None:
+    out = _run(
+        "import sys, typing_extensions\n"
+        "from arena.cli.main import _import_msgspec_lean\n"
+        "_import_msgspec_lean()\n"
+        "print(sys.modules['typing_extensions'] is typing_extensions)\n"
+    )
+    assert out == "True"
+
+
+def test_cli_start_does_not_import_shutil_for_the_help_width() -> None:
+    out = _run(
+        "import sys\n"
+        "from arena.cli.main import build_parser\n"
+        "build_parser('submit', ['submit', 'pytorchjob'])\n"
+        "print('shutil' in sys.modules)\n"
+    )
+    assert out == "False"
+
+
+@pytest.mark.parametrize(("columns", "expected"), [("120", 120), ("0", 80), ("junk", 80)])
+def test_terminal_columns_follow_COLUMNS(monkeypatch: pytest.MonkeyPatch, columns: str, expected: int) -> None:
+    monkeypatch.setenv("COLUMNS", columns)
+    if expected == 80:
+        # Not a terminal under pytest's capture: the fallback applies.
+        monkeypatch.setattr("os.get_terminal_size", lambda fd: (_ for _ in ()).throw(OSError()))
+    assert _terminal_columns() == expected
+
+
+def test_help_wraps_at_COLUMNS(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "40")
+    p = Parser(prog="x", formatter_class=RawDescriptionHelpFormatter, description="line one\nline two")
+    p.add_argument("--flag", help="a help text long enough that it has to wrap at forty columns")
+    text = p.format_help()
+    assert "line one\nline two" in text
+    assert max(len(line) for line in text.splitlines()) <= 40
