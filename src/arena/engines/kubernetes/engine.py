@@ -22,6 +22,7 @@ from arena.engines.kubernetes import kubeconfig as kcfg
 from arena.engines.kubernetes import pods as podlib
 from arena.engines.kubernetes.api import (AlreadyExists, Api, CRDNotInstalled, NotStarted, PermissionDenied,
                                          gc_paused, parallel)
+from arena.engines.kubernetes.status import KUEUE_LABEL
 from arena.errors import ArenaError, InvalidSpec, JobExists, JobNotFound
 from arena.spec.job import JobSpec
 from arena.views import JobView, NodeView
@@ -207,8 +208,6 @@ class KubernetesEngine:
                 except PermissionDenied:
                     return []
             return []
-
-        from arena.engines.kubernetes.status import KUEUE_LABEL
 
         calls: list[Callable[[], list[models.Admitter]]] = []
         if any(k != "appwrapperjob" for k, _ in jobs):

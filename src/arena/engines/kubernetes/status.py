@@ -199,12 +199,12 @@ def own_status(kind: str, status: Mapping[str, Any], *, labels: Mapping[str, str
     return kubeflow(status, labels=labels, suspend=suspend, pod_count=pod_count)
 
 
-def awaits_admission(own: JobStatus) -> bool:
+def awaits_admission(result: JobStatus) -> bool:
     """Whether a PodGroup or Workload may still decide: the job has not run, by its own account.
 
     A running job whose pod is Pending (upstream's override) was admitted long ago.
     """
-    return own.status in (QUEUING, PENDING) and own.phase != "Running"
+    return result.status in (QUEUING, PENDING) and result.phase != "Running"
 
 
 def with_admission(result: JobStatus, admission: Admission | None) -> JobStatus:
