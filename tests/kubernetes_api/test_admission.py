@@ -13,6 +13,7 @@ from k8s_objects import (
     T2,
     T3,
     cond,
+    event,
     job_object,
     job_pods,
     kubeflow_status,
@@ -70,7 +71,7 @@ def test_admission_from_recorded_objects(obj: dict[str, Any], admitted: bool, ph
 def test_deactivated_workload_is_not_admitted() -> None:
     obj = workload(OWNER)
     obj["spec"]["active"] = False
-    assert adm(obj)[2:] == (False, "Deactivated", "the Workload is deactivated (spec.active=false)")
+    assert adm(obj)[2:5] == (False, "Deactivated", "the Workload is deactivated (spec.active=false)")
 
 
 def test_index_joins_by_owner_and_an_unadmitted_workload_wins() -> None:
@@ -158,9 +159,13 @@ def test_list_of_running_jobs_reads_no_admission_objects(apiserver: FakeApiServe
 def test_get_shows_why_a_gang_waits(apiserver: FakeApiServer, engine: KubernetesEngine) -> None:
     _gang_job(apiserver, "mnist", "Pending",
               cond("Unschedulable", reason="NotEnoughResources", message=GANG_UNSCHEDULABLE))
-    view = engine.get("default", "mnist", events=False)
+    pg = apiserver.objects("podgroups")[0]
+    apiserver.add(event(pg, "Unschedulable", "0/2 nodes are unavailable: 2 Insufficient nvidia.com/gpu.",
+                        type_="Warning"))
+    view = engine.get("default", "mnist")
     assert (view.status, view.phase, view.reason) == ("QUEUING", "Created", GANG_UNSCHEDULABLE)
     assert len(view.instances) == 4
+    assert [(e.source, e.reason) for e in view.events] == [("podgroup/mnist", "Unschedulable")]
 
 
 def test_old_kueue_and_missing_or_forbidden_crds_fall_back(make_server, make_engine) -> None:

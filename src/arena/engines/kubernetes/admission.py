@@ -25,6 +25,7 @@ class Admission(NamedTuple):
     admitted: bool
     phase: str  # PodGroup phase, or the Workload's condition that decides
     reason: str
+    uid: str = ""  # of the PodGroup or Workload: `arena get -e` shows its events too
 
 
 def _true(obj: Admitter) -> dict[str, Condition]:
@@ -46,29 +47,31 @@ def podgroup(pg: Admitter) -> Admission:
     phase = pg.status.phase or "Pending"
     unschedulable = _true(pg).get("Unschedulable")
     if phase in _PODGROUP_ADMITTED:
-        return Admission(VOLCANO, name, True, phase, _text(unschedulable))  # e.g. a gang that does not fit yet
+        # Admitted, yet the gang may not fit on the nodes: the condition says so.
+        return Admission(VOLCANO, name, True, phase, _text(unschedulable), pg.metadata.uid)
     why = _text(unschedulable) or (f"waiting for Volcano queue {pg.spec.queue or 'default'} to admit PodGroup "
                                    f"{name} (minMember {pg.spec.minMember or 1})")
-    return Admission(VOLCANO, name, False, phase, why)
+    return Admission(VOLCANO, name, False, phase, why, pg.metadata.uid)
 
 
 def workload(wl: Admitter) -> Admission:
     """A Kueue Workload: admitted while Admitted=True and not evicted (SEMANTICS §C.2)."""
-    name = wl.metadata.name
     true = _true(wl)
     queue = wl.spec.queueName or "?"
     if "Finished" in true:
-        return Admission(KUEUE, name, True, "Finished", _text(true["Finished"]))
-    if "Evicted" in true and "Admitted" not in true:
-        return Admission(KUEUE, name, False, "Evicted", f"evicted by Kueue: {_text(true['Evicted'])}".rstrip(": "))
-    if "Admitted" in true:
-        return Admission(KUEUE, name, True, "Admitted", "")
-    if wl.spec.active is False:
-        return Admission(KUEUE, name, False, "Deactivated", "the Workload is deactivated (spec.active=false)")
-    if "QuotaReserved" in true:
-        return Admission(KUEUE, name, False, "QuotaReserved", f"quota reserved in {queue}; waiting for admission checks")
-    pending = next((c for c in wl.status.conditions if c.type == "QuotaReserved"), None)
-    return Admission(KUEUE, name, False, "Pending", _text(pending) or f"waiting for Kueue admission in queue {queue}")
+        admitted, phase, why = True, "Finished", _text(true["Finished"])
+    elif "Evicted" in true and "Admitted" not in true:
+        admitted, phase, why = False, "Evicted", f"evicted by Kueue: {_text(true['Evicted'])}".rstrip(": ")
+    elif "Admitted" in true:
+        admitted, phase, why = True, "Admitted", ""
+    elif wl.spec.active is False:
+        admitted, phase, why = False, "Deactivated", "the Workload is deactivated (spec.active=false)"
+    elif "QuotaReserved" in true:
+        admitted, phase, why = False, "QuotaReserved", f"quota reserved in {queue}; waiting for admission checks"
+    else:
+        pending = next((c for c in wl.status.conditions if c.type == "QuotaReserved"), None)
+        admitted, phase, why = False, "Pending", _text(pending) or f"waiting for Kueue admission in queue {queue}"
+    return Admission(KUEUE, wl.metadata.name, admitted, phase, why, wl.metadata.uid)
 
 
 def index(podgroups: Iterable[Admitter] = (), workloads: Iterable[Admitter] = ()) -> dict[str, Admission]:

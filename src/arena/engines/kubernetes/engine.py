@@ -283,12 +283,14 @@ class KubernetesEngine:
         k, _, obj = self._one(namespace, name, kind)
         job = msgspec.convert(obj, models.Job)
         pods = self._pods(namespace, k, name)
-        evs = self._events(namespace, [job.metadata.uid, *(p.metadata.uid for p in pods)]) if events else []
-        view = jobview.job_view(k, job, pods, events=evs, spec=public_object(obj) if with_spec else None)
-        if jobview.awaits_admission(view):
+        found = None
+        if jobview.awaits_admission(jobview.job_view(k, job, pods)):
             found = self._admissions(namespace, [(k, job)]).get(job.metadata.uid)
-            if found is not None:
-                view = jobview.job_view(k, job, pods, events=evs, spec=view.spec, admission=found)
+        # The PodGroup's or Workload's events say why the scheduler or Kueue holds the job back.
+        uids = [job.metadata.uid, *(p.metadata.uid for p in pods), *([found.uid] if found else [])]
+        evs = self._events(namespace, uids) if events else []
+        view = jobview.job_view(k, job, pods, events=evs, spec=public_object(obj) if with_spec else None,
+                                admission=found)
         url = self._tensorboard_url(namespace, name)
         return msgspec.structs.replace(view, tensorboard=url) if url else view
 
