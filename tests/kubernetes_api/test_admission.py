@@ -166,6 +166,7 @@ def test_get_shows_why_a_gang_waits(apiserver: FakeApiServer, engine: Kubernetes
     assert (view.status, view.phase, view.reason) == ("QUEUING", "Created", GANG_UNSCHEDULABLE)
     assert len(view.instances) == 4
     assert [(e.source, e.reason) for e in view.events] == [("podgroup/mnist", "Unschedulable")]
+    assert view.queue == "default"  # no schedulingPolicy queue: the PodGroup's
 
 
 def test_old_kueue_and_missing_or_forbidden_crds_fall_back(make_server, make_engine) -> None:

@@ -26,6 +26,7 @@ class Admission(NamedTuple):
     phase: str  # PodGroup phase, or the Workload's condition that decides
     reason: str
     uid: str = ""  # of the PodGroup or Workload: `arena get -e` shows its events too
+    queue: str = ""  # the Volcano queue or Kueue LocalQueue it waits in
 
 
 def _true(obj: Admitter) -> dict[str, Condition]:
@@ -44,14 +45,15 @@ def owner_uids(obj: Admitter) -> list[str]:
 def podgroup(pg: Admitter) -> Admission:
     """A PodGroup: admitted once the enqueue action moved it past Pending."""
     name = pg.metadata.name
+    queue = pg.spec.queue or "default"
     phase = pg.status.phase or "Pending"
     unschedulable = _true(pg).get("Unschedulable")
     if phase in _PODGROUP_ADMITTED:
         # Admitted, yet the gang may not fit on the nodes: the condition says so.
-        return Admission(VOLCANO, name, True, phase, _text(unschedulable), pg.metadata.uid)
-    why = _text(unschedulable) or (f"waiting for Volcano queue {pg.spec.queue or 'default'} to admit PodGroup "
-                                   f"{name} (minMember {pg.spec.minMember or 1})")
-    return Admission(VOLCANO, name, False, phase, why, pg.metadata.uid)
+        return Admission(VOLCANO, name, True, phase, _text(unschedulable), pg.metadata.uid, queue)
+    why = _text(unschedulable) or (f"waiting for Volcano queue {queue} to admit PodGroup {name} "
+                                   f"(minMember {pg.spec.minMember or 1})")
+    return Admission(VOLCANO, name, False, phase, why, pg.metadata.uid, queue)
 
 
 def workload(wl: Admitter) -> Admission:
@@ -71,7 +73,7 @@ def workload(wl: Admitter) -> Admission:
     else:
         pending = next((c for c in wl.status.conditions if c.type == "QuotaReserved"), None)
         admitted, phase, why = False, "Pending", _text(pending) or f"waiting for Kueue admission in queue {queue}"
-    return Admission(KUEUE, wl.metadata.name, admitted, phase, why, wl.metadata.uid)
+    return Admission(KUEUE, wl.metadata.name, admitted, phase, why, wl.metadata.uid, wl.spec.queueName or "")
 
 
 def index(podgroups: Iterable[Admitter] = (), workloads: Iterable[Admitter] = ()) -> dict[str, Admission]:

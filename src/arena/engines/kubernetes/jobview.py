@@ -46,15 +46,18 @@ def suspended(job: Job) -> bool:
     return bool(spec.suspend or (spec.runPolicy and spec.runPolicy.suspend))
 
 
-def queue(kind: str, job: Job) -> str:
-    """The Volcano queue or the Kueue LocalQueue that holds the job, `N/A` when none does."""
+def queue(kind: str, job: Job, admission: Admission | None = None) -> str:
+    """The Volcano queue or the Kueue LocalQueue that holds the job, `N/A` when none does.
+
+    A gang-scheduled Kubeflow job without a schedulingPolicy queue waits in its PodGroup's.
+    """
     labels = job.metadata.labels
     if labels.get(statuslib.KUEUE_LABEL):
         return labels[statuslib.KUEUE_LABEL]
     if kind == "volcanojob":
         return job.spec.queue or "default"
     policy = job.spec.runPolicy.schedulingPolicy if job.spec.runPolicy else None
-    return (policy.queue if policy else None) or "N/A"
+    return (policy.queue if policy else None) or (admission.queue if admission else "") or "N/A"
 
 
 def priority(job: Job, chief: Pod | None) -> str:
@@ -112,7 +115,7 @@ def job_view(kind: str, job: Job, pods: Sequence[Pod], *, events: Iterable[Event
         creationTimestamp=ts(meta.creationTimestamp) or 0.0,
         startTime=start,
         finishTime=times.finish if st.status in FINISHED else None,
-        queue=queue(kind, job),
+        queue=queue(kind, job, admission),
         priority=priority(job, head),
         requestGPUs=requested_gpus(job, pods, gpus),
         allocatedGPUs=allocated_gpus(pods, gpus),
