@@ -61,3 +61,15 @@ def test_check_reports_job_kinds(k8s_arena, apiserver):
     assert r.returncode == 0, r.stderr
     assert "pytorchjob" in r.stdout.lower()
     assert "kubeflow/training-operator" in r.stdout and "Queues: volcano, kueue" in r.stdout
+
+
+def test_queue_commands_through_the_cli(k8s_arena, apiserver):
+    a = k8s_arena
+    r = a.run("queue", "create", "team-a", "--weight", "3")
+    assert r.returncode == 0, r.stderr
+    for argv in (("queue", "list"), ("queue", "get", "team-a"), ("top", "queue")):
+        r = a.run(*argv)
+        assert r.returncode == 0, f"{argv}: {r.stderr}"
+        assert "team-a" in r.stdout and "Traceback" not in r.stderr
+    r = a.run("queue", "list", "-o", "json")
+    assert [q["name"] for q in json.loads(r.stdout)] == ["team-a"]

@@ -375,8 +375,9 @@ class KubernetesEngine:
                 continue
         return None
 
-    def queues(self) -> list[queueusage.QueueUsage]:
-        """Volcano Queues and Kueue ClusterQueues with their allocation (absent systems are skipped)."""
+    def queues(self, name: str | None = None) -> list[queueusage.QueueUsage]:
+        """Volcano Queues and Kueue ClusterQueues with their allocation (absent systems are skipped);
+        only those called `name` when given."""
         volcano, cluster_queues, local_queues = parallel([
             lambda: self._objects(["volcanoqueue"]),
             lambda: self._objects(["clusterqueue", "clusterqueue-v1beta1"]),
@@ -384,7 +385,7 @@ class KubernetesEngine:
         _raise_first([volcano, cluster_queues, local_queues])
         out = [queueusage.volcano(q) for q in volcano or []]  # type: ignore[union-attr]
         out += [queueusage.kueue(cq, local_queues or []) for cq in cluster_queues or []]  # type: ignore[union-attr]
-        return out
+        return out if name is None else [q for q in out if q.name == name]
 
     def queue_op(self, op: str, name: str, **fields: Any) -> list[queueusage.QueueUsage]:
         """Create / delete / open / close a Volcano Queue (or, with kueue=True, Kueue queues)."""
@@ -419,7 +420,7 @@ class KubernetesEngine:
             self.api.create(command)
         else:
             raise ArenaError(f"queue {op} is not supported on the kubernetes engine; edit the Queue object instead")
-        return [q for q in self.queues() if q.name == name]
+        return self.queues(name)
 
     def check(self) -> discovery.CheckReport:
         """Which CRDs the cluster serves, which operators run, and so which job kinds can run."""
