@@ -9,7 +9,6 @@ import time
 
 import msgspec
 
-STATUSES = ("QUEUING", "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "SUSPENDED")
 FINISHED = ("SUCCEEDED", "FAILED")
 
 

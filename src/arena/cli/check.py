@@ -19,11 +19,10 @@ def register(sub, name, aliases, help_):  # type: ignore[no-untyped-def]
 
 
 def run(args: argparse.Namespace) -> int:
+    from arena.cli.context import client_for
     from arena.cli.output import dump, table
-    from arena.client import Client
 
-    client = Client(engine="kubernetes", namespace=getattr(args, "namespace", None),
-                    kubeconfig=getattr(args, "config", None), context=getattr(args, "context", None))
+    client = client_for(args, engine="kubernetes")
     report = client.engine.check()  # type: ignore[attr-defined]
     if args.output in ("json", "yaml"):
         dump(report, args.output)

@@ -6,6 +6,7 @@ import argparse
 from arena.client import Client
 
 
-def client_for(args: argparse.Namespace) -> Client:
-    return Client(engine=getattr(args, "engine", None), namespace=getattr(args, "namespace", None),
+def client_for(args: argparse.Namespace, engine: str | None = None) -> Client:
+    """`engine` overrides --engine (`arena check` always asks the cluster)."""
+    return Client(engine=engine or getattr(args, "engine", None), namespace=getattr(args, "namespace", None),
                   kubeconfig=getattr(args, "config", None), context=getattr(args, "context", None))

@@ -69,7 +69,7 @@ def _duration(v: JobView, now: float) -> str:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from arena.cli.output import dump, table
+    from arena.cli.output import dump, node_column, table
 
     client = _client(args)
     jobs = client.list(all_namespaces=args.all_namespaces, kind=_kind(args))
@@ -89,8 +89,7 @@ def run_list(args: argparse.Namespace) -> int:
         headers.insert(0, "NAMESPACE")
     rows = []
     for j in jobs:
-        node = "localhost" if j.engine == "local" and j.status not in ("QUEUING",) else "N/A"
-        row = [j.name, j.status, j.trainer, _duration(j, now), j.requestGPUs, j.allocatedGPUs, node]
+        row = [j.name, j.status, j.trainer, _duration(j, now), j.requestGPUs, j.allocatedGPUs, node_column(j)]
         if wide:
             row += [j.queue, j.priority, j.position or "-", j.reason or "-"]
         if args.all_namespaces:

@@ -21,13 +21,15 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], out: TextIO | N
     out.write("\n".join(lines) + "\n")
 
 
-def to_builtins(obj: Any) -> Any:
-    return msgspec.to_builtins(obj)
+def node_column(job: Any) -> str:
+    """The NODE column of `list` and `top job`: the one machine of the local engine once a job is
+    admitted; N/A otherwise (a cluster job spans nodes, `get` shows each instance's)."""
+    return "localhost" if job.engine == "local" and job.status != "QUEUING" else "N/A"
 
 
 def dump(obj: Any, fmt: str, out: TextIO | None = None) -> None:
     out = out or sys.stdout
-    data = to_builtins(obj)
+    data = msgspec.to_builtins(obj)
     if fmt == "json":
         out.write(msgspec.json.format(msgspec.json.encode(data), indent=2).decode() + "\n")
     elif fmt == "yaml":

@@ -14,6 +14,7 @@ from importlib import import_module
 from typing import Any
 
 from arena.cli.parser import Parser, RawDescriptionHelpFormatter, UsageError, add_global, add_output, info
+from arena.spec import kinds as spec_kinds
 
 # Flag values that steer the command, never the job (dropped before a job file is merged).
 _CLI_ONLY = frozenset({"func", "builder", "kind_name", "_parser", "file", "dry_run", "output", "wait", "wait_timeout",
@@ -173,16 +174,17 @@ def _add_appwrapper(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ring-controller", default=None, help="label ring-controller.volcano (Ascend)")
 
 
-# kind -> (aliases, builder module, flag adder); add_common comes first, except for the _STANDALONE kinds.
-KINDS: dict[str, tuple[tuple[str, ...], str, Callable[[argparse.ArgumentParser], None]]] = {
-    "pytorchjob": (("pytorch", "py"), "arena.spec.pytorchjob", _add_pytorch),
-    "tfjob": (("tf",), "arena.spec.tfjob", _add_tf),
-    "mpijob": (("mpi", "mj"), "arena.spec.mpijob", _add_mpi),
-    "volcanojob": (("vj", "volcano"), "arena.spec.volcanojob", _add_volcano),
-    "appwrapperjob": (("aw", "appwrapper"), "arena.spec.appwrapperjob", _add_appwrapper),
+# kind -> (builder module, flag adder); add_common comes first, except for the _STANDALONE kinds.
+# The aliases are spec.kinds', the ones `list`/`get --type` accept.
+KINDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
+    "pytorchjob": ("arena.spec.pytorchjob", _add_pytorch),
+    "tfjob": ("arena.spec.tfjob", _add_tf),
+    "mpijob": ("arena.spec.mpijob", _add_mpi),
+    "volcanojob": ("arena.spec.volcanojob", _add_volcano),
+    "appwrapperjob": ("arena.spec.appwrapperjob", _add_appwrapper),
 }
 _STANDALONE = frozenset({"volcanojob"})  # upstream: no common flag set
-_KIND_NAMES = {alias: kind for kind, (aliases, _, _) in KINDS.items() for alias in (kind, *aliases)}
+_KIND_NAMES = {alias: kind for kind, aliases in spec_kinds.KINDS.items() for alias in (kind, *aliases)}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -239,9 +241,9 @@ def register(sub, name, aliases, help_):  # type: ignore[no-untyped-def]
     if isinstance(p, Parser):
         p.__class__ = _SubmitParser
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True, parser_class=Parser)
-    for kind, (kind_aliases, builder, adder) in _wanted_kinds().items():
+    for kind, (builder, adder) in _wanted_kinds().items():
         article = "an" if kind[0] in "aeiou" else "a"
-        kp = kinds.add_parser(kind, aliases=list(kind_aliases), help=f"submit {article} {kind}")
+        kp = kinds.add_parser(kind, aliases=list(spec_kinds.KINDS[kind]), help=f"submit {article} {kind}")
         if kind not in _STANDALONE:
             add_common(kp)
         adder(kp)
@@ -257,9 +259,9 @@ def _wanted_kinds() -> dict[str, Any]:
     words = [w for w in argv if not w.startswith("-")]
     if "submit" in words[:1] and len(words) > 1 and not any(w in ("-f", "--file") or w.startswith("--file=")
                                                              for w in argv):
-        for kind, spec in KINDS.items():
-            if words[1] == kind or words[1] in spec[0]:
-                return {kind: spec}
+        kind = _KIND_NAMES.get(words[1])
+        if kind is not None:
+            return {kind: KINDS[kind]}
     return KINDS
 
 
@@ -267,9 +269,9 @@ def _wanted_kinds() -> dict[str, Any]:
 # Building and submitting
 
 def build_spec(args: argparse.Namespace, namespace: str) -> Any:
-    """The JobSpec from the flags (through the kind's builder) or from -f plus the explicit flags."""
-    from arena.errors import InvalidSpec
+    """The JobSpec from the flags (through the kind's builder) or from -f plus the explicit flags.
 
+    `run` has already required --name when there is no file."""
     values = vars(args)
     if args.file:
         from arena.spec import jobfile
@@ -285,8 +287,6 @@ def build_spec(args: argparse.Namespace, namespace: str) -> Any:
         if not doc.get("namespace"):
             doc["namespace"] = namespace
         return jobfile.to_spec(doc)
-    if not args.name:
-        raise InvalidSpec("--name", "is required")
     opts = {k: v for k, v in values.items() if k not in _CLI_ONLY}
     opts["namespace"] = namespace
     if args.kind_name == "volcanojob" and opts.get("task"):

@@ -98,7 +98,7 @@ def _cluster_nodes(nodes: list, args: argparse.Namespace) -> int:
 
 def run_job(args: argparse.Namespace) -> int:
     from arena.cli.context import client_for
-    from arena.cli.output import dump, table
+    from arena.cli.output import dump, node_column, table
 
     client = client_for(args)
     if args.job:
@@ -128,7 +128,7 @@ def run_job(args: argparse.Namespace) -> int:
         dump(jobs, args.output)
         return 0
     headers = ["NAME", "STATUS", "TRAINER", "GPU(Requested)", "GPU(Allocated)", "NODE"]
-    rows = [[j.name, j.status, j.trainer, j.requestGPUs, j.allocatedGPUs, "localhost"] for j in jobs]
+    rows = [[j.name, j.status, j.trainer, j.requestGPUs, j.allocatedGPUs, node_column(j)] for j in jobs]
     if args.all_namespaces:
         headers.insert(0, "NAMESPACE")
         rows = [[j.namespace, *r] for j, r in zip(jobs, rows)]
