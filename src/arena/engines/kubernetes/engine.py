@@ -22,13 +22,12 @@ from arena.engines.kubernetes import kubeconfig as kcfg
 from arena.engines.kubernetes import pods as podlib
 from arena.engines.kubernetes.api import (AlreadyExists, Api, CRDNotInstalled, NotStarted, PermissionDenied,
                                          gc_paused, parallel)
-from arena.engines.kubernetes.status import KUEUE_LABEL
+from arena.engines.kubernetes.labels import INIT_CONTAINER, LABEL_KUEUE_QUEUE
 from arena.errors import ArenaError, InvalidSpec, JobExists, JobNotFound
 from arena.spec.job import JobSpec
 from arena.views import JobView, NodeView
 
 EVENT_FANOUT = 32  # above this many objects, one namespace LIST of pod events replaces per-object LISTs
-INIT_CONTAINER = "init-code"  # the code-sync init container (render.sync)
 DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
 PROPAGATION = ("Background", "Foreground")
 
@@ -212,7 +211,7 @@ class KubernetesEngine:
         calls: list[Callable[[], list[models.Admitter]]] = []
         if any(k != "appwrapperjob" for k, _ in jobs):
             calls.append(lambda: listing(["podgroup"]))
-        if any(KUEUE_LABEL in job.metadata.labels for _, job in jobs):
+        if any(LABEL_KUEUE_QUEUE in job.metadata.labels for _, job in jobs):
             calls.append(lambda: listing(["workload", "workload-v1beta1"]))
         results = parallel(calls)
         _raise_first(results)

@@ -11,12 +11,12 @@ from typing import Any
 
 from arena.engines.kubernetes import pods as podlib
 from arena.engines.kubernetes.admission import Admission
+from arena.engines.kubernetes.labels import ANNOTATION_REQUESTED_GPUS, LABEL_KUEUE_QUEUE
 from arena.engines.kubernetes import status as statuslib
 from arena.engines.kubernetes.models import Event as EventModel
 from arena.engines.kubernetes.models import Job, Pod, ts
 from arena.views import FINISHED, Event, JobView, Transition
 
-REQUESTED_GPUS = "requestGPUsOfJobOwner"
 
 
 def _int(text: str | None) -> int | None:
@@ -27,10 +27,10 @@ def _int(text: str | None) -> int | None:
 
 
 def requested_gpus(job: Job, pods: Sequence[Pod], gpus: Sequence[int] | None = None) -> int:
-    value = _int(job.metadata.annotations.get(REQUESTED_GPUS))
+    value = _int(job.metadata.annotations.get(ANNOTATION_REQUESTED_GPUS))
     if value is None:
-        value = next((v for v in (_int(p.metadata.annotations.get(REQUESTED_GPUS)) for p in pods) if v is not None),
-                     None)
+        found = (_int(p.metadata.annotations.get(ANNOTATION_REQUESTED_GPUS)) for p in pods)
+        value = next((v for v in found if v is not None), None)
     if value is not None:
         return value
     return sum(gpus) if gpus is not None else sum(podlib.gpus(p) for p in pods)
@@ -52,8 +52,8 @@ def queue(kind: str, job: Job, admission: Admission | None = None) -> str:
     A gang-scheduled Kubeflow job without a schedulingPolicy queue waits in its PodGroup's.
     """
     labels = job.metadata.labels
-    if labels.get(statuslib.KUEUE_LABEL):
-        return labels[statuslib.KUEUE_LABEL]
+    if labels.get(LABEL_KUEUE_QUEUE):
+        return labels[LABEL_KUEUE_QUEUE]
     if kind == "volcanojob":
         return job.spec.queue or "default"
     policy = job.spec.runPolicy.schedulingPolicy if job.spec.runPolicy else None

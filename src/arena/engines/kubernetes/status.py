@@ -30,11 +30,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from arena.engines.kubernetes.admission import KUEUE, Admission
+from arena.engines.kubernetes.labels import LABEL_KUEUE_QUEUE
 from arena.engines.kubernetes.models import ts
 
 QUEUING, PENDING, RUNNING, SUCCEEDED, FAILED, SUSPENDED = (
     "QUEUING", "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "SUSPENDED")
-KUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 
 
 class JobStatus(NamedTuple):
@@ -74,7 +74,7 @@ def kubeflow(status: Mapping[str, Any], *, labels: Mapping[str, str] | None = No
     conds = conditions(status)
     true = _true(conds)
     phase = next((c["type"] for c in reversed(conds) if c.get("status") == "True"), "")
-    queue = (labels or {}).get(KUEUE_LABEL)
+    queue = (labels or {}).get(LABEL_KUEUE_QUEUE)
     if "Succeeded" in true:
         return JobStatus(SUCCEEDED, "Succeeded", _message(true["Succeeded"]))
     if "Failed" in true:
@@ -137,7 +137,7 @@ def volcano_times(status: Mapping[str, Any]) -> Times:
 def appwrapper(status: Mapping[str, Any], *, labels: Mapping[str, str] | None = None) -> JobStatus:
     phase = str(status.get("phase") or "")
     conds = {c.get("type", ""): c for c in conditions(status)}
-    queue = (labels or {}).get(KUEUE_LABEL)
+    queue = (labels or {}).get(LABEL_KUEUE_QUEUE)
     unhealthy = conds.get("Unhealthy") if conds.get("Unhealthy", {}).get("status") == "True" else None
     if phase == "":
         return JobStatus(QUEUING, "Empty", "waiting for the AppWrapper controller")

@@ -10,18 +10,11 @@ from typing import Any
 
 import msgspec
 
+from arena.engines.kubernetes.labels import (ANNOTATION_REQUESTED_GPUS, ANNOTATION_USERNAME, LABEL_APP,
+                                            LABEL_CREATED_BY, LABEL_KUEUE_QUEUE, LABEL_RELEASE, LABEL_UID)
 from arena.errors import InvalidSpec
 from arena.spec.job import JobSpec
 from arena.spec.names import check_label_value
-
-# Labels Arena owns on every object; a user label may not redefine them.
-LABEL_APP = "app"
-LABEL_RELEASE = "release"
-LABEL_CREATED_BY = "createdBy"
-LABEL_UID = "arena.kubeflow.org/uid"
-LABEL_KUEUE_QUEUE = "kueue.x-k8s.io/queue-name"
-ANNOTATION_USERNAME = "arena.kubeflow.org/username"
-ANNOTATION_REQUESTED_GPUS = "requestGPUsOfJobOwner"
 
 # createdBy values as upstream's charts spell them.
 CREATED_BY = {

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from arena.engines.kubernetes.labels import INIT_CONTAINER
 from arena.engines.kubernetes.render.context import Ctx
 from arena.engines.kubernetes.render.owner import owner_reference
 from arena.spec.job import JobSpec
 
 VOLUME = "code-sync"
-INIT_CONTAINER = "init-code"
 SYNC_ROOT = "/code"  # where the init container writes
 
 
