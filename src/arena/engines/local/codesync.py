@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from arena.errors import InvalidSpec
+from arena.spec.common import project_name
 from arena.spec.job import SyncSpec
 
 _ASKPASS = """#!/bin/sh
@@ -26,12 +27,6 @@ case "$1" in
 esac
 """
 _USERINFO = re.compile(r"(://)[^/@\s]+@")
-
-
-def project_name(source: str) -> str:
-    """Upstream's rule: the last path element, without `.git`."""
-    name = source.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
-    return name[:-4] if name.endswith(".git") else name or "code"
 
 
 def redact(text: str, env: dict[str, str]) -> str:
@@ -49,7 +44,7 @@ def stage(sync: SyncSpec, staging_root: Path, env: dict[str, str] | None = None)
     env = dict(os.environ if env is None else env)
     staging_root.mkdir(parents=True, exist_ok=True)
     out = Path(tempfile.mkdtemp(prefix="sync-", dir=staging_root))
-    dest = out / project_name(sync.source)
+    dest = out / (project_name(sync.source) or "code")
     try:
         if sync.mode == "rsync":
             _copy(sync.source, dest)

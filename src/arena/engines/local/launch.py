@@ -33,11 +33,8 @@ def capture_base_env(environ: dict[str, str]) -> dict[str, str]:
 
 
 class ReplicaLaunch(msgspec.Struct, frozen=True):
-    """The plan for one replica: what `apply` runs (and `--dry-run` prints)."""
+    """The plan for one replica: what the runtime hands to the shim to start it."""
 
-    key: str
-    task: str
-    index: int
     argv: list[str]
     cwd: str
     env: dict[str, str]
@@ -104,9 +101,9 @@ def _svc_plugin(spec: JobSpec) -> bool:
 
         return "svc" in volcano.plugins_of(spec)
     if spec.kind == "appwrapperjob" and _aw_inner(spec) == "volcano":
-        from arena.spec.job import AppWrapperOptions
+        from arena.distributed import appwrapper
 
-        return not isinstance(spec.options, AppWrapperOptions) or spec.options.use_svc_plugin
+        return appwrapper.options_of(spec).use_svc_plugin
     return False
 
 
@@ -124,9 +121,9 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def _aw_inner(spec: JobSpec) -> str:
-    from arena.spec.job import AppWrapperOptions
+    from arena.distributed import appwrapper
 
-    return spec.options.inner_type if isinstance(spec.options, AppWrapperOptions) else "pytorch"
+    return appwrapper.options_of(spec).inner_type
 
 
 def contract_env(spec: JobSpec, task: str, index: int, ports: dict[str, int], job_dir: Path) -> dict[str, str]:
@@ -203,5 +200,5 @@ def plan_replica(spec: JobSpec, task: str, index: int, ports: dict[str, int], gp
     if not command and spec.kind == "mpijob" and task == "worker":
         command = IDLE_WORKER
     cwd = spec.working_dir or str(job_dir)  # with code sync: the job dir, code at ./code/<project>
-    return ReplicaLaunch(key=f"{task}-{index}", task=task, index=index, argv=[spec.shell, "-c", command], cwd=cwd,
+    return ReplicaLaunch(argv=[spec.shell, "-c", command], cwd=cwd,
                          env=replica_env(spec, task, index, ports, gpus, base_env, job_dir, uid))

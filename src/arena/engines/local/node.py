@@ -11,8 +11,8 @@ from typing import Any
 
 import msgspec
 
+from arena.engines.local import resources
 from arena.errors import InvalidSpec
-from arena.spec import quantity
 from arena.spec.keyvalue import parse_csv_pairs
 
 
@@ -72,27 +72,17 @@ def nvml_gpus() -> list[GPUInfo]:
 
 
 def declared(values: dict[str, Any], field: str) -> Capacity:
-    cpu = memory = None
-    gpus = 0
-    extended: dict[str, int] = {}
-    for key, value in values.items():
-        if key == "cpu":
-            cpu = quantity.cpu_milli(str(value), f"{field} cpu")
-        elif key == "memory":
-            memory = quantity.memory_bytes(str(value), f"{field} memory")
-        elif key in ("nvidia.com/gpu", "gpu", "gpus"):
-            gpus = quantity.count(value, f"{field} nvidia.com/gpu")
-        elif "/" in key:
-            extended[key] = quantity.count(value, f"{field} {key}")
-        else:
-            raise InvalidSpec(field, f"unknown resource {key!r} (cpu, memory, nvidia.com/gpu or vendor/name)")
+    """A capacity from a resource map; cpu and memory not named default to the machine's own."""
+    res = resources.parse(values, field, qualify=True)
+    cpu, memory = res.cpu_milli, res.memory
     if cpu is None:
         cpu = _cpu_count() * 1000
     if memory is None:
         import psutil
 
         memory = psutil.virtual_memory().total
-    return Capacity(cpu_milli=cpu, memory=memory, gpus=tuple(range(gpus)), extended=extended, source="declared")
+    return Capacity(cpu_milli=cpu, memory=memory, gpus=tuple(range(res.gpus or 0)), extended=res.extended,
+                    source="declared")
 
 
 def detect(config: dict[str, Any] | None = None) -> Capacity:

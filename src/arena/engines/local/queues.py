@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 
+from arena.engines.local import resources
 from arena.engines.local.store import Store, loads
 from arena.errors import ArenaError, InvalidSpec, QueueNotFound
 from arena.spec import quantity
@@ -31,25 +32,6 @@ class QueueView(msgspec.Struct, frozen=True):
     created: float = 0.0
 
 
-def check_resources(values: dict[str, Any] | None, field: str) -> dict[str, str]:
-    """cpu / memory / nvidia.com/gpu / vendor/name → validated quantity strings."""
-    out: dict[str, str] = {}
-    for key, value in (values or {}).items():
-        text = str(value)
-        if key == "cpu":
-            quantity.cpu_milli(text, field)
-        elif key == "memory":
-            quantity.memory_bytes(text, field)
-        elif key in ("nvidia.com/gpu", "gpu", "gpus") or "/" in key:
-            if quantity.count(text, field) < 0:
-                raise InvalidSpec(field, f"{key} must not be negative")
-            key = "nvidia.com/gpu" if key in ("gpu", "gpus") else key
-        else:
-            raise InvalidSpec(field, f"unknown resource {key!r} (cpu, memory, nvidia.com/gpu or vendor/name)")
-        out[key] = text
-    return out
-
-
 def _weight(value: Any) -> int:
     try:
         w = int(value)
@@ -65,8 +47,8 @@ def create(store: Store, name: str, weight: Any = 1, capability: dict | None = N
     check_dns_label(name, "NAME")
     if state not in ("Open", "Closed"):
         raise InvalidSpec("--state", "must be Open or Closed")
-    cap = check_resources(capability, "--capability")
-    gua = check_resources(guarantee, "--guarantee")
+    cap = resources.parse(capability, "--capability").text
+    gua = resources.parse(guarantee, "--guarantee").text
     w = _weight(weight)
     with store.tx() as db:
         if db.execute("SELECT 1 FROM queues WHERE name=?", (name,)).fetchone():
@@ -84,10 +66,10 @@ def update(store: Store, name: str, weight: Any = None, capability: dict | None 
         if weight is not None:
             db.execute("UPDATE queues SET weight=? WHERE name=?", (_weight(weight), name))
         if capability is not None:
-            cap = check_resources(capability, "--capability")
+            cap = resources.parse(capability, "--capability").text
             db.execute("UPDATE queues SET capability=? WHERE name=?", (json.dumps(cap) if cap else None, name))
         if guarantee is not None:
-            gua = check_resources(guarantee, "--guarantee")
+            gua = resources.parse(guarantee, "--guarantee").text
             db.execute("UPDATE queues SET guarantee=? WHERE name=?", (json.dumps(gua) if gua else None, name))
         if reclaimable is not None:
             db.execute("UPDATE queues SET reclaimable=? WHERE name=?", (int(reclaimable), name))
@@ -136,7 +118,7 @@ def rows(store: Store, name: str | None = None) -> list[Any]:
     return [row]
 
 
-def view(row: Any, report: Any | None = None, pending: int = 0, running: int = 0) -> QueueView:
+def view(row: Any, report: Any | None = None) -> QueueView:
     """A queue with the scheduler's figures (deserved/allocated) when a report is given."""
     def amount(a: Any) -> dict[str, str]:
         if a is None:
@@ -150,5 +132,5 @@ def view(row: Any, report: Any | None = None, pending: int = 0, running: int = 0
                      capability=loads(row["capability"], {}), guarantee=loads(row["guarantee"], {}),
                      deserved=amount(getattr(report, "deserved", None)),
                      allocated=amount(getattr(report, "allocated", None)),
-                     pending=getattr(report, "pending", pending), running=getattr(report, "running", running),
+                     pending=getattr(report, "pending", 0), running=getattr(report, "running", 0),
                      created=row["created"])

@@ -22,7 +22,7 @@ from typing import Any
 
 import msgspec
 
-from arena.engines.local import launch, lifecycle, queues, supervisor, volcano_lifecycle
+from arena.engines.local import launch, lifecycle, queues, resources, supervisor, volcano_lifecycle
 from arena.engines.local.node import Capacity
 from arena.engines.local.paths import Paths
 from arena.engines.local.scheduler import Amount, Decisions, Job, Node, Queue, Replica, Snapshot, cycle
@@ -141,12 +141,12 @@ class Runtime:
                         raise JobExists(spec.name, spec.namespace)
                     db.execute(
                         "INSERT INTO jobs(uid, namespace, name, kind, spec, base_env, status, phase, queue, priority,"
-                        " priority_class, created, requested_gpus, job_dir, deadline_s, ttl_s)"
-                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        " priority_class, created, requested_gpus, job_dir, deadline_s)"
+                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                         (uid, spec.namespace, spec.name, spec.kind, jobspec.encode(spec).decode(), json.dumps(base_env),
                          "QUEUING", "Created", spec.scheduling.queue, self._priority(spec.scheduling.priority),
                          spec.scheduling.priority, now, spec.requested_gpus, str(job_dir),
-                         spec.run_policy.active_deadline_seconds, _ttl(spec, "SUCCEEDED")))
+                         spec.run_policy.active_deadline_seconds))
                     db.executemany(
                         "INSERT INTO replicas(job_uid, key, task, idx) VALUES (?,?,?,?)",
                         [(uid, f"{t.name}-{i}", t.name, i) for t in spec.tasks for i in range(t.replicas)])
@@ -242,20 +242,24 @@ class Runtime:
         spec = self.spec(row["uid"], row["spec"]) if (reps is not None or with_spec) else None
         master = lifecycle.master_task(spec) if spec else ""
         chief = ""
+        bound_gpus = 0  # as list's SQL: GPUs of bound replicas that are starting or running
         for r in reps or []:
             name = f"{row['name']}-{r['key']}"
             is_chief = r["task"] == master and r["idx"] == 0
             if is_chief:
                 chief = name
             task = spec.task(r["task"]) if spec else None
+            gpus = loads(r["gpus"], [])
+            if r["bound"] and r["state"] in ("Starting", "Running"):
+                bound_gpus += len(gpus)
             instances.append(Instance(
                 name=name, task=r["task"], index=r["idx"], status=_pod_status(r["state"]), chief=is_chief,
-                requestGPUs=task.resources.gpus if task else 0, gpuIndices=loads(r["gpus"], []), port=r["port"],
+                requestGPUs=task.resources.gpus if task else 0, gpuIndices=gpus, port=r["port"],
                 restarts=r["restarts"], exitCode=r["exit_code"], pid=r["pid"], startTime=r["started"],
                 finishTime=r["finished"], logPath=str(Path(row["job_dir"]) / "logs" / f"{r['key']}.log"),
                 reason=r["reason"]))
         if alloc is None:
-            alloc = sum(len(i.gpuIndices) for i in instances if i.status in ("Running", "Pending") and i.gpuIndices)
+            alloc = bound_gpus
         return JobView(
             uuid=row["uid"], name=row["name"], namespace=row["namespace"], kind=row["kind"],
             trainer=kinds.trainer(row["kind"]), status=row["status"], phase=row["phase"],
@@ -331,12 +335,12 @@ class Runtime:
                 supervisor.signal_tree(row["tb_pid"], row["tb_ctime"], supervisor.TERM)
                 pids.append((row["tb_pid"], row["tb_ctime"]))
         deadline = time.monotonic() + self.grace
-        while any(supervisor.group_alive(p) for p, _ in pids) and time.monotonic() < deadline:
+        while supervisor.any_group_alive(p for p, _ in pids) and time.monotonic() < deadline:
             time.sleep(0.05)
         for pid, ctime in pids:
             supervisor.signal_tree(pid, ctime, supervisor.KILL)
         end = time.monotonic() + 5
-        while any(supervisor.group_alive(p) for p, _ in pids) and time.monotonic() < end:
+        while supervisor.any_group_alive(p for p, _ in pids) and time.monotonic() < end:
             time.sleep(0.02)
         with self.mu:
             with self.store.tx() as db:
@@ -406,7 +410,7 @@ class Runtime:
 
     def _released(self, r: Any, ex: dict | None) -> None:
         with self.store.tx() as db:
-            job = db.execute("SELECT finished FROM jobs WHERE uid=?", (r["juid"],)).fetchone()
+            job = db.execute("SELECT finished, phase FROM jobs WHERE uid=?", (r["juid"],)).fetchone()
             if job is not None and job["finished"] is None:  # stopped for a restart: back to Pending
                 db.execute("UPDATE replicas SET state='Pending', bound=0, pid=NULL, pid_ctime=NULL, kill_at=NULL,"
                            " exit_code=NULL, finished=NULL WHERE job_uid=? AND key=?", (r["juid"], r["key"]))
@@ -414,8 +418,7 @@ class Runtime:
             state = "Succeeded" if ex is not None and ex["code"] == 0 else "Terminated"  # stopped by us
             db.execute("UPDATE replicas SET state=?, bound=0, exit_code=COALESCE(?, exit_code), finished=COALESCE(finished, ?)"
                        " WHERE job_uid=? AND key=?", (state, ex["code"] if ex else None, self.clock(), r["juid"], r["key"]))
-            phase = db.execute("SELECT phase FROM jobs WHERE uid=?", (r["juid"],)).fetchone()["phase"]
-            final = {v: k for k, v in TRANSITIONAL.items()}.get(phase)
+            final = {v: k for k, v in TRANSITIONAL.items()}.get(job["phase"]) if job is not None else None
             if final and not db.execute("SELECT 1 FROM replicas WHERE job_uid=? AND state IN"
                                         " ('Starting','Running','Terminating')", (r["juid"],)).fetchone():
                 Store.set_phase(db, r["juid"], final, "all pods stopped")
@@ -464,10 +467,10 @@ class Runtime:
         elif outcome.action == "restart_job":
             self._requeue(uid, outcome.reason, "Restarting", "PENDING", "Restarting")
         elif outcome.action == "reset":
+            from arena.distributed.appwrapper import options_of
             from arena.spec import duration
-            from arena.spec.job import AppWrapperOptions
 
-            opts = spec.options if isinstance(spec.options, AppWrapperOptions) else AppWrapperOptions()
+            opts = options_of(spec)
             pause = duration.parse_seconds(opts.retry_pause_period, "retry_pause_period")
             grace = duration.parse_seconds(opts.failure_grace_period, "failure_grace_period")
             # Both periods run from the failure (the Unhealthy transition): resume once the later one is over.
@@ -478,7 +481,10 @@ class Runtime:
         phase = phase or ("Succeeded" if ok else "Failed")
         live = db.execute("SELECT COUNT(*) FROM replicas WHERE job_uid=? AND state IN ('Starting','Running')",
                           (uid,)).fetchone()[0]
-        db.execute("UPDATE jobs SET finished=?, reason=?, position=0 WHERE uid=?", (self.clock(), reason, uid))
+        # The TTL depends on how the job ended (an AppWrapper's successTTL applies to success only): fix it now,
+        # so `_deadlines` selects the job exactly when it is due.
+        db.execute("UPDATE jobs SET finished=?, reason=?, position=0, ttl_s=? WHERE uid=?",
+                   (self.clock(), reason, _ttl(self.spec(uid), status), uid))
         db.execute("UPDATE replicas SET bound=0 WHERE job_uid=? AND state IN ('Pending','Succeeded','Failed')", (uid,))
         # Volcano: Completing/Aborting/Terminating while the pods are killed, the final phase once they are gone
         Store.set_phase(db, uid, TRANSITIONAL[phase] if phase in TRANSITIONAL and live else phase, reason, status)
@@ -498,8 +504,9 @@ class Runtime:
         return out
 
     def _deadlines(self, now: float) -> None:
+        """Fail a job past its activeDeadlineSeconds; delete a finished one whose TTL (set by `_finish`) is over."""
         for row in self.store.query(
-                "SELECT uid, spec, started, finished, namespace, name, status FROM jobs WHERE"
+                "SELECT uid, spec, started, finished, namespace, name FROM jobs WHERE"
                 " (finished IS NULL AND deadline_s IS NOT NULL AND started IS NOT NULL AND started + deadline_s <= ?)"
                 " OR (finished IS NOT NULL AND ttl_s IS NOT NULL AND finished + ttl_s <= ?)", (now, now)):
             spec = self.spec(row["uid"], row["spec"])
@@ -510,8 +517,7 @@ class Runtime:
                 with self.store.tx() as db:
                     self._finish(db, row["uid"], False, reason)
                 self._terminate_replicas(row["uid"], reason)
-            elif row["finished"] is not None and (ttl := _ttl(spec, row["status"])) is not None \
-                    and now - row["finished"] >= ttl:
+            elif row["finished"] is not None:  # the query selected it: its TTL is over
                 live = self.store.one("SELECT 1 FROM replicas WHERE job_uid=? AND state IN ('Starting','Running','Terminating')",
                                       (row["uid"],))
                 if live is None:
@@ -613,8 +619,9 @@ class Runtime:
         with self.store.tx() as db:
             Store.event(db, uid, event, reason, "Warning", "controller")
             Store.set_phase(db, uid, phase, reason, status)
-            db.execute("UPDATE jobs SET admitted=0, retries=retries+1, reason=?, hold_until=? WHERE uid=?",
-                       (reason, self.clock() + hold if hold else None, uid))
+            # deployed=NULL: the next bind starts a new generation, whose AppWrapper grace periods run from then
+            db.execute("UPDATE jobs SET admitted=0, deployed=NULL, retries=retries+1, reason=?, hold_until=?"
+                       " WHERE uid=?", (reason, self.clock() + hold if hold else None, uid))
         self._terminate_replicas(uid, reason)
         with self.store.tx() as db:
             db.execute("UPDATE replicas SET state='Pending', exit_code=NULL, finished=NULL, pid=NULL, pid_ctime=NULL,"
@@ -662,7 +669,7 @@ class Runtime:
                 db.execute("UPDATE jobs SET started=? WHERE uid=?", (now, uid))
                 start_tb = spec.tensorboard is not None
             db.execute("UPDATE jobs SET admitted=1, reason='', position=0, hold_until=NULL WHERE uid=?", (uid,))
-            if not row["admitted"] or row["deployed"] is None:  # a new generation: AppWrapper's ResourcesDeployed
+            if row["deployed"] is None:  # a new generation (cleared by _requeue): AppWrapper's ResourcesDeployed
                 db.execute("UPDATE jobs SET deployed=? WHERE uid=?", (now, uid))
             gpus = [g for b in binds for g in b.gpu_indices]
             Store.event(db, uid, "Scheduled", f"gang of {len(binds)} replicas bound to localhost"
@@ -701,16 +708,15 @@ class Runtime:
     def _appwrapper_grace(self, now: float) -> None:
         """AppWrapper: too few replicas running once the admission (some replicas not even created) or
         warm-up (all created, not all running) grace period after the deploy has passed → reset or fail."""
+        from arena.distributed.appwrapper import options_of
         from arena.spec import duration
-        from arena.spec.job import AppWrapperOptions
 
         rows = self.store.query("SELECT uid, spec, deployed, retries FROM jobs WHERE kind='appwrapperjob' AND"
                                 " finished IS NULL AND admitted=1 AND deployed IS NOT NULL")
         for row in rows:
             spec = self.spec(row["uid"], row["spec"])
-            opts = spec.options if isinstance(spec.options, AppWrapperOptions) else AppWrapperOptions()
-            states = [r["state"] for r in self.store.query("SELECT state, bound FROM replicas WHERE job_uid=?",
-                                                           (row["uid"],))]
+            opts = options_of(spec)
+            states = [r["state"] for r in self.store.query("SELECT state FROM replicas WHERE job_uid=?", (row["uid"],))]
             expected = len(states)
             ready = sum(1 for st in states if st in ("Running", "Succeeded"))
             if ready >= expected or "Terminating" in states:
@@ -729,8 +735,6 @@ class Runtime:
             else:
                 pause = duration.parse_seconds(opts.retry_pause_period, "retry_pause_period")
                 self._requeue(row["uid"], why, "Resetting", "SUSPENDED", "Resetting", hold=pause)
-                with self.store.tx() as db:
-                    db.execute("UPDATE jobs SET deployed=NULL WHERE uid=?", (row["uid"],))
 
     def _tensorboards(self, now: float) -> None:
         """Stop a finished job's TensorBoard, at once or after its --tensorboard-ttl."""
@@ -784,14 +788,12 @@ class Runtime:
 
 def decide(spec: JobSpec, states: list[lifecycle.ReplicaState], key: str, code: int, job: Any) -> lifecycle.Outcome:
     """The kind's controller: Kubeflow (PyTorch/TF/MPI), Volcano, or AppWrapper around either."""
-    from arena.engines.local import volcano_lifecycle
-
     if spec.kind == "volcanojob":
         return volcano_lifecycle.on_exit(spec, states, key, code, job["retries"])
     if spec.kind == "appwrapperjob":
-        from arena.spec.job import AppWrapperOptions
+        from arena.distributed.appwrapper import options_of
 
-        opts = spec.options if isinstance(spec.options, AppWrapperOptions) else AppWrapperOptions()
+        opts = options_of(spec)
         if code != 0:  # any failed pod makes the AppWrapper unhealthy: reset while retries remain
             if job["retries"] >= opts.retry_limit:
                 return lifecycle.Outcome("fail", f"replica {key} exited with code {code}; retryLimit "
@@ -806,22 +808,23 @@ def decide(spec: JobSpec, states: list[lifecycle.ReplicaState], key: str, code: 
 
 def _ttl(spec: JobSpec, status: str) -> float | None:
     """Seconds a finished job is kept: ttlSecondsAfterFinished, or an AppWrapper's successTTL."""
-    from arena.spec.job import AppWrapperOptions
+    from arena.distributed.appwrapper import options_of
 
-    if isinstance(spec.options, AppWrapperOptions) and spec.options.success_ttl and status == "SUCCEEDED":
+    success_ttl = options_of(spec).success_ttl
+    if success_ttl and status == "SUCCEEDED":
         from arena.spec import duration
 
-        return duration.parse_seconds(spec.options.success_ttl, "success_ttl")
+        return duration.parse_seconds(success_ttl, "success_ttl")
     return spec.run_policy.ttl_seconds_after_finished
 
 
 def _amount(d: dict | None) -> Amount | None:
+    """A stored queue capability/guarantee, parsed as `arena queue` validated it; unnamed → unlimited."""
     if not d:
         return None
-    ext = {k: int(v) for k, v in d.items() if k not in ("cpu", "memory", "nvidia.com/gpu")}
-    return Amount(quantity.cpu_milli(str(d["cpu"])) if "cpu" in d else 10**12,
-                  quantity.memory_bytes(str(d["memory"])) if "memory" in d else 10**18,
-                  int(d.get("nvidia.com/gpu", 10**6)), ext)
+    res = resources.parse(d, "queue resources")
+    return Amount(10**12 if res.cpu_milli is None else res.cpu_milli, 10**18 if res.memory is None else res.memory,
+                  10**6 if res.gpus is None else res.gpus, res.extended)
 
 
 def _request(res: Any) -> Amount:

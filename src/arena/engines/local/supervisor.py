@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import psutil
@@ -85,15 +86,29 @@ def signal_tree(pid: int | None, ctime: float | None, sig: int) -> None:
 
 def group_alive(pid: int | None) -> bool:
     """True while any process of the replica's group still runs (zombies excepted)."""
-    if not pid:
-        return False
-    try:
-        os.killpg(pid, 0)
-    except (ProcessLookupError, PermissionError):
+    return any_group_alive((pid,))
+
+
+def any_group_alive(pids: Iterable[int | None]) -> bool:
+    """True while any process of any of these groups runs (zombies excepted).
+
+    One walk over the process table for all groups: a delete polls every replica of a job every
+    few milliseconds, and a walk per replica made that cost grow with the job's size.
+    """
+    groups: set[int] = set()
+    for pid in pids:
+        if not pid:
+            continue
+        try:
+            os.killpg(pid, 0)  # cheap: no such group, no process to look for
+        except (ProcessLookupError, PermissionError):
+            continue
+        groups.add(pid)
+    if not groups:
         return False
     for p in psutil.process_iter(["pid"]):
         try:
-            if os.getpgid(p.pid) == pid and p.status() != psutil.STATUS_ZOMBIE:
+            if os.getpgid(p.pid) in groups and p.status() != psutil.STATUS_ZOMBIE:
                 return True
         except (ProcessLookupError, psutil.Error, OSError):
             continue

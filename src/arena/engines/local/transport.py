@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -123,6 +122,8 @@ class Transport:
 
     def start_daemon(self, wait: float = 15.0) -> None:
         """Start `arenad` detached (own session, output to arenad.log) and wait for its socket."""
+        import subprocess  # only here: most CLI runs find the daemon up and never pay for the import
+
         self.paths.ensure()
         log = open(self.paths.daemon_log, "ab")
         env = dict(os.environ)

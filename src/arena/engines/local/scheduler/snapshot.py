@@ -30,24 +30,9 @@ class Amount(msgspec.Struct, frozen=True):
             ext[k] = ext.get(k, 0) - v
         return Amount(self.cpu_milli - other.cpu_milli, self.memory - other.memory, self.gpus - other.gpus, ext)
 
-    def scaled(self, n: int) -> Amount:
-        return Amount(self.cpu_milli * n, self.memory * n, self.gpus * n, {k: v * n for k, v in self.extended.items()})
-
     def fits_in(self, other: Amount) -> bool:
         return (self.cpu_milli <= other.cpu_milli and self.memory <= other.memory and self.gpus <= other.gpus
                 and all(v <= other.extended.get(k, 0) for k, v in self.extended.items() if v > 0))
-
-    def shortfall(self, free: Amount) -> list[tuple[str, int, int]]:
-        """(resource, needed, free) for each resource that does not fit."""
-        out = []
-        for name, need, have in (("cpu", self.cpu_milli, free.cpu_milli), ("memory", self.memory, free.memory),
-                                 ("nvidia.com/gpu", self.gpus, free.gpus)):
-            if need > have:
-                out.append((name, need, have))
-        for k, v in self.extended.items():
-            if v > free.extended.get(k, 0):
-                out.append((k, v, free.extended.get(k, 0)))
-        return out
 
 
 class Node(msgspec.Struct, frozen=True):

@@ -88,10 +88,6 @@ def fits(need: Vec, room: Vec) -> bool:
     return all(map(le, need, room))
 
 
-def is_zero(a: Vec) -> bool:
-    return not any(a)
-
-
 def first_short(need: Vec, room: Vec, order: tuple[int, ...]) -> int:
     """The dimension reported as the binding constraint (-1 when everything fits)."""
     for d in order:
