@@ -26,13 +26,16 @@ from arena.spec.job import AppWrapperOptions, JobSpec, TaskSpec
 
 
 def options_of(spec: JobSpec) -> AppWrapperOptions:
-    return spec.options if isinstance(spec.options, AppWrapperOptions) else AppWrapperOptions()
+    return spec.options_as(AppWrapperOptions)
 
 
 def numeric_nproc(spec: JobSpec) -> int | None:
-    """The chart's `^[0-9]+$` test: auto/cpu/gpu (or unset) do not count as numbers."""
+    """The chart's `^[0-9]+$` test: auto/cpu/gpu (or unset) do not count as numbers.
+
+    ASCII digits only, as Go's `[0-9]`; `str.isdigit` alone would also accept other scripts' digits.
+    """
     value = options_of(spec).nproc_per_node
-    return int(value) if value and value.isdigit() else None
+    return int(value) if value and value.isascii() and value.isdigit() else None
 
 
 def inner_task(spec: JobSpec) -> TaskSpec:

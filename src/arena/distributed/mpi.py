@@ -43,14 +43,14 @@ def detect_implementation(version_text: str) -> Implementation | None:
 
 def resolve_implementation(spec: JobSpec, version_text: str | None = None) -> Implementation:
     """The job's explicit choice, else what the mpirun's version text says, else Open MPI (the operator's format)."""
-    opts = spec.options if isinstance(spec.options, MPIOptions) else MPIOptions()
+    opts = spec.options_as(MPIOptions)
     if opts.implementation != "auto":
         return opts.implementation
     return (detect_implementation(version_text) if version_text else None) or "openmpi"
 
 
 def slots_per_worker(spec: JobSpec) -> int:
-    opts = spec.options if isinstance(spec.options, MPIOptions) else MPIOptions()
+    opts = spec.options_as(MPIOptions)
     return max(opts.slots_per_worker, 1)
 
 

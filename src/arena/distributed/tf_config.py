@@ -8,13 +8,13 @@
 - `task.type` is the lower-case replica type, `task.index` the replica index;
 - a standalone job (one worker, no ps) gets no TF_CONFIG at all, as upstream Arena's disable-tf-config.
 
-Both engines use this: the local engine passes the loopback endpoints it allocated, the Kubernetes engine
-(for dry-run output and tests) the Service names from `cluster_endpoints`. Also the shared helpers for
-endpoint mappings used by the other contract modules.
+The local engine uses this with the loopback endpoints it allocated; `cluster_endpoints` gives the
+Service names a cluster would use (for tests and comparisons: the Kubernetes engine renders a TFJob and
+leaves TF_CONFIG to the Training Operator). Also the shared helpers for endpoint mappings used by the
+other contract modules.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -71,6 +71,8 @@ def check_index(task: TaskSpec, index: int) -> None:
 
 def encode_go_json(value: Any) -> str:
     """Compact JSON like Go's encoding/json, which also escapes <, >, & and U+2028/U+2029."""
+    import json  # here, not at module level: only replicas that get a TF_CONFIG pay for it at start-up
+
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     for char, escaped in _GO_ESCAPES.items():
         text = text.replace(char, escaped)
@@ -85,7 +87,7 @@ def cluster_spec(spec: JobSpec, endpoints: Endpoints) -> dict[str, list[str]]:
 
 
 def is_standalone(spec: JobSpec) -> bool:
-    return isinstance(spec.options, TFOptions) and spec.options.standalone
+    return spec.options_as(TFOptions).standalone
 
 
 def tf_config_dict(spec: JobSpec, task: TaskSpec | str, index: int, endpoints: Endpoints) -> dict[str, Any] | None:

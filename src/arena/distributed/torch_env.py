@@ -14,7 +14,7 @@ def rank(task: str, index: int) -> int:
 
 def env(spec: JobSpec, task: str, index: int, master_addr: str, master_port: int) -> dict[str, str]:
     nnodes = spec.total_replicas
-    opts = spec.options if isinstance(spec.options, PyTorchOptions) else PyTorchOptions()
+    opts = spec.options_as(PyTorchOptions)
     nproc = opts.nproc_per_node
     world = nnodes * int(nproc) if nproc and nproc.isdigit() else nnodes
     r = rank(task, index)

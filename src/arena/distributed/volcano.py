@@ -32,17 +32,21 @@ from arena.distributed.tf_config import (
 )
 from arena.spec.job import JobSpec, TaskSpec, VolcanoOptions
 
-HOSTS_DIR = "/etc/volcano"  # where the svc plugin mounts its ConfigMap
 TF_ROLES = ("ps", "worker", "chief", "evaluator")  # the tensorflow plugin's field order
 TF_PORT = 2222  # the tensorflow plugin's default --port
-PYTORCH_PORT = 23456  # the pytorch plugin's default --port
+AUTO_TF_ROLES = ("chief", "ps", "worker")  # `--tf-config auto`'s training cluster: a TFJob's, without the evaluator
 MASTER, WORKER = "master", "worker"
 FRAMEWORK_PLUGINS = ("pytorch", "tensorflow", "mpi", "ray")  # each implies svc (Volcano's webhook)
 MODELLED_PLUGINS = ("env", "svc", "pytorch", "tensorflow")
 
 
 def options_of(spec: JobSpec) -> VolcanoOptions:
-    return spec.options if isinstance(spec.options, VolcanoOptions) else VolcanoOptions()
+    return spec.options_as(VolcanoOptions)
+
+
+def svc_host(job: str, task: str, index: int) -> str:
+    """A pod's address under the svc plugin: `<job>-<task>-<i>.<job>` (hostname.subdomain it sets)."""
+    return f"{job}-{task}-{index}.{job}"
 
 
 def task_key(name: str) -> str:
@@ -125,15 +129,25 @@ def tensorflow_plugin_dict(spec: JobSpec, task: TaskSpec | str, index: int,
             "task": {"type": roles.get(t.name, t.name), "index": index}}
 
 
+def auto_tf_cluster(spec: JobSpec, endpoints: Endpoints) -> dict[str, list[str]]:
+    """`--tf-config auto`'s cluster map: the tasks named chief/ps/worker that have replicas, sorted as Go
+    marshals a TFJob's map; the evaluator (and any other task) is not part of the training cluster.
+
+    Shared by the local engine (loopback endpoints) and the Kubernetes renderer (svc host names), so both
+    give the training code the same cluster.
+    """
+    names = sorted(x.name for x in spec.tasks if x.name in AUTO_TF_ROLES and x.replicas > 0)
+    check_endpoints(spec, endpoints, names)
+    return {n: list(endpoints[n]) for n in names}
+
+
 def auto_tf_config_dict(spec: JobSpec, task: TaskSpec | str, index: int,
                         endpoints: Endpoints) -> dict[str, Any]:
     """`--tf-config auto`: the same TF_CONFIG a TFJob replica gets (see tf_config.py), built from the tasks
     named chief/ps/worker (the evaluator gets its task but is not in the cluster, as on a TFJob)."""
     t = task_of(spec, task)
     check_index(t, index)
-    names = sorted(x.name for x in spec.tasks if x.name in TF_ROLES and x.name != "evaluator" and x.replicas > 0)
-    check_endpoints(spec, endpoints, names)
-    return {"cluster": {n: list(endpoints[n]) for n in names}, "task": {"type": t.name, "index": index},
+    return {"cluster": auto_tf_cluster(spec, endpoints), "task": {"type": t.name, "index": index},
             "environment": "cloud"}
 
 
@@ -196,7 +210,7 @@ def replica_env(spec: JobSpec, task: TaskSpec | str, index: int, endpoints: Endp
 
 def cluster_hosts(spec: JobSpec) -> dict[str, list[str]]:
     """Pod addresses on a cluster: `<job>-<task>-<i>.<job>` (hostname.subdomain set by the svc plugin)."""
-    return {t.name: [f"{spec.name}-{t.name}-{i}.{spec.name}" for i in range(t.replicas)] for t in spec.tasks}
+    return {t.name: [svc_host(spec.name, t.name, i) for i in range(t.replicas)] for t in spec.tasks}
 
 
 def cluster_endpoints(spec: JobSpec, port: int = TF_PORT) -> dict[str, list[str]]:

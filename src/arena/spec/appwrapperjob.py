@@ -23,7 +23,7 @@ import msgspec
 
 from arena.errors import InvalidSpec
 from arena.spec import duration
-from arena.spec.common import command_text, common_fields, non_negative, positive, resources, run_policy
+from arena.spec.common import command_text, common_fields, given_or, non_negative, positive, resources, run_policy
 from arena.spec.job import AppWrapperOptions, JobSpec, TaskSpec
 from arena.spec.names import check_dns_label
 from arena.spec.pytorchjob import check_nproc
@@ -88,11 +88,6 @@ def _options(opts: dict[str, Any]) -> AppWrapperOptions:
     return check_options(o)
 
 
-def _given_or(value: Any, default: int) -> Any:
-    """0 is a value the user typed (and gets refused); only an absent flag takes the default."""
-    return default if value in (None, "") else value
-
-
 def build(**opts: Any) -> JobSpec:
     """Build an AppWrapper job spec from flag values (the CLI's dest names)."""
     fields = common_fields(opts, "appwrapperjob")
@@ -103,7 +98,7 @@ def build(**opts: Any) -> JobSpec:
     sched = fields.pop("scheduling")
     scheduler = opts.get("scheduler_name") or opts.get("scheduler")
     if options.inner_type == "pytorch":
-        workers = positive(_given_or(opts.get("workers"), 1), "--workers")
+        workers = positive(given_or(opts.get("workers"), 1), "--workers")
         tasks = [TaskSpec(name="master", replicas=1, command=command, image=image, resources=res,
                           restart_policy="Never")]
         if workers > 1:
@@ -111,7 +106,7 @@ def build(**opts: Any) -> JobSpec:
                                   resources=res, restart_policy="OnFailure"))
         sched = msgspec.structs.replace(sched, scheduler_name=scheduler or None)
     else:
-        workers = positive(_given_or(opts.get("replicas"), 1), "--replicas")
+        workers = positive(given_or(opts.get("replicas"), 1), "--replicas")
         raw_retry = opts.get("max_retry")
         max_retry = DEFAULT_MAX_RETRY if raw_retry in (None, "") else non_negative(raw_retry, "--max-retry")
         tasks = [TaskSpec(name=options.task_name, replicas=workers, command=command, image=image, resources=res,

@@ -51,6 +51,22 @@ def positive(value: int, field: str) -> int:
     return int(value)
 
 
+def given_or(value: Any, default: int) -> Any:
+    """0 is a value the user typed (and gets refused); only an absent flag takes the default."""
+    return default if value in (None, "") else value
+
+
+def check_port(value: int | str | None, field: str) -> int:
+    """0 (the default) lets the engine pick a free port when the replica starts."""
+    try:
+        port = int(value or 0)
+    except (TypeError, ValueError):
+        raise InvalidSpec(field, f"{value!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise InvalidSpec(field, "must be between 1 and 65535 (0 picks a free port)")
+    return port
+
+
 def run_policy(retry: int = 0, clean_task_policy: str = "Running", running_timeout: str | int | None = None,
                ttl_after_finished: str | int | None = None) -> RunPolicy:
     if clean_task_policy not in CLEAN_POD_POLICIES:
@@ -95,6 +111,15 @@ def data_dirs(items: Iterable[str]) -> list[DataDir]:
             raise InvalidSpec("--data-dir", f"mount path {mount!r} must be absolute")
         out.append(DataDir(host_path=host, mount_path=mount))
     return out
+
+
+def project_name(source: str) -> str:
+    """The directory git-sync creates (upstream's rule): the source's last path element without `.git`.
+
+    Both engines put the code at `<working-dir>/code/<project>`, so they must derive the same name.
+    """
+    last = source.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+    return last[:-4] if last.endswith(".git") else last
 
 
 def sync(mode: str | None, source: str | None, image: str | None = None) -> SyncSpec | None:

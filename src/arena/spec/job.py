@@ -7,7 +7,7 @@ this; they never re-parse flags.
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypeVar
 
 import msgspec
 
@@ -139,6 +139,7 @@ class AppWrapperOptions(msgspec.Struct, frozen=True, omit_defaults=True, tag="ap
 
 
 KindOptions = PyTorchOptions | TFOptions | MPIOptions | VolcanoOptions | AppWrapperOptions
+_Options = TypeVar("_Options", PyTorchOptions, TFOptions, MPIOptions, VolcanoOptions, AppWrapperOptions)
 
 
 class JobSpec(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
@@ -165,6 +166,14 @@ class JobSpec(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fi
 
     def task(self, name: str) -> TaskSpec | None:
         return next((t for t in self.tasks if t.name == name), None)
+
+    def options_as(self, cls: type[_Options]) -> _Options:
+        """The kind options as `cls`, or its defaults when the spec carries none of that type.
+
+        `options` is optional (specs built by hand, in tests, or before a kind had options), and every
+        options field has a default, so engines read it through this instead of repeating the check.
+        """
+        return self.options if isinstance(self.options, cls) else cls()
 
     @property
     def total_replicas(self) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from arena.errors import InvalidSpec
-from arena.spec.common import command_text, common_fields, positive, resources, run_policy
+from arena.spec.common import command_text, common_fields, given_or, positive, resources, run_policy
 from arena.spec.job import JobSpec, MPIOptions, Resources, TaskSpec
 
 IMPLEMENTATIONS = ("auto", "openmpi", "mpich")
@@ -26,16 +26,11 @@ def default_slots(worker: Resources) -> int:
     return worker.gpus if worker.gpus > 0 else 1
 
 
-def _given_or(value: Any, default: int) -> Any:
-    """0 is a value the user typed (and gets refused); only an absent flag takes the default."""
-    return default if value in (None, "") else value
-
-
 def build(**opts: Any) -> JobSpec:
     """Build an MPIJob spec from flag values (the CLI's dest names)."""
     fields = common_fields(opts, "mpijob")
     command = command_text(opts.get("command"))
-    workers = positive(_given_or(opts.get("workers"), 1), "--workers")
+    workers = positive(given_or(opts.get("workers"), 1), "--workers")
     res = resources(opts.get("cpu"), opts.get("memory"), opts.get("gpus") or 0, opts.get("device") or ())
     raw_slots = opts.get("slots_per_worker")
     slots = default_slots(res) if raw_slots in (None, "") else positive(raw_slots, "--slots-per-worker")

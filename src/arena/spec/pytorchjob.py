@@ -5,7 +5,7 @@ import re
 from typing import Any
 
 from arena.errors import InvalidSpec
-from arena.spec.common import command_text, common_fields, positive, resources, run_policy
+from arena.spec.common import check_port, command_text, common_fields, positive, resources, run_policy
 from arena.spec.job import JobSpec, PyTorchOptions, TaskSpec
 
 _NPROC = re.compile(r"^(auto|cpu|gpu|[1-9][0-9]*)$")
@@ -25,9 +25,7 @@ def build(**opts: Any) -> JobSpec:
     workers = positive(1 if opts.get("workers") is None else opts["workers"], "--workers")
     command = command_text(opts.get("command"))
     res = resources(opts.get("cpu"), opts.get("memory"), opts.get("gpus") or 0, opts.get("device") or ())
-    master_port = int(opts.get("master_port") or 0)
-    if not 0 <= master_port <= 65535:
-        raise InvalidSpec("--master-port", "must be between 1 and 65535 (0 picks a free port)")
+    master_port = check_port(opts.get("master_port"), "--master-port")
     tasks = [TaskSpec(name="master", replicas=1, command=command, image=fields["image"], resources=res,
                       restart_policy="Never", port=master_port)]
     if workers > 1:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from arena.errors import InvalidSpec
-from arena.spec.common import command_text, common_fields, non_negative, resources, run_policy
+from arena.spec.common import check_port, command_text, common_fields, non_negative, resources, run_policy
 from arena.spec.job import JobSpec, Resources, TaskSpec, TFOptions
 
 SUCCESS_POLICIES = ("ChiefWorker", "AllWorkers")
@@ -25,17 +25,6 @@ def check_success_policy(value: str | None, field: str = "--success-policy") -> 
     if policy not in SUCCESS_POLICIES:
         raise InvalidSpec(field, f"{value!r} must be ChiefWorker or AllWorkers")
     return policy
-
-
-def check_port(value: int | str | None, field: str) -> int:
-    """0 (the default) lets the engine pick a free port when the replica starts."""
-    try:
-        port = int(value or 0)
-    except (TypeError, ValueError):
-        raise InvalidSpec(field, f"{value!r} is not a port number") from None
-    if not 0 <= port <= 65535:
-        raise InvalidSpec(field, "must be between 1 and 65535 (0 picks a free port)")
-    return port
 
 
 def is_standalone(ps: int, workers: int, chief: bool, evaluator: bool) -> bool:

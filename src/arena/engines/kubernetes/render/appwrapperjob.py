@@ -7,17 +7,21 @@ Differences from the fork, on purpose (ARENA.md §9.7):
 - without the svc plugin the headless Service selects only task index 0, and MASTER_ADDR is that
   Service, because pods get per-pod DNS names only when something sets their hostname, which is
   the svc plugin's job;
-- pytorch mode renders no extra headless Service: the training operator makes its own.
+- pytorch mode renders no extra headless Service: the training operator makes its own;
+- the volcano-mode torchrun env is rendered for every replica count, where the chart (and
+  `distributed.appwrapper.volcano_env`, which mirrors it for the local engine) emits it only when
+  replicas > 1.
 """
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import msgspec
 
+from arena.distributed import appwrapper as contract
+from arena.distributed import volcano as volcano_contract
 from arena.engines.kubernetes.render import checks, pod, pytorchjob, tensorboard, volcanojob
-from arena.engines.kubernetes.render.context import LABEL_KUEUE_QUEUE, Ctx, RenderOptions
+from arena.engines.kubernetes.render.context import Ctx, RenderOptions
 from arena.engines.kubernetes.render.owner import owner_reference
 from arena.errors import InvalidSpec
 from arena.spec.job import AppWrapperOptions, JobSpec, TaskSpec
@@ -28,11 +32,6 @@ APPWRAPPER_LABEL = "workload.codeflare.dev/appwrapper"
 RING_LABEL = "ring-controller.volcano"
 FT = "workload.codeflare.dev.appwrapper/"
 CONTAINER = "main-con"  # the fork's container name in volcano mode
-_NUMERIC = re.compile(r"^[0-9]+$")
-
-
-def options_of(spec: JobSpec) -> AppWrapperOptions:
-    return spec.options if isinstance(spec.options, AppWrapperOptions) else AppWrapperOptions()
 
 
 def fault_tolerance(o: AppWrapperOptions) -> dict[str, str]:
@@ -82,10 +81,15 @@ def _ring_labels(o: AppWrapperOptions) -> dict[str, str]:
 
 # ---- volcano inner type ------------------------------------------------------------------
 def volcano_env(ctx: Ctx, task: TaskSpec, o: AppWrapperOptions, master_addr: str) -> list[dict[str, Any]]:
-    """The fork's torchrun env: RANK/NODE_RANK are the node index, WORLD_SIZE counts processes."""
+    """The fork's torchrun env: RANK/NODE_RANK are the node index, WORLD_SIZE counts processes.
+
+    Numeric --nproc-per-node is decided as for the local engine (`distributed.appwrapper.numeric_nproc`);
+    unlike there, the block is rendered for one replica too (see the module docstring).
+    """
     index = pod.annotation_path(volcanojob.TASK_INDEX_KEY)
     nproc = o.nproc_per_node
-    numeric = bool(nproc and _NUMERIC.match(nproc))
+    n = contract.numeric_nproc(ctx.spec)
+    numeric = n is not None
     env: list[dict[str, Any]] = []
     if nproc:
         env.append(pod.env_value("PET_NPROC_PER_NODE", nproc))
@@ -95,7 +99,7 @@ def volcano_env(ctx: Ctx, task: TaskSpec, o: AppWrapperOptions, master_addr: str
             pod.env_value("NNODES", str(task.replicas))]
     if numeric:
         env.append(pod.env_value("NPROC_PER_NODE", str(nproc)))
-    env.append(pod.env_value("WORLD_SIZE", str(task.replicas * int(nproc) if numeric else task.replicas)))
+    env.append(pod.env_value("WORLD_SIZE", str(task.replicas * n if n is not None else task.replicas)))
     env += [pod.env_field("RANK", index), pod.env_field("NODE_RANK", index)]
     if numeric:
         env.append(pod.env_value("LOCAL_WORLD_SIZE", str(nproc)))
@@ -129,7 +133,7 @@ def _volcano_component(ctx: Ctx, o: AppWrapperOptions) -> tuple[dict[str, Any], 
         raise InvalidSpec("--master-port", "must be between 1 and 65535")
     # Either the svc plugin or our headless Service is named after the job.
     volcanojob.check_names(ctx.name, spec.tasks, svc=True, field="--task-name")
-    master_addr = volcanojob.host(ctx.name, task.name, 0) if o.use_svc_plugin else ctx.name
+    master_addr = volcano_contract.svc_host(ctx.name, task.name, 0) if o.use_svc_plugin else ctx.name
     extra_spec = None if o.use_svc_plugin else {"subdomain": ctx.name}
     ports = [{"name": "master-port", "containerPort": o.master_port, "protocol": "TCP"}]
     template = pod.pod_template(ctx, task, container=CONTAINER, ports=ports, labels=_ring_labels(o),
@@ -172,16 +176,14 @@ def _pytorch_component(ctx: Ctx, o: AppWrapperOptions) -> dict[str, Any]:
 
 
 def render(spec: JobSpec, opts: RenderOptions) -> list[dict[str, Any]]:
-    o = options_of(spec)
+    o = contract.options_of(spec)
     # Fault-tolerance keys live on the AppWrapper only, from the options; a user `-a` with the same
     # key must not reach the inner job or its pods (the fork's duplication).
     user_ann = {k: v for k, v in spec.annotations.items() if not k.startswith(FT)}
     ctx = Ctx.of(msgspec.structs.replace(spec, annotations=user_ann), opts)
     if o.inner_type not in ("pytorch", "volcano"):
         raise InvalidSpec("--inner-type", f"{o.inner_type!r} must be pytorch or volcano")
-    labels = {**ctx.labels(), APPWRAPPER_LABEL: spec.name, **_ring_labels(o)}
-    if spec.scheduling.kueue_queue:
-        labels[LABEL_KUEUE_QUEUE] = checks.dns1123(spec.scheduling.kueue_queue, "--kueue-queue", "queue name")
+    labels = {**ctx.labels(), APPWRAPPER_LABEL: spec.name, **_ring_labels(o), **ctx.kueue_labels()}
     annotations = {**ctx.annotations(), **fault_tolerance(o)}
     metadata = {"name": spec.name, "namespace": spec.namespace, "labels": labels, "annotations": annotations}
     task: TaskSpec | None = None

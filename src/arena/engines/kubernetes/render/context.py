@@ -12,6 +12,7 @@ import msgspec
 
 from arena.engines.kubernetes.labels import (ANNOTATION_REQUESTED_GPUS, ANNOTATION_USERNAME, LABEL_APP,
                                             LABEL_CREATED_BY, LABEL_KUEUE_QUEUE, LABEL_RELEASE, LABEL_UID)
+from arena.engines.kubernetes.render import checks
 from arena.errors import InvalidSpec
 from arena.spec.job import JobSpec
 from arena.spec.names import check_label_value
@@ -79,6 +80,12 @@ class Ctx(msgspec.Struct, frozen=True, kw_only=True):
             if key in ours and ours[key] != value:
                 raise InvalidSpec("--label", f"{key!r} is set by arena and cannot be overridden")
         return {**ours, **{k: v for k, v in self.spec.labels.items() if k not in ours}}
+
+    def kueue_labels(self) -> dict[str, str]:
+        """Kueue's queue label for `--kueue-queue`, or none: the label is what makes Kueue admit the object,
+        so every kind that Kueue may admit sets it the same way, with the name checked as a LocalQueue's."""
+        queue = self.spec.scheduling.kueue_queue
+        return {LABEL_KUEUE_QUEUE: checks.dns1123(queue, "--kueue-queue", "queue name")} if queue else {}
 
     def annotations(self) -> dict[str, str]:
         """Job and pod annotations: the user's, plus the submitter and GPU request upstream reads."""

@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from arena.engines.kubernetes.render import checks
-from arena.engines.kubernetes.render.context import LABEL_KUEUE_QUEUE, Ctx
+from arena.engines.kubernetes.render.context import Ctx
 from arena.errors import InvalidSpec
 from arena.spec.job import TaskSpec
 
@@ -77,7 +77,6 @@ def metadata(ctx: Ctx, annotations: Mapping[str, str] | None = None, *, embedded
     (it suspends it through runPolicy.suspend until quota is free). Inside an AppWrapper the label
     belongs to the AppWrapper only, and the namespace is the AppWrapper's."""
     meta = ctx.metadata(annotations, namespaced=not embedded)
-    queue = ctx.spec.scheduling.kueue_queue
-    if queue and not embedded:
-        meta["labels"][LABEL_KUEUE_QUEUE] = checks.dns1123(queue, "--kueue-queue", "queue name")
+    if not embedded:
+        meta["labels"].update(ctx.kueue_labels())
     return meta

@@ -23,7 +23,7 @@ IMPLEMENTATIONS = {"openmpi": "OpenMPI", "mpich": "MPICH"}  # "auto": the operat
 
 def job(ctx: Ctx) -> dict[str, Any]:
     kubeflow.check_job_names(ctx)
-    options = ctx.spec.options if isinstance(ctx.spec.options, MPIOptions) else MPIOptions()
+    options = ctx.spec.options_as(MPIOptions)
     if ctx.spec.task("launcher") is None:
         raise InvalidSpec("tasks", "an MPIJob needs a launcher")
     if options.slots_per_worker < 1:
@@ -43,7 +43,7 @@ def job(ctx: Ctx) -> dict[str, Any]:
 
 
 def chief_selector(ctx: Ctx) -> dict[str, str]:
-    options = ctx.spec.options if isinstance(ctx.spec.options, MPIOptions) else MPIOptions()
+    options = ctx.spec.options_as(MPIOptions)
     if options.api_version == "v2beta1":  # mpi-operator labels pods by role, not replica type
         return {"training.kubeflow.org/job-name": ctx.name, "training.kubeflow.org/job-role": "launcher"}
     return kubeflow.chief_selector(ctx.name, "Launcher")

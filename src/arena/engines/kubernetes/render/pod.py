@@ -6,7 +6,6 @@ so every kind renders it the same way.
 """
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -64,6 +63,9 @@ def container_env(ctx: Ctx, task: TaskSpec, kind_env: Iterable[Mapping[str, Any]
     """Injected env first (so user values may reference it with $(VAR)), then job env, task env.
 
     A user variable with an injected name replaces it in place: the user always wins.
+    Each `kind_env` entry is copied at its top level only: callers build nested objects (valueFrom)
+    afresh for every template (`env_field`), and flat entries shared between templates get their own
+    copy here, so templates never share a mutable env entry.
     """
     out: dict[str, dict[str, Any]] = {}
     res = task.resources
@@ -73,7 +75,7 @@ def container_env(ctx: Ctx, task: TaskSpec, kind_env: Iterable[Mapping[str, Any]
         out["workers"] = env_value("workers", str(ctx.spec.workers))
         out["gpus"] = env_value("gpus", str(res.gpus))
     for item in kind_env:
-        out[item["name"]] = copy.deepcopy(dict(item))  # templates never share nested objects
+        out[item["name"]] = dict(item)
     for name, value in {**ctx.spec.env, **task.env}.items():
         out[name] = env_value(name, value)
     return list(out.values())

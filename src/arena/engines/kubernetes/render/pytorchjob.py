@@ -50,6 +50,6 @@ def chief_selector(ctx: Ctx) -> dict[str, str]:
 
 def render(spec: JobSpec, opts: RenderOptions) -> list[dict[str, Any]]:
     ctx = Ctx.of(spec, opts)
-    options = spec.options if isinstance(spec.options, PyTorchOptions) else PyTorchOptions()
+    options = spec.options_as(PyTorchOptions)
     primary = job(ctx, nproc_per_node=options.nproc_per_node, port=master_port(spec, options.master_port))
     return [primary, *tensorboard.objects(ctx, primary, chief_selector(ctx))]

@@ -11,16 +11,11 @@ from typing import Any
 from arena.engines.kubernetes.labels import INIT_CONTAINER
 from arena.engines.kubernetes.render.context import Ctx
 from arena.engines.kubernetes.render.owner import owner_reference
+from arena.spec.common import project_name
 from arena.spec.job import JobSpec
 
 VOLUME = "code-sync"
 SYNC_ROOT = "/code"  # where the init container writes
-
-
-def project_name(source: str) -> str:
-    """The directory git-sync creates: the repository's last path element without `.git`."""
-    last = source.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
-    return last[:-4] if last.endswith(".git") else last
 
 
 def secret_name(spec: JobSpec) -> str:

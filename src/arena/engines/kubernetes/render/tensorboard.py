@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from arena.engines.kubernetes.render import tolerations
 from arena.engines.kubernetes.render.context import Ctx
 from arena.engines.kubernetes.render.owner import owner_reference
 from arena.spec.job import DataMount, JobSpec
@@ -39,13 +38,17 @@ def host_path(spec: JobSpec) -> str:
     return f"{HOST_LOG_ROOT}/{spec.namespace}/{spec.name}"
 
 
+def _host_volume(spec: JobSpec, logdir: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    return ({"name": LOG_VOLUME, "hostPath": {"path": host_path(spec), "type": "DirectoryOrCreate"}},
+            {"name": LOG_VOLUME, "mountPath": logdir})
+
+
 def log_volume(spec: JobSpec) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """The hostPath (volume, mount) the training pods need, or None when no hostPath is used."""
     tb = spec.tensorboard
     if tb is None or not tb.logdir.startswith("/") or _claim_for(spec, tb.logdir):
         return None
-    return ({"name": LOG_VOLUME, "hostPath": {"path": host_path(spec), "type": "DirectoryOrCreate"}},
-            {"name": LOG_VOLUME, "mountPath": tb.logdir})
+    return _host_volume(spec, tb.logdir)
 
 
 def objects(ctx: Ctx, primary: dict[str, Any], chief_selector: dict[str, str]) -> list[dict[str, Any]]:
@@ -57,28 +60,26 @@ def objects(ctx: Ctx, primary: dict[str, Any], chief_selector: dict[str, str]) -
     labels = {**ctx.labels(), **ROLE}
     selector = {"app": ctx.app, "release": spec.name, **ROLE}
     owner = [owner_reference(primary)]
-    pod_spec: dict[str, Any] = {}
-    sched = spec.scheduling
-    if sched.priority:
-        pod_spec["priorityClassName"] = sched.priority
-    if sched.node_selector:
-        pod_spec["nodeSelector"] = dict(sched.node_selector)
-    tols = tolerations.parse_all(sched.tolerations)
-    if tols:
-        pod_spec["tolerations"] = tols
+    # Here, not at module level: pod imports this module (for log_volume).
+    from arena.engines.kubernetes.render import pod
+
+    # Placed like the job's pods (priority, node selector, tolerations), but left to the default
+    # scheduler: TensorBoard is not part of the job's gang.
+    pod_spec: dict[str, Any] = pod.placement(ctx, None)
     container: dict[str, Any] = {
         "name": "tensorboard",
         "image": tb.image or ctx.opts.images.tensorboard,
         "command": ["tensorboard", "--logdir", tb.logdir, "--host", "0.0.0.0", "--port", str(PORT)],
         "ports": [{"name": "tensorboard", "containerPort": PORT}],
     }
-    claim = _claim_for(spec, tb.logdir) if tb.logdir.startswith("/") else None
-    host = log_volume(spec)
+    absolute = tb.logdir.startswith("/")
+    claim = _claim_for(spec, tb.logdir) if absolute else None
     if claim:
         claim_source = {"claimName": claim.name, "readOnly": True}
         pod_spec["volumes"] = [{"name": claim.name, "persistentVolumeClaim": claim_source}]
         container["volumeMounts"] = [{"name": claim.name, "mountPath": claim.path, "readOnly": True}]
-    elif host:
+    elif absolute:  # the hostPath the training pods write to (log_volume), without a second claim lookup
+        host = _host_volume(spec, tb.logdir)
         pod_spec["volumes"] = [host[0]]
         container["volumeMounts"] = [{**host[1], "readOnly": True}]
         pod_spec["affinity"] = {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [

@@ -22,7 +22,7 @@ DISABLE_TF_CONFIG = "arena.kubeflow.org/disable-tf-config"
 
 def job(ctx: Ctx) -> dict[str, Any]:
     kubeflow.check_job_names(ctx)
-    options = ctx.spec.options if isinstance(ctx.spec.options, TFOptions) else TFOptions()
+    options = ctx.spec.options_as(TFOptions)
     replicas: dict[str, Any] = {}
     for rtype, task in kubeflow.replica_types(ctx, ROLES):
         ports = [{"name": PORT_NAME, "containerPort": task.port or DEFAULT_PORT, "protocol": "TCP"}]

@@ -3,18 +3,23 @@
 `VolcanoOptions.tf_config == "auto"` gives every pod its own TF_CONFIG without shell glue: the task
 index comes from the pod annotation Volcano writes (`volcano.sh/task-index`) through the downward
 API into ARENA_TASK_INDEX, and TF_CONFIG references it with Kubernetes' $(VAR) expansion. Hosts
-follow the svc plugin's naming, <job>-<task>-<i>.<job>.
+follow the svc plugin's naming, <job>-<task>-<i>.<job>, and the cluster map is the one the local engine
+gives (`distributed.volcano.auto_tf_cluster`).
+
+The user-facing vocabulary (events, actions, plugins) and the dependsOn rule come from `spec.volcanojob`,
+so a job file, the CLI and this renderer accept exactly the same jobs.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from arena.distributed import volcano as contract
 from arena.engines.kubernetes.render import checks, pod, tensorboard
 from arena.engines.kubernetes.render.context import Ctx, RenderOptions
 from arena.errors import InvalidSpec
 from arena.spec.job import JobSpec, Policy, TaskSpec, VolcanoOptions
+from arena.spec.volcanojob import PLUGINS, USER_ACTIONS, USER_EVENTS, check_depends_on
 
 API_VERSION = "batch.volcano.sh/v1alpha1"
 KIND = "Job"
@@ -22,11 +27,7 @@ DEFAULT_SCHEDULER = "volcano"
 TASK_INDEX_KEY = "volcano.sh/task-index"  # Volcano writes it as a pod annotation and a pod label
 TASK_INDEX_ENV = "ARENA_TASK_INDEX"
 TF_PORT = 2222
-USER_EVENTS = ("*", "PodFailed", "PodEvicted", "PodPending", "Unknown", "TaskCompleted", "TaskFailed", "JobUpdated")
-USER_ACTIONS = ("AbortJob", "RestartJob", "RestartTask", "RestartPod", "RestartPartition", "TerminateJob",
-                "CompleteJob", "ResumeJob")
-PLUGINS = ("env", "svc", "ssh", "pytorch", "tensorflow", "mpi", "ray", "hcclrank")
-SVC_PLUGINS = ("svc", "pytorch", "tensorflow", "mpi", "ray")  # Volcano's webhook adds svc for the frameworks
+SVC_PLUGINS = ("svc", *contract.FRAMEWORK_PLUGINS)  # Volcano's webhook adds svc for the frameworks
 
 
 # ---- lifecycle policies ------------------------------------------------------------------
@@ -75,11 +76,6 @@ def plugins(items: Iterable[str]) -> dict[str, list[str]]:
 
 
 # ---- names -------------------------------------------------------------------------------
-def host(job: str, task: str, index: int) -> str:
-    """A pod's address under the svc plugin."""
-    return f"{job}-{task}-{index}.{job}"
-
-
 def check_names(name: str, tasks: Iterable[TaskSpec], svc: bool, field: str = "--task") -> None:
     """The svc plugin names a Service after the job, and pods are <job>-<task>-<index>."""
     if svc:
@@ -91,29 +87,6 @@ def check_names(name: str, tasks: Iterable[TaskSpec], svc: bool, field: str = "-
             raise InvalidSpec(field, f"task {task.name!r} is given twice")
         seen.add(task.name)
         checks.dns1123(f"{name}-{task.name}-{max(task.replicas - 1, 0)}", "--name", "pod name")
-
-
-def check_depends_on(tasks: list[TaskSpec]) -> None:
-    """dependsOn must name other tasks and form no cycle (Volcano's webhook rule)."""
-    graph = {t.name: list(t.depends_on) for t in tasks}
-    for name, deps in graph.items():
-        for dep in deps:
-            if dep not in graph or dep == name:
-                raise InvalidSpec("--depends-on", f"task {name!r} depends on {dep!r}, which is not another task")
-    state: dict[str, int] = {}
-
-    def visit(node: str) -> None:
-        if state.get(node) == 1:
-            raise InvalidSpec("--depends-on", f"task dependencies form a cycle through {node!r}")
-        if state.get(node) == 2:
-            return
-        state[node] = 1
-        for dep in graph[node]:
-            visit(dep)
-        state[node] = 2
-
-    for node in graph:
-        visit(node)
 
 
 def min_available(ctx: Ctx) -> int:
@@ -178,13 +151,18 @@ def job_spec(ctx: Ctx, tasks: list[dict[str, Any]], plugin_map: Mapping[str, lis
 
 
 def tf_config_env(ctx: Ctx, task: TaskSpec) -> list[dict[str, Any]]:
-    """ARENA_TASK_INDEX from the pod annotation, then TF_CONFIG built from it by $(VAR) expansion."""
-    # The same cluster map as the local engine and a TFJob: chief/ps/worker tasks, sorted; the evaluator
-    # (and any other task) is not part of the training cluster (distributed/volcano.auto_tf_config_dict).
-    members = sorted((t for t in ctx.spec.tasks if t.name in ("chief", "ps", "worker") and t.replicas > 0),
-                     key=lambda t: t.name)
-    cluster = {t.name: [f"{host(ctx.name, t.name, i)}:{t.port or TF_PORT}" for i in range(t.replicas)]
-               for t in members}
+    """ARENA_TASK_INDEX from the pod annotation, then TF_CONFIG built from it by $(VAR) expansion.
+
+    The index is only known in the pod, so the value is assembled as text around `$(ARENA_TASK_INDEX)`
+    instead of being encoded from a dict.
+    """
+    import json  # here, not at module level: only `--tf-config auto` needs it, and start-up time counts
+
+    # The same cluster map as the local engine and a TFJob (distributed.volcano.auto_tf_cluster), addressed
+    # by the svc plugin's host names, each task on its own port.
+    hosts = contract.cluster_hosts(ctx.spec)
+    endpoints = {t.name: [f"{h}:{t.port or TF_PORT}" for h in hosts[t.name]] for t in ctx.spec.tasks}
+    cluster = contract.auto_tf_cluster(ctx.spec, endpoints)
     compact = (",", ":")
     value = ('{"cluster":' + json.dumps(cluster, separators=compact)
              + ',"task":{"type":' + json.dumps(task.name) + ',"index":$(' + TASK_INDEX_ENV + ")}"
@@ -195,7 +173,7 @@ def tf_config_env(ctx: Ctx, task: TaskSpec) -> list[dict[str, Any]]:
 
 def job(ctx: Ctx) -> dict[str, Any]:
     spec = ctx.spec
-    options = spec.options if isinstance(spec.options, VolcanoOptions) else VolcanoOptions()
+    options = spec.options_as(VolcanoOptions)
     if not spec.tasks:
         raise InvalidSpec("--task", "a Volcano job needs at least one task")
     if spec.scheduling.kueue_queue:
@@ -210,7 +188,7 @@ def job(ctx: Ctx) -> dict[str, Any]:
     # Volcano's own tensorflow plugin writes TF_CONFIG itself: do not render a second one.
     own_tf_config = tf_auto and "tensorflow" not in plugin_map
     check_names(ctx.name, spec.tasks, svc)
-    check_depends_on(list(spec.tasks))
+    check_depends_on(spec.tasks)
     tasks = []
     for i, task in enumerate(spec.tasks):
         port = task.port or (TF_PORT if tf_auto else 0)
