@@ -189,3 +189,27 @@ def test_old_kueue_and_missing_or_forbidden_crds_fall_back(make_server, make_eng
     _gang_job(forbidden, "g", "Pending")
     forbidden.forbid("list", "podgroups")
     assert [j.status for j in make_engine(forbidden).list("default")] == ["PENDING"]
+
+
+def test_get_keeps_podgroup_events_of_a_gang_above_the_event_fanout(apiserver: FakeApiServer,
+                                                                    engine: KubernetesEngine) -> None:
+    """More pods than EVENT_FANOUT: pod events come from one namespace LIST of Pod events, yet the job's
+    and the PodGroup's events are still each LISTed by uid (they say why the gang waits)."""
+    job = apiserver.add(job_object("pytorchjob", "big", status=kubeflow_status(cond("Created"))))
+    pods = [apiserver.add(p) for p in job_pods("pytorchjob", "big", workers=40, phase="Pending", node="")]
+    other = apiserver.add(job_pods("pytorchjob", "other", workers=0)[0])
+    pg = apiserver.add(podgroup(job, "Pending", cond("Unschedulable", reason="NotEnoughResources",
+                                                     message=GANG_UNSCHEDULABLE), min_member=41))
+    apiserver.add(event(pg, "Unschedulable", "0/2 nodes are unavailable", type_="Warning", t=T2))
+    apiserver.add(event(job, "SuccessfulCreatePod", "Created pod: big-master-0", t=T1))
+    apiserver.add(event(pods[7], "FailedScheduling", "0/2 nodes are available", type_="Warning", t=T3))
+    apiserver.add(event(other, "Scheduled", "not ours", t=T3))
+    apiserver.reset_requests()
+    view = engine.get("default", "big")
+    assert (view.status, len(view.instances)) == ("QUEUING", 41)
+    assert [(e.source, e.reason) for e in view.events] == [
+        ("pytorchjob/big", "SuccessfulCreatePod"), ("podgroup/big", "Unschedulable"),
+        ("pod/big-worker-6", "FailedScheduling")]
+    selectors = sorted(r.query["fieldSelector"] for r in apiserver.requests_to(contains="/events"))
+    assert selectors == sorted([f"involvedObject.uid={job['metadata']['uid']}",
+                                f"involvedObject.uid={pg['metadata']['uid']}", "involvedObject.kind=Pod"])

@@ -105,3 +105,23 @@ print("lightkube" in sys.modules, "httpx2" in sys.modules)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False"]
+
+
+def test_an_unchanged_kubeconfig_is_parsed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The namespace lookup and the credentials load share one YAML parse; a changed file is parsed again."""
+    parses: list[str] = []
+    safe_load = yaml.safe_load
+    monkeypatch.setattr(yaml, "safe_load", lambda text: parses.append(text) or safe_load(text))
+    kc = tmp_path / "kc"
+    path = write(kc, config("http://a", {"dev": "team-dev"}, "dev"))
+    assert kubeconfig.resolve_namespace(None, {}, path, None, {}) == "team-dev"
+    assert kubeconfig.load(path, None, {}).cluster.server == "http://a"
+    assert len(parses) == 1
+    first = kubeconfig.read([kc])
+    assert first is not None
+    first["contexts"].clear()  # callers get a copy: the cached parse stays intact
+    assert kubeconfig.resolve_namespace(None, {}, path, None, {}) == "team-dev"
+    write(kc, config("http://b", {"dev": "team-new"}, "dev"))  # same path, new content
+    assert kubeconfig.resolve_namespace(None, {}, path, None, {}) == "team-new"
+    assert kubeconfig.load(path, None, {}).cluster.server == "http://b"
+    assert len(parses) == 2

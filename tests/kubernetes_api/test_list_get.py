@@ -166,3 +166,17 @@ def test_get_errors_and_spec(apiserver: FakeApiServer, engine: KubernetesEngine)
     assert view.kind == "tfjob" and view.spec is not None
     assert set(view.spec) == {"apiVersion", "kind", "metadata", "spec"}
     assert "tfReplicaSpecs" in view.spec["spec"]
+
+
+def test_get_events_keep_their_repeat_count(apiserver: FakeApiServer, engine: KubernetesEngine) -> None:
+    """The API server folds repeats of an event into `count`; the view keeps it (shown as `(xN)`)."""
+    apiserver.add(job_object("pytorchjob", "mnist", status=RUNNING["pytorchjob"]))
+    master = apiserver.add(pod("mnist-master-0", task="master"))
+    backoff = event(master, "BackOff", "Back-off pulling image", "Warning", t="2026-03-01T10:00:03Z")
+    backoff["count"] = 7
+    apiserver.add(backoff)
+    uncounted = event(master, "Pulling", "Pulling image", t="2026-03-01T10:00:02Z")
+    del uncounted["count"]  # events.k8s.io-style events may carry no count
+    apiserver.add(uncounted)
+    view = engine.get("default", "mnist")
+    assert [(e.reason, e.count) for e in view.events] == [("Pulling", 1), ("BackOff", 7)]

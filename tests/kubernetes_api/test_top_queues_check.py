@@ -1,18 +1,19 @@
 """top node GPU math, queue allocation, and `arena check` (engine and CLI)."""
 from __future__ import annotations
 
+import argparse
+from collections.abc import Callable
+
 import yaml
 
-import argparse
-
 import pytest
-from fake_apiserver import FakeApiServer
+from fake_apiserver import FakeApiServer, Recorded
 from k8s_objects import T0, cond, node, pod
 
 from arena.cli import check as check_cli
 from arena.cli.parser import Parser
 from arena.engines.kubernetes.engine import KubernetesEngine
-from arena.errors import InvalidSpec
+from arena.errors import ArenaError, InvalidSpec
 
 
 def test_top_node_gpu_math(apiserver: FakeApiServer, engine: KubernetesEngine) -> None:
@@ -148,3 +149,49 @@ def test_check_cli(make_server, tmp_path, capsys: pytest.CaptureFixture[str]) ->
     empty = make_server(installed=[])
     assert run_cli(empty, tmp_path, "-o", "json") == 1
     assert '"ready": false' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("op, action", [("open", "OpenQueue"), ("close", "CloseQueue")])
+def test_queue_open_close_command_is_owned_by_the_queue(apiserver: FakeApiServer, engine: KubernetesEngine,
+                                                        op: str, action: str) -> None:
+    """The Command's ownerReference and target carry the queue's real uid (not the render placeholder),
+    so the garbage collector keeps it until Volcano acts; the queue is read with one GET, not a LIST."""
+    queue = apiserver.add({"apiVersion": "scheduling.volcano.sh/v1beta1", "kind": "Queue",
+                           "metadata": {"name": "team-a"}, "spec": {"weight": 1}, "status": {"state": "Open"}})
+    apiserver.add({"apiVersion": "scheduling.volcano.sh/v1beta1", "kind": "Queue",
+                   "metadata": {"name": "team-b"}, "spec": {"weight": 1}, "status": {"state": "Open"}})
+    uid = queue["metadata"]["uid"]
+    apiserver.reset_requests()
+    engine.queue_op(op, "team-a")
+    posts = apiserver.requests_to("POST", "/commands")
+    assert len(posts) == 1
+    command = posts[0].body
+    assert command["action"] == action
+    assert command["metadata"]["generateName"] == f"team-a-{action.lower()}-"
+    assert [r["uid"] for r in command["metadata"]["ownerReferences"]] == [uid]
+    assert command["metadata"]["ownerReferences"][0]["name"] == "team-a"
+    assert (command["target"]["uid"], command["target"]["name"]) == (uid, "team-a")
+    queue_calls = [r for r in apiserver.api_requests()
+                   if r.path.startswith("/apis/scheduling.volcano.sh/v1beta1/queues")]
+    assert queue_calls[0].method == "GET" and queue_calls[0].path.endswith("/queues/team-a")
+    # the only queue LIST is the read-back of the result (`queues(name)`), after the Command was created
+    assert requests_before(apiserver, posts[0], lambda r: r.path.endswith("/queues")) == []
+    [created] = apiserver.objects("commands")
+    assert created["metadata"]["ownerReferences"][0]["uid"] == uid
+
+
+def test_queue_open_missing_queue(apiserver: FakeApiServer, engine: KubernetesEngine) -> None:
+    with pytest.raises(ArenaError, match="queue 'nope' not found"):
+        engine.queue_op("open", "nope")
+    assert apiserver.requests_to("POST") == []
+
+
+def requests_before(server: FakeApiServer, mark: Recorded, pred: Callable[[Recorded], bool]) -> list[Recorded]:
+    """Recorded requests made before `mark` that match `pred`."""
+    out: list[Recorded] = []
+    for r in server.api_requests():
+        if r is mark:
+            return out
+        if pred(r):
+            out.append(r)
+    return out

@@ -13,7 +13,7 @@ import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
@@ -27,7 +27,7 @@ from arena.errors import ArenaError, InvalidSpec, JobExists, JobNotFound
 from arena.spec.job import JobSpec
 from arena.views import JobView, NodeView
 
-EVENT_FANOUT = 32  # above this many objects, one namespace LIST of pod events replaces per-object LISTs
+EVENT_FANOUT = 32  # above this many objects, one namespace LIST of Pod events replaces the per-pod LISTs
 DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
 PROPAGATION = ("Background", "Foreground")
 
@@ -114,11 +114,12 @@ class KubernetesEngine:
             return spec
 
         def serves(version: str) -> bool:
+            gv = f"kubeflow.org/{version}"
             try:
-                doc = self.api.raw(f"/apis/kubeflow.org/{version}")
+                doc = self.api.raw(f"/apis/{gv}")
             except Exception:  # not served, or discovery refused: keep the default
                 return False
-            return any(r.get("name") == "mpijobs" for r in (doc or {}).get("resources", []))
+            return (gv, "mpijobs") in discovery.served([doc])
 
         if not serves("v1") and serves("v2beta1"):
             return msgspec.structs.replace(spec, options=msgspec.structs.replace(opts, api_version="v2beta1"))
@@ -262,35 +263,47 @@ class KubernetesEngine:
         labels = {"app": kind, "release": name, "role": operators.not_equal("tensorboard")}
         return self.api.list("Pod", namespace, labels=labels)
 
-    def _events(self, namespace: str, uids: Sequence[str]) -> list[models.Event]:
-        """Events of these objects only, field-selected by involvedObject.uid."""
-        wanted = [u for u in uids if u]
-        if len(wanted) <= EVENT_FANOUT:
-            results = parallel([(lambda u=u: self.api.list("Event", namespace, fields={"involvedObject.uid": u}))
-                                for u in wanted])
-            _raise_first(results)
-            return [e for r in results for e in r]  # type: ignore[union-attr]
-        job_events, pod_events = parallel([
-            lambda: self.api.list("Event", namespace, fields={"involvedObject.uid": wanted[0]}),
-            lambda: self.api.list("Event", namespace, fields={"involvedObject.kind": "Pod"})])
-        _raise_first([job_events, pod_events])
-        pods = set(wanted[1:])
-        return [*job_events, *(e for e in pod_events if e.involvedObject.uid in pods)]  # type: ignore[union-attr]
+    def _events(self, namespace: str, objects: Sequence[str], pods: Sequence[str]) -> list[models.Event]:
+        """Events of these objects only: the job and its PodGroup or Workload (`objects`) and its pods.
+
+        Each of `objects` gets its own LIST field-selected by involvedObject.uid, always: their events
+        (why the gang or queue holds the job back) must never be dropped. Pods get one LIST each too,
+        unless there are more than EVENT_FANOUT objects in all; then one namespace LIST of Pod events,
+        filtered here, replaces the per-pod LISTs.
+        """
+        owned = [u for u in objects if u]
+        pod_uids = [u for u in pods if u]
+        fan_out = not pod_uids or len(owned) + len(pod_uids) <= EVENT_FANOUT
+        calls: list[Callable[[], list[models.Event]]] = [
+            (lambda u=u: self.api.list("Event", namespace, fields={"involvedObject.uid": u}))
+            for u in (owned + pod_uids if fan_out else owned)]
+        if not fan_out:  # last, so the filtered Pod-event list is results[-1]
+            calls.append(lambda: self.api.list("Event", namespace, fields={"involvedObject.kind": "Pod"}))
+        results = parallel(calls)
+        _raise_first(results)
+        lists = cast("list[list[models.Event]]", results)
+        if fan_out:
+            return [e for r in lists for e in r]
+        wanted = set(pod_uids)
+        return [*(e for r in lists[:-1] for e in r), *(e for e in lists[-1] if e.involvedObject.uid in wanted)]
 
     def get(self, namespace: str, name: str, events: bool = True, with_spec: bool = False,
             kind: str | None = None) -> JobView:
         k, _, obj = self._one(namespace, name, kind)
         job = msgspec.convert(obj, models.Job)
-        pods = self._pods(namespace, k, name)
+        # The TensorBoard Service does not depend on the pods: look it up alongside the pod LIST.
+        pods_r, url_r = parallel([lambda: self._pods(namespace, k, name),
+                                  lambda: self._tensorboard_url(namespace, name)])
+        _raise_first([pods_r, url_r])
+        pods, url = cast("list[models.Pod]", pods_r), cast(str, url_r)
         found = None
-        if jobview.awaits_admission(jobview.job_view(k, job, pods)):
+        if jobview.needs_admission(k, job, pods):
             found = self._admissions(namespace, [(k, job)]).get(job.metadata.uid)
         # The PodGroup's or Workload's events say why the scheduler or Kueue holds the job back.
-        uids = [job.metadata.uid, *(p.metadata.uid for p in pods), *([found.uid] if found else [])]
-        evs = self._events(namespace, uids) if events else []
+        evs = self._events(namespace, [job.metadata.uid, *([found.uid] if found else [])],
+                           [p.metadata.uid for p in pods]) if events else []
         view = jobview.job_view(k, job, pods, events=evs, spec=public_object(obj) if with_spec else None,
                                 admission=found)
-        url = self._tensorboard_url(namespace, name)
         return msgspec.structs.replace(view, tensorboard=url) if url else view
 
     def _tensorboard_url(self, namespace: str, name: str) -> str:
@@ -403,20 +416,16 @@ class KubernetesEngine:
             if not self.api.delete("volcanoqueue", name, None, self.propagation):
                 raise ArenaError(f"queue {name!r} not found")
         elif op in ("open", "close"):
-            objs = render.volcano_queue(name, state="Closed")
-            command = dict(objs[-1])
-            if op == "open":
-                command["action"] = "OpenQueue"
-                command["metadata"] = {**command.get("metadata", {}), "generateName": f"{name}-openqueue-"}
-                command["metadata"].pop("name", None)
-            queue = next((q for q in self.api.list_objects("volcanoqueue", None) if q.get("metadata", {}).get("name") == name),
-                         None)
+            # One GET for the queue's uid: the Command's owner reference and target must both carry it,
+            # or the garbage collector may delete the Command before Volcano's controller acts on it.
+            from arena.engines.kubernetes.render.owner import bind_owner
+            from arena.engines.kubernetes.render.queues import queue_command
+
+            queue = self.api.get("volcanoqueue", name, None)
             if queue is None:
                 raise ArenaError(f"queue {name!r} not found")
-            target = command.get("target") or {}
-            target["uid"] = queue["metadata"].get("uid", "")
-            command["target"] = target
-            self.api.create(command)
+            command = queue_command(queue, "OpenQueue" if op == "open" else "CloseQueue")
+            self.api.create(bind_owner([command], (queue.get("metadata") or {}).get("uid", ""))[0])
         else:
             raise ArenaError(f"queue {op} is not supported on the kubernetes engine; edit the Queue object instead")
         return self.queues(name)

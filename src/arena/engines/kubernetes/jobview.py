@@ -79,7 +79,7 @@ def event(e: EventModel) -> Event:
     when = ts(e.lastTimestamp) or ts(e.eventTime) or ts(e.firstTimestamp) or ts(e.metadata.creationTimestamp) or 0.0
     obj = e.involvedObject
     return Event(ts=when, type=e.type or "Normal", source=f"{obj.kind.lower()}/{obj.name}", reason=e.reason,
-                 message=e.message)
+                 message=e.message, count=e.count or 1)  # the API server folds repeats into count: `(xN)`
 
 
 def awaits_admission(view: JobView) -> bool:
@@ -87,12 +87,22 @@ def awaits_admission(view: JobView) -> bool:
     return statuslib.awaits_admission(statuslib.JobStatus(view.status, view.phase))
 
 
+def job_status(kind: str, job: Job, pods: Sequence[Pod], admission: Admission | None = None) -> statuslib.JobStatus:
+    """The job's status from the object, its pods' phases and (when known) its PodGroup or Workload."""
+    return statuslib.job_status(kind, job.status, labels=job.metadata.labels, suspend=suspended(job),
+                                pod_phases=[p.status.phase for p in pods], admission=admission)
+
+
+def needs_admission(kind: str, job: Job, pods: Sequence[Pod]) -> bool:
+    """`awaits_admission` without building the whole view: `get` asks before it reads the
+    PodGroup or Workload, and only the status decides."""
+    return statuslib.awaits_admission(job_status(kind, job, pods))
+
+
 def job_view(kind: str, job: Job, pods: Sequence[Pod], *, events: Iterable[EventModel] = (),
              spec: dict[str, Any] | None = None, admission: Admission | None = None) -> JobView:
     meta = job.metadata
-    phases = [p.status.phase for p in pods]
-    st = statuslib.job_status(kind, job.status, labels=meta.labels, suspend=suspended(job), pod_phases=phases,
-                              admission=admission)
+    st = job_status(kind, job, pods, admission)
     times = statuslib.job_times(kind, job.status)
     roles = [podlib.role(p) for p in pods]
     gpus = [podlib.gpus(p) for p in pods]

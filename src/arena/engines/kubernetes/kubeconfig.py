@@ -37,8 +37,6 @@ def read(files: list[Path], flag: str | None = None) -> dict[str, Any] | None:
     """The merged kubeconfig mapping, or None for in-cluster. A file named by --config must exist."""
     if not files:
         return None
-    import yaml
-
     merged: dict[str, Any] = {"clusters": [], "contexts": [], "users": []}
     seen: dict[str, set[str]] = {k: set() for k in merged}
     found = False
@@ -51,12 +49,7 @@ def read(files: list[Path], flag: str | None = None) -> dict[str, Any] | None:
             continue  # kubectl skips missing entries of $KUBECONFIG
         except OSError as exc:
             raise InvalidSpec("--config", f"cannot read kubeconfig {str(path)!r}: {exc.strerror}") from None
-        try:
-            data = yaml.safe_load(text) or {}
-        except yaml.YAMLError:
-            raise InvalidSpec("--config", f"kubeconfig {str(path)!r} is not valid YAML") from None
-        if not isinstance(data, dict):
-            raise InvalidSpec("--config", f"kubeconfig {str(path)!r} is not a mapping")
+        data = _parse(path, text)
         found = True
         if data.get("current-context") and "current-context" not in merged:
             merged["current-context"] = data["current-context"]
@@ -70,6 +63,30 @@ def read(files: list[Path], flag: str | None = None) -> dict[str, Any] | None:
         raise EngineUnavailable(f"no kubeconfig found ({', '.join(map(str, files))}); "
                                 "pass --config or set KUBECONFIG")
     return merged
+
+
+# path → (text, parsed mapping) of the last parse. A command reads the kubeconfig twice (the
+# namespace when the client starts, the credentials on the first API call); YAML parsing is the
+# costly part, so an unchanged text is not parsed again. The file itself is re-read every time.
+_PARSED: dict[Path, tuple[str, dict[str, Any]]] = {}
+
+
+def _parse(path: Path, text: str) -> dict[str, Any]:
+    """The kubeconfig mapping in `text` (read from `path`); a private copy, so callers may change it."""
+    import copy
+
+    hit = _PARSED.get(path)
+    if hit is None or hit[0] != text:
+        import yaml
+
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError:
+            raise InvalidSpec("--config", f"kubeconfig {str(path)!r} is not valid YAML") from None
+        if not isinstance(data, dict):
+            raise InvalidSpec("--config", f"kubeconfig {str(path)!r} is not a mapping")
+        hit = _PARSED[path] = (text, data)
+    return copy.deepcopy(hit[1])
 
 
 def context_namespace(data: Mapping[str, Any] | None, context: str | None = None) -> str | None:

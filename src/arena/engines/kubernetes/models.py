@@ -54,7 +54,7 @@ class Waiting(msgspec.Struct, frozen=True, gc=False):
 
 
 class Running(msgspec.Struct, frozen=True, gc=False):
-    startedAt: str | None = None
+    """Present (not None) while the container runs; none of its fields is read."""
 
 
 class Terminated(msgspec.Struct, frozen=True, gc=False):
@@ -62,7 +62,6 @@ class Terminated(msgspec.Struct, frozen=True, gc=False):
     signal: int = 0
     reason: str = ""
     message: str = ""
-    startedAt: str | None = None
     finishedAt: str | None = None
 
 
@@ -110,7 +109,6 @@ class Pod(msgspec.Struct, frozen=True):
 class SchedulingPolicy(msgspec.Struct, frozen=True, gc=False):
     queue: str | None = None
     priorityClass: str | None = None
-    minAvailable: int | None = None
 
 
 class RunPolicy(msgspec.Struct, frozen=True, gc=False):
@@ -121,7 +119,6 @@ class RunPolicy(msgspec.Struct, frozen=True, gc=False):
 class JobSpecSlim(msgspec.Struct, frozen=True, gc=False):
     queue: str | None = None  # Volcano Job
     priorityClassName: str | None = None  # Volcano Job
-    minAvailable: int | None = None  # Volcano Job
     suspend: bool | None = None  # AppWrapper
     runPolicy: RunPolicy | None = None  # Kubeflow (v1 and MPI v2beta1)
 
@@ -145,10 +142,6 @@ class ObjectRef(msgspec.Struct, frozen=True, gc=False):
     uid: str = ""
 
 
-class EventSource(msgspec.Struct, frozen=True, gc=False):
-    component: str = ""
-
-
 class Event(msgspec.Struct, frozen=True):
     metadata: Meta = Meta()
     involvedObject: ObjectRef = ObjectRef()
@@ -159,7 +152,6 @@ class Event(msgspec.Struct, frozen=True):
     firstTimestamp: str | None = None
     lastTimestamp: str | None = None
     eventTime: str | None = None
-    source: EventSource = EventSource()
 
 
 # ---- admission: Volcano PodGroups and Kueue Workloads -----------------------------------

@@ -29,7 +29,7 @@ class NodeInstance(msgspec.Struct, frozen=True):
 
 
 class NodeUsage(msgspec.Struct, frozen=True):
-    """One node's capacity and allocation; `view()` gives the engine-neutral NodeView."""
+    """One node's capacity and allocation (`arena top node`); `cluster` sums them into one NodeView."""
 
     name: str
     ip: str
@@ -44,12 +44,6 @@ class NodeUsage(msgspec.Struct, frozen=True):
     memory: int
     memory_allocated: int
     instances: list[NodeInstance] = []
-
-    def view(self) -> NodeView:
-        return NodeView(name=self.name, ip=self.ip, role=self.role, status=self.status, cpu_milli=self.cpu_milli,
-                        memory=self.memory, gpu_total=self.gpu_total, gpu_allocated=self.gpu_allocated,
-                        cpu_allocated=self.cpu_allocated, memory_allocated=self.memory_allocated,
-                        capacity_source="cluster")
 
 
 def _lenient(parse: Callable[[str, str], int], value: object) -> int:
