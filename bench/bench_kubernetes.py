@@ -27,6 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT / "tests" / "kubernetes_api"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_local import timed  # noqa: E402  (after the path it is found on)
 
 KINDS = ("pytorchjob", "tfjob", "mpijob", "volcanojob", "appwrapperjob")
 
@@ -240,20 +243,13 @@ DRY_RUN_ARGS = {"pytorchjob": ["py", "--workers", "3"], "tfjob": ["tf", "--ps", 
 
 def bench_dry_run(runs: int) -> dict[str, dict[str, float]]:
     """Wall time of the whole `arena submit KIND ... --engine kubernetes --dry-run -o yaml` command."""
-    import statistics
-    import subprocess
-
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "src" / "arena")], check=False)
     arena = str(Path(sys.executable).parent / "arena")
     out = {}
     for kind, args in DRY_RUN_ARGS.items():
-        samples = []
-        for _ in range(runs):
-            t = time.perf_counter()
-            subprocess.run([arena, "submit", *args, "--name", "d", "--image", "img:1", "--engine", "kubernetes",
-                            "--dry-run", "-o", "yaml", "python train.py"], capture_output=True, check=True)
-            samples.append((time.perf_counter() - t) * 1000)
-        out[kind] = {"median_ms": round(statistics.median(samples), 1), "min_ms": round(min(samples), 1)}
+        r = timed([arena, "submit", *args, "--name", "d", "--image", "img:1", "--engine", "kubernetes",
+                   "--dry-run", "-o", "yaml", "python train.py"], None, runs, check=True)
+        out[kind] = {"median_ms": r["median_ms"], "min_ms": r["min_ms"]}  # the keys kubernetes.json always had
     return out
 
 

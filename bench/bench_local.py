@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -25,11 +26,13 @@ ARENA = str(Path(sys.executable).parent / "arena")
 RESULTS = ROOT / "bench" / "results"
 
 
-def timed(cmd: list[str], env: dict[str, str], runs: int) -> dict:
+def timed(cmd: list[str], env: dict[str, str] | None, runs: int, check: bool = False) -> dict:
+    """Wall time of a whole command (start-up included, output discarded); `check` fails the benchmark on a
+    non-zero exit, for commands whose failure would make the number meaningless. env None: this one's."""
     samples = []
     for _ in range(runs):
         t = time.perf_counter()
-        subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=check)
         samples.append((time.perf_counter() - t) * 1000)
     return {"median_ms": round(statistics.median(samples), 1), "min_ms": round(min(samples), 1), "runs": runs}
 
@@ -101,37 +104,36 @@ def bench_list_and_memory(n: int, runs: int) -> dict:
         home.close()
 
 
+def to_running(home: Home, prefix: str, runs: int, submit: Callable[[str], object]) -> dict:
+    """Milliseconds from `submit(name)` until the job is RUNNING, over `runs` jobs named PREFIX-R; each is
+    deleted before the next so that every sample starts from an idle node."""
+    samples = []
+    for r in range(runs):
+        name = f"{prefix}-{r}"
+        t = time.perf_counter()
+        submit(name)
+        while home.client.get(name, events=False).status != "RUNNING":
+            time.sleep(0.002)
+        samples.append((time.perf_counter() - t) * 1000)
+        home.client.delete(name)
+    return {"median_ms": round(statistics.median(samples), 1), "max_ms": round(max(samples), 1), "runs": runs}
+
+
 def bench_latency(sizes: list[int], runs: int) -> dict:
     home = Home()
     out = {}
     try:
         home.client.list()
         for size in sizes:
-            samples = []
-            for r in range(runs):
-                name = f"lat{size}-{r}"
-                t = time.perf_counter()
-                home.client.submit_pytorchjob(name=name, workers=size, command="sleep 30")
-                while home.client.get(name, events=False).status != "RUNNING":
-                    time.sleep(0.002)
-                samples.append((time.perf_counter() - t) * 1000)
-                home.client.delete(name)
-            out[f"{size} replicas"] = {"median_ms": round(statistics.median(samples), 1),
-                                       "max_ms": round(max(samples), 1), "runs": runs}
+            out[f"{size} replicas"] = to_running(
+                home, f"lat{size}", runs,
+                lambda name: home.client.submit_pytorchjob(name=name, workers=size, command="sleep 30"))
         from arena.spec import tfjob
 
-        samples = []
-        for r in range(runs):
-            name = f"tf-{r}"
-            t = time.perf_counter()
-            home.client.submit(tfjob.build(name=name, namespace="default", chief=True, ps=2, workers=4,
-                                           command="sleep 30"))
-            while home.client.get(name, events=False).status != "RUNNING":
-                time.sleep(0.002)
-            samples.append((time.perf_counter() - t) * 1000)
-            home.client.delete(name)
-        out["tfjob 1 chief + 2 ps + 4 workers"] = {"median_ms": round(statistics.median(samples), 1),
-                                                   "max_ms": round(max(samples), 1), "runs": runs}
+        out["tfjob 1 chief + 2 ps + 4 workers"] = to_running(
+            home, "tf", runs,
+            lambda name: home.client.submit(tfjob.build(name=name, namespace="default", chief=True, ps=2, workers=4,
+                                                        command="sleep 30")))
     finally:
         home.close()
     return out

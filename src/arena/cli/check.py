@@ -20,12 +20,11 @@ def register(sub, name, aliases, help_):  # type: ignore[no-untyped-def]
 
 def run(args: argparse.Namespace) -> int:
     from arena.cli.context import client_for
-    from arena.cli.output import dump, table
+    from arena.cli.output import emit, table
 
     client = client_for(args, engine="kubernetes")
     report = client.engine.check()  # type: ignore[attr-defined]
-    if args.output in ("json", "yaml"):
-        dump(report, args.output)
+    if emit(report, args.output):
         return 0 if any(k.ready for k in report.kinds) else 1
     print(f"API server:  {report.server} ({report.version})\n")
     table(["RESOURCE", "API VERSION", "INSTALLED"],

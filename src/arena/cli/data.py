@@ -25,7 +25,7 @@ def register(sub, name, aliases, help_):  # type: ignore[no-untyped-def]
 
 def run(args: argparse.Namespace) -> int:
     from arena.cli.context import client_for
-    from arena.cli.output import dump, table
+    from arena.cli.output import emit, table
     from arena.spec.duration import short_human
 
     engine = client_for(args).engine
@@ -38,12 +38,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"data/{args.volume} deleted")
         return 0
     vols = engine.data("list")  # type: ignore[attr-defined]
-    if args.output in ("json", "yaml"):
-        dump(vols, args.output)
-    elif args.output == "name":
+    if emit(vols, args.output):
+        return 0
+    if args.output == "name":  # not emit's -o name: this one prints an (empty) line when there are no volumes
         print("\n".join(f"data/{v['name']}" for v in vols))
-    else:
-        now = time.time()
-        table(["NAME", "PATH", "DESCRIPTION", "AGE"],
-              [[v["name"], v["path"], v["description"] or "-", short_human(now - v["created"])] for v in vols])
+        return 0
+    now = time.time()
+    table(["NAME", "PATH", "DESCRIPTION", "AGE"],
+          [[v["name"], v["path"], v["description"] or "-", short_human(now - v["created"])] for v in vols])
     return 0

@@ -69,16 +69,11 @@ def _duration(v: JobView, now: float) -> str:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from arena.cli.output import dump, node_column, table
+    from arena.cli.output import emit, node_column, table
 
     client = _client(args)
     jobs = client.list(all_namespaces=args.all_namespaces, kind=_kind(args))
-    if args.output in ("json", "yaml"):
-        dump(jobs, args.output)
-        return 0
-    if args.output == "name":
-        for j in jobs:
-            print(f"{j.kind}/{j.name}")
+    if emit(jobs, args.output, name=_kind_name):
         return 0
     now = time.time()
     headers = ["NAME", "STATUS", "TRAINER", "DURATION", "GPU(Requested)", "GPU(Allocated)", "NODE"]
@@ -99,12 +94,17 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kind_name(v: JobView) -> str:
+    """A job as `-o name` prints it (kubectl's KIND/NAME), so that it can be piped to another command."""
+    return f"{v.kind}/{v.name}"
+
+
 def _fmt_time(ts: float | None) -> str:
     return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "N/A"
 
 
 def run_get(args: argparse.Namespace) -> int:
-    from arena.cli.output import dump, table
+    from arena.cli.output import emit, table
     from arena.spec.duration import short_human
 
     client = _client(args)
@@ -114,11 +114,7 @@ def run_get(args: argparse.Namespace) -> int:
         from arena.errors import JobNotFound
 
         raise JobNotFound(args.job, view.namespace)
-    if args.output in ("json", "yaml"):
-        dump(view, args.output)
-        return 0
-    if args.output == "name":
-        print(f"{view.kind}/{view.name}")
+    if emit(view, args.output, name=_kind_name):
         return 0
     now = time.time()
     out = sys.stdout

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TextIO
 
 import msgspec
@@ -25,6 +25,21 @@ def node_column(job: Any) -> str:
     """The NODE column of `list` and `top job`: the one machine of the local engine once a job is
     admitted; N/A otherwise (a cluster job spans nodes, `get` shows each instance's)."""
     return "localhost" if job.engine == "local" and job.status != "QUEUING" else "N/A"
+
+
+def emit(obj: Any, fmt: str | None, name: Callable[[Any], str] | None = None, out: TextIO | None = None) -> bool:
+    """The machine formats every command shares: json/yaml of `obj`, and `-o name` (one `name(item)` line
+    per item of a list, or for `obj` itself) when `name` is given.
+
+    Returns True when it printed, so that the caller stops; False leaves the human format to the caller."""
+    if fmt in ("json", "yaml"):
+        dump(obj, fmt, out)
+        return True
+    if fmt == "name" and name is not None:
+        items = obj if isinstance(obj, list) else [obj]
+        (out or sys.stdout).write("".join(name(item) + "\n" for item in items))
+        return True
+    return False
 
 
 def dump(obj: Any, fmt: str, out: TextIO | None = None) -> None:

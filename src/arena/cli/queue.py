@@ -73,14 +73,9 @@ def _res(d: dict[str, str]) -> str:
 
 
 def show(queues: list, fmt: str | None) -> None:
-    from arena.cli.output import dump, table
+    from arena.cli.output import emit, table
 
-    if fmt in ("json", "yaml"):
-        dump(queues, fmt)
-        return
-    if fmt == "name":
-        for q in queues:
-            print(f"queue/{q.name}")
+    if emit(queues, fmt, name=lambda q: f"queue/{q.name}"):
         return
     headers = ["NAME", "STATE", "WEIGHT", "RECLAIMABLE", "PENDING", "RUNNING", "ALLOCATED(GPU)", "DESERVED(GPU)",
                "CAPABILITY"]

@@ -16,9 +16,6 @@ from typing import Any
 from arena.cli.parser import Parser, RawDescriptionHelpFormatter, UsageError, add_global, add_output, info
 from arena.spec import kinds as spec_kinds
 
-# Flag values that steer the command, never the job (dropped before a job file is merged).
-_CLI_ONLY = frozenset({"func", "builder", "kind_name", "_parser", "file", "dry_run", "output", "wait", "wait_timeout",
-                       "image_pull_policy", "engine", "config", "context", "arena_namespace", "loglevel"})
 _BOOL_WORDS = {"true": True, "True": True, "TRUE": True, "1": True, "false": False, "False": False, "FALSE": False,
                "0": False}
 
@@ -195,7 +192,13 @@ class _SubmitParser(Parser):
 
     def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
                          namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
-        return super().parse_known_args(None if args is None else _with_kind(list(args)), namespace)
+        if args is None:
+            return super().parse_known_args(args, namespace)
+        tokens, doc = _with_kind(list(args))
+        if doc is not None:  # the file read for its kind: `build_spec` reuses it rather than parse it again
+            namespace = namespace if namespace is not None else argparse.Namespace()
+            namespace._file_doc = doc
+        return super().parse_known_args(tokens, namespace)
 
 
 def _file_arg(tokens: list[str]) -> str | None:
@@ -212,25 +215,27 @@ def _file_arg(tokens: list[str]) -> str | None:
     return None
 
 
-def _with_kind(tokens: list[str]) -> list[str]:
+def _with_kind(tokens: list[str]) -> tuple[list[str], dict[str, Any] | None]:
+    """`tokens` with the kind first, and the job file's document when it had to be read for its kind."""
     if not tokens or tokens[0] in _KIND_NAMES or tokens[0] in ("-h", "--help"):
-        return tokens
+        return tokens, None
     path = _file_arg(tokens)
     if path is None:
         if tokens[0].startswith("-"):
             raise UsageError(f"arena submit: a job kind comes first ({', '.join(KINDS)}), or give -f FILE")
-        return tokens  # argparse reports the unknown kind
+        return tokens, None  # argparse reports the unknown kind
     # `-f FILE KIND ...`: the kind given after the file
     width = 2 if tokens[0] in ("-f", "--file") else 1
     if len(tokens) > width and tokens[width] in _KIND_NAMES:
-        return [tokens[width], *tokens[:width], *tokens[width + 1:]]
+        return [tokens[width], *tokens[:width], *tokens[width + 1:]], None
     from arena.errors import InvalidSpec
     from arena.spec import jobfile, kinds
 
-    kind = jobfile.load(path).get("kind")
+    doc = jobfile.load(path)
+    kind = doc.get("kind")
     if not kind:
         raise InvalidSpec("kind", f"{path} has no kind: add one, or name it: arena submit KIND -f {path}")
-    return [kinds.canonical(str(kind), "kind"), *tokens]
+    return [kinds.canonical(str(kind), "kind"), *tokens], doc
 
 
 def register(sub, name, aliases, help_):  # type: ignore[no-untyped-def]
@@ -277,17 +282,17 @@ def build_spec(args: argparse.Namespace, namespace: str) -> Any:
         from arena.spec import jobfile
 
         defaults = vars(args._parser.parse_args([]))
-        flags = {k: v for k, v in jobfile.explicit_flags(values, defaults).items() if k not in _CLI_ONLY}
-        file_doc = jobfile.load(args.file)
+        flags = jobfile.explicit_flags(values, defaults)  # merge leaves out jobfile.IGNORED_FLAGS and _private
+        file_doc = getattr(args, "_file_doc", None)  # already read by `_with_kind` when -f gave the kind
+        file_doc = dict(file_doc) if file_doc is not None else jobfile.load(args.file)
         if flags.get("command"):  # before merge applies --task, whose tasks take the job's command
             file_doc["command"] = flags["command"]
         doc = jobfile.merge(file_doc, flags)
-        if flags.get("use_svc_plugin") is False:  # merge drops False as "not given"
-            doc.setdefault("options", {})["use_svc_plugin"] = False
         if not doc.get("namespace"):
             doc["namespace"] = namespace
         return jobfile.to_spec(doc)
-    opts = {k: v for k, v in values.items() if k not in _CLI_ONLY}
+    # The builders read only the dests they know, so command-only values (--output, --wait...) pass unread.
+    opts = {k: v for k, v in values.items() if not k.startswith("_")}
     opts["namespace"] = namespace
     if args.kind_name == "volcanojob" and opts.get("task"):
         _refuse_single_task_flags(opts)

@@ -40,52 +40,56 @@ def _refreshing(fn):  # type: ignore[no-untyped-def]
 
 def run_node(args: argparse.Namespace) -> int:
     from arena.cli.context import client_for
-    from arena.cli.output import dump, table
+    from arena.cli.output import emit, table
     from arena.spec.quantity import format_cpu, format_memory
 
     client = client_for(args)
     if hasattr(client.engine, "top_nodes"):
         return _cluster_nodes(client.engine.top_nodes(args.nodes), args)  # type: ignore[attr-defined]
     node = client.node()
-    if args.output in ("json", "yaml"):
-        dump(node, args.output)
+    if emit(node, args.output):
         return 0
     table(["NAME", "IPADDRESS", "ROLE", "STATUS", "GPU(Total)", "GPU(Allocated)", "CPU(Allocated/Total)",
            "MEMORY(Allocated/Total)"],
           [[node.name, node.ip, node.role, node.status, node.gpu_total, node.gpu_allocated,
             f"{format_cpu(node.cpu_allocated)}/{format_cpu(node.cpu_milli)}",
             f"{format_memory(node.memory_allocated)}/{format_memory(node.memory)}"]])
-    pct = f"{100 * node.gpu_allocated / node.gpu_total:.1f}" if node.gpu_total else "0.0"
-    print("---------------------------------------------------------------------------------------------------")
-    print("Allocated/Total GPUs In Cluster:")
-    print(f"{node.gpu_allocated}/{node.gpu_total} ({pct}%)")
+    _print_cluster_gpus(node.gpu_allocated, node.gpu_total)
     if args.details and node.gpus:
         print()
         rows = []
         for g in node.gpus:
-            mem = (f"{g['memory_used'] / 2**20:.1f}/{g['memory_total'] / 2**20:.1f}(MiB)"
-                   if g.get("memory_total") else "N/A")
+            mem = _gpu_memory(g) if g.get("memory_total") else "N/A"
             util = f"{g['utilization']:.1f}%" if g.get("utilization") is not None else "N/A"
             rows.append([g["index"], g.get("name") or "-", "yes" if g["allocated"] else "no", mem, util])
         table(["INDEX", "NAME", "ALLOCATED", "MEMORY(Used/Total)", "DUTY_CYCLE"], rows)
     return 0
 
 
+def _print_cluster_gpus(allocated: int, total: int) -> None:
+    """The summary under `top node`'s table, the same for the local node and a cluster (upstream's text)."""
+    print("---------------------------------------------------------------------------------------------------")
+    print("Allocated/Total GPUs In Cluster:")
+    print(f"{allocated}/{total} ({100 * allocated / total if total else 0:.1f}%)")
+
+
+def _gpu_memory(gpu: dict) -> str:
+    """An NVML device's memory as `top` shows it in both the node and the job views: used/total in MiB."""
+    return f"{gpu['memory_used'] / 2**20:.1f}/{gpu['memory_total'] / 2**20:.1f}(MiB)"
+
+
 def _cluster_nodes(nodes: list, args: argparse.Namespace) -> int:
     """Upstream's columns for a cluster, with its GPU math (unhealthy = capacity - allocatable)."""
-    from arena.cli.output import dump, table
+    from arena.cli.output import emit, table
 
-    if args.output in ("json", "yaml"):
-        dump(nodes, args.output)
+    if emit(nodes, args.output):
         return 0
     unhealthy = any(n.gpu_unhealthy for n in nodes)
     headers = ["NAME", "IPADDRESS", "ROLE", "STATUS", "GPU(Total)", "GPU(Allocated)"] + (["UNHEALTHY"] if unhealthy else [])
     table(headers, [[n.name, n.ip, n.role, n.status, n.gpu_total, n.gpu_allocated]
                     + ([n.gpu_unhealthy] if unhealthy else []) for n in nodes])
     total, alloc = sum(n.gpu_total for n in nodes), sum(n.gpu_allocated for n in nodes)
-    print("---------------------------------------------------------------------------------------------------")
-    print("Allocated/Total GPUs In Cluster:")
-    print(f"{alloc}/{total} ({100 * alloc / total if total else 0:.1f}%)")
+    _print_cluster_gpus(alloc, total)
     if unhealthy:
         print(f"Unhealthy/Total GPUs In Cluster: {sum(n.gpu_unhealthy for n in nodes)}/{total}")
     if args.details:
@@ -98,13 +102,12 @@ def _cluster_nodes(nodes: list, args: argparse.Namespace) -> int:
 
 def run_job(args: argparse.Namespace) -> int:
     from arena.cli.context import client_for
-    from arena.cli.output import dump, node_column, table
+    from arena.cli.output import emit, node_column, table
 
     client = client_for(args)
     if args.job:
         view = client.get(args.job, events=False)
-        if args.output in ("json", "yaml"):
-            dump(view, args.output)
+        if emit(view, args.output):
             return 0
         print(f"Name:      {view.name}\nStatus:    {view.status}\nNamespace: {view.namespace}\nTrainer:   {view.trainer}\n")
         print("Instances:")
@@ -119,13 +122,12 @@ def run_job(args: argparse.Namespace) -> int:
         table(["NAME", "STATUS", "GPU(Request)", "NODE", "GPU(DeviceIndex)", "GPU(DutyCycle)", "GPU_MEMORY(Used/Total)"],
               [[i.name, i.status, i.requestGPUs, i.node, ",".join(map(str, i.gpuIndices)) or "N/A",
                 metric(i.gpuIndices, lambda g: f"{g['utilization'] or 0:.1f}%"),
-                metric(i.gpuIndices, lambda g: f"{g['memory_used'] / 2**20:.1f}/{g['memory_total'] / 2**20:.1f}(MiB)")]
+                metric(i.gpuIndices, _gpu_memory)]
                for i in view.instances], indent="  ")
         print(f"\nGPUs:\n  Allocated/Requested GPUs of Job: {view.allocatedGPUs}/{view.requestGPUs}")
         return 0
     jobs = sorted(client.list(all_namespaces=args.all_namespaces), key=lambda j: -j.requestGPUs)
-    if args.output in ("json", "yaml"):
-        dump(jobs, args.output)
+    if emit(jobs, args.output):
         return 0
     headers = ["NAME", "STATUS", "TRAINER", "GPU(Requested)", "GPU(Allocated)", "NODE"]
     rows = [[j.name, j.status, j.trainer, j.requestGPUs, j.allocatedGPUs, node_column(j)] for j in jobs]

@@ -24,7 +24,7 @@ import yaml
 from arena.errors import InvalidSpec
 from arena.spec import appwrapperjob, kinds, tfjob, volcanojob
 from arena.spec.common import command_text, common_fields, non_negative, resources, run_policy
-from arena.spec.keyvalue import parse_env
+from arena.spec.keyvalue import parse_env, split_pair
 from arena.spec.job import (
     AppWrapperOptions,
     JobSpec,
@@ -187,9 +187,14 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------
 # Merging flags into a document
 
-# Flags that are about the command, not the job: never an error to see them next to -f.
-IGNORED_FLAGS = frozenset({"file", "filename", "output", "dry_run", "func", "handler", "engine", "loglevel",
-                           "config", "arena_namespace", "helm_binary", "pprof", "trace", "wait"})
+# Flags that are about the command, not the job: never an error to see them next to -f. The one list:
+# `arena submit -f` relies on it too (its own dests, such as --wait-timeout, are here), and upstream's
+# spellings (filename, helm_binary, ...) keep SDK callers that pass such dicts working.
+IGNORED_FLAGS = frozenset({"file", "filename", "output", "dry_run", "wait", "wait_timeout", "func", "handler",
+                           "engine", "loglevel", "config", "context", "arena_namespace", "image_pull_policy",
+                           "helm_binary", "pprof", "trace"})
+# Flags with three states (None: unset, True, False): their False is a choice the user made, not "not given".
+TRI_STATE_FLAGS = frozenset({"use_svc_plugin"})
 _ROLE_FLAG = re.compile(r"([a-z0-9-]+?)_(cpu|memory|gpus|image|port)")  # --ROLE-cpu and friends
 
 
@@ -198,9 +203,12 @@ def explicit_flags(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> di
     return {k: v for k, v in values.items() if k not in defaults or defaults[k] != v}
 
 
-def _given(value: Any) -> bool:
-    """None, '', [] and False mean "not given" (boolean flags can only switch something on)."""
-    return value is not None and value is not False and value != "" and value != [] and value != ()
+def _given(key: str, value: Any) -> bool:
+    """None, '', [] and False mean "not given" (boolean flags can only switch something on), except that
+    False is given for a TRI_STATE_FLAGS flag (--use-svc-plugin=false turns a default-on option off)."""
+    if value is False:
+        return key in TRI_STATE_FLAGS
+    return value is not None and value != "" and value != [] and value != ()
 
 
 def _flag(key: str) -> str:
@@ -208,15 +216,10 @@ def _flag(key: str) -> str:
 
 
 def _env_dict(value: Any, field: str) -> dict[str, Any]:
+    """A file mapping as is, or KEY=VALUE items (flags, or a file's list form) split as the flags are."""
     if isinstance(value, Mapping):
         return dict(value)
-    out: dict[str, Any] = {}
-    for item in value or ():
-        key, sep, val = str(item).partition("=")
-        if not sep or not key:
-            raise InvalidSpec(field, f"{item!r} must be KEY=VALUE")
-        out[key] = val
-    return out
+    return dict(split_pair(str(item), field) for item in value or ())
 
 
 def _task_dicts(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -253,9 +256,10 @@ def merge(file_opts: Mapping[str, Any], flag_opts: Mapping[str, Any],
           ignore: frozenset[str] | set[str] = IGNORED_FLAGS) -> dict[str, Any]:
     """The file document with every explicitly given flag applied on top (flags win).
 
-    `flag_opts` uses the CLI's dest names. A value of None, '', [] or False counts as not given, so pass
-    only what the user typed for numbers (see `explicit_flags`). Maps (-e, -l, -a, --selector) are merged
-    key by key; lists (--data, --toleration, --policy of one scope) replace the file's.
+    `flag_opts` uses the CLI's dest names. A value of None, '', [] or False counts as not given (False does
+    count for TRI_STATE_FLAGS), so pass only what the user typed for numbers (see `explicit_flags`). Maps
+    (-e, -l, -a, --selector) are merged key by key; lists (--data, --toleration, --policy of one scope)
+    replace the file's.
     """
     doc: dict[str, Any] = copy.deepcopy(dict(file_opts))
     tasks_key = "roles" if "roles" in doc else "tasks"
@@ -263,7 +267,7 @@ def merge(file_opts: Mapping[str, Any], flag_opts: Mapping[str, Any],
         if "tasks" in doc:
             raise InvalidSpec("roles", "give either roles: or tasks:, not both")
         doc["tasks"] = doc.pop("roles")
-    flags = {k: v for k, v in flag_opts.items() if _given(v) and k not in ignore and not k.startswith("_")}
+    flags = {k: v for k, v in flag_opts.items() if _given(k, v) and k not in ignore and not k.startswith("_")}
     kind_flag = flags.pop("type", None)  # the submit sub-command's job type, under either name
     kind_flag = flags.pop("kind", None) or kind_flag
     if kind_flag:
