@@ -4,24 +4,26 @@
     c = Client()                                    # engine/namespace from flags, env, config
     job = c.submit_pytorchjob(name="mnist", workers=2, command="python train.py")
     c.wait("mnist")
-    print("".join(c.logs("mnist")))
+    print("\\n".join(c.logs("mnist")))
+
+Every method goes through the declared `Engine` interface (`arena.engines.base`); both engines
+implement all of it or raise `arena.errors.Unsupported`.
 """
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arena import config as arena_config
-from typing import TYPE_CHECKING
-
-from arena.errors import ArenaError, EngineUnavailable, InvalidSpec
-from arena.views import FINISHED, Instance, JobView, NodeView
+from arena.errors import ArenaError, EngineUnavailable
+from arena.views import FINISHED, JobView, NodeView
 
 if TYPE_CHECKING:  # annotations only: keep CLI start-up light
-    from arena.engines.base import Engine
+    from arena.engines.base import Engine, Plan
     from arena.spec.job import JobSpec
+    from arena.views import DataView, Event, QueueView
 
 
 def make_engine(name: str, home: Path, namespace: str | None = None, config: dict | None = None,
@@ -59,51 +61,70 @@ class Client:
 
     @property
     def engine(self) -> Engine:
-        """Created on first use, so that pure operations (dry-run) never load an API client."""
+        """Created on first use, so that commands that need no engine never load one."""
         if self._engine is None:
             self._engine = make_engine(self.engine_name, self.home, self.namespace, self.config, **self._kubernetes)
         return self._engine
 
     # ---- submit ---------------------------------------------------------------------------
+    def plan(self, spec: JobSpec) -> Plan:
+        """What submit would send, without sending it (`--dry-run` prints `plan.text(fmt)`)."""
+        return self.engine.plan(spec)
+
+    def apply(self, plan: Plan) -> JobView:
+        return self.engine.apply(plan)
+
     def submit(self, spec: JobSpec) -> JobView:
         return self.engine.submit(spec)
 
-    def plan(self, spec: JobSpec) -> Any:
-        """What submit would send, without sending it: manifests (kubernetes) or the resolved spec (local)."""
-        if self.engine_name == "kubernetes":
-            import os
-
-            from arena.engines.kubernetes import planner
-
-            return planner.plan(spec, os.environ)
-        from arena.spec import job as jobspec
-
-        return jobspec.to_builtins(spec)
-
-    def submit_pytorchjob(self, **opts: Any) -> JobView:
-        from arena.spec import pytorchjob
+    def spec(self, kind: str, **opts: Any) -> JobSpec:
+        """A JobSpec from keyword arguments named as the CLI's flags (`workers=2`, `gpus=1`, `env=["K=V"]`),
+        through the same kind-declared mapping as the CLI and job files."""
+        from arena import kinds
 
         opts.setdefault("namespace", self.namespace)
-        return self.submit(pytorchjob.build(**opts))
+        return kinds.get(kind, "kind").spec_from_options(opts)
+
+    def submit_job(self, kind: str, **opts: Any) -> JobView:
+        return self.submit(self.spec(kind, **opts))
+
+    def __getattr__(self, attr: str) -> Callable[..., JobView]:
+        """`submit_<kind>(**opts)` for every kind of the registry (`submit_pytorchjob`, `submit_tfjob`, ...)."""
+        if attr.startswith("submit_"):
+            from arena import kinds
+
+            kind = attr.removeprefix("submit_")
+            if kind in kinds.names():
+                return lambda **opts: self.submit_job(kind, **opts)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {attr!r}")
 
     # ---- read -----------------------------------------------------------------------------
-    def get(self, name: str, namespace: str | None = None, events: bool = True, with_spec: bool = False) -> JobView:
-        return self.engine.get(namespace or self.namespace, name, events=events, with_spec=with_spec)
+    def get(self, name: str, namespace: str | None = None, events: bool = True, with_spec: bool = False,
+            kind: str | None = None) -> JobView:
+        return self.engine.get(namespace or self.namespace, name, kind=_kind(kind), events=events,
+                               with_spec=with_spec)
 
     def list(self, all_namespaces: bool = False, kind: str | None = None,
              namespace: str | None = None) -> list[JobView]:
-        return self.engine.list(None if all_namespaces else (namespace or self.namespace), kind)
+        return self.engine.list(None if all_namespaces else (namespace or self.namespace), _kind(kind))
+
+    def events(self, name: str, namespace: str | None = None, kind: str | None = None) -> list[Event]:
+        return self.engine.events(namespace or self.namespace, name, kind=_kind(kind))
+
+    def nodes(self, names: Sequence[str] = ()) -> list[NodeView]:
+        return self.engine.nodes(names)
 
     def node(self) -> NodeView:
-        return self.engine.node()
+        """The first node: the machine itself on the local engine."""
+        return self.nodes()[0]
 
     def wait(self, name: str, namespace: str | None = None, timeout: float | None = None, poll: float = 0.25,
-             on_change: Callable[[JobView], None] | None = None) -> JobView:
+             on_change: Callable[[JobView], None] | None = None, kind: str | None = None) -> JobView:
         """Block until the job finishes; `on_change` sees every status change (for live lines)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         last = None
         while True:
-            view = self.get(name, namespace, events=False)
+            view = self.get(name, namespace, events=False, kind=kind)
             key = (view.status, view.phase, view.restarts, sum(1 for i in view.instances if i.status == "Running"))
             if on_change is not None and key != last:
                 on_change(view)
@@ -114,58 +135,42 @@ class Client:
                 raise ArenaError(f"timed out waiting for job {name!r} (status {view.status})")
             time.sleep(poll)
 
-    def instance(self, view: JobView, instance: str | None = None) -> Instance:
-        """The chief/master replica by default, as upstream; -i picks another."""
-        if instance:
-            for i in view.instances:
-                if i.name == instance or f"{i.task}-{i.index}" == instance:
-                    return i
-            names = ", ".join(i.name for i in view.instances)
-            raise InvalidSpec("--instance", f"{instance!r} is not an instance of job {view.name} ({names})")
-        if len(view.instances) == 1:
-            return view.instances[0]
-        for i in view.instances:
-            if i.chief:
-                return i
-        names = ", ".join(i.name for i in view.instances)
-        raise InvalidSpec("--instance", f"job {view.name} has {len(view.instances)} instances and no chief; pick one: {names}")
-
     def logs(self, name: str, namespace: str | None = None, instance: str | None = None, follow: bool = False,
-             tail: int = -1, since: float | None = None, timestamps: bool = False) -> Iterator[str]:
+             tail: int = -1, since: float | None = None, timestamps: bool = False, kind: str | None = None,
+             container: str | None = None) -> Iterator[str]:
         """Lines of one replica's log (no trailing newline). `since` is an epoch time."""
-        if hasattr(self.engine, "logs"):  # the cluster serves logs through its API
-            return self.engine.logs(namespace or self.namespace, name, instance=instance,  # type: ignore[attr-defined]
-                                    follow=follow, tail=tail, since=since, timestamps=timestamps)
-        from arena import logs
-
-        view = self.get(name, namespace, events=False)
-        inst = self.instance(view, instance)
-
-        def done() -> bool:
-            try:
-                v = self.get(name, namespace, events=False)
-            except ArenaError:
-                return True
-            i = next((x for x in v.instances if x.name == inst.name), None)
-            return v.status in FINISHED or i is None or i.status in ("Succeeded", "Failed")
-
-        return logs.read(Path(inst.logPath), tail=tail, since=since, timestamps=timestamps, follow=follow, done=done)
+        return self.engine.logs(namespace or self.namespace, name, kind=_kind(kind), instance=instance,
+                                container=container, follow=follow, tail=tail, since=since, timestamps=timestamps)
 
     # ---- queues ---------------------------------------------------------------------------
-    def queues(self, name: str | None = None) -> list[Any]:
+    def queues(self, name: str | None = None) -> list[QueueView]:
         """Queues with weight, state, capability, deserved share, allocation and job counts."""
-        return self.engine.queues(name)  # type: ignore[attr-defined]
+        return self.engine.queues(name)
 
-    def queue(self, op: str, name: str, **fields: Any) -> list[Any]:
+    def queue(self, op: str, name: str, **fields: Any) -> list[QueueView]:
         """op: create | update | delete | open | close; fields: weight, capability, guarantee, reclaimable, state."""
-        return self.engine.queue_op(op, name, **fields)  # type: ignore[attr-defined]
+        return self.engine.queue_op(op, name, **fields)
+
+    # ---- data -----------------------------------------------------------------------------
+    def data(self, op: str = "list", name: str = "", path: str = "", description: str = "",
+             all_namespaces: bool = False) -> list[DataView]:
+        return self.engine.data(op, name, path, description, namespace=None if all_namespaces else self.namespace)
 
     # ---- delete ---------------------------------------------------------------------------
-    def delete(self, name: str, namespace: str | None = None) -> None:
-        self.engine.delete(namespace or self.namespace, name)
+    def delete(self, name: str, namespace: str | None = None, kind: str | None = None) -> None:
+        self.engine.delete(namespace or self.namespace, name, kind=_kind(kind))
 
-    def prune(self, since: str | float, all_namespaces: bool = False) -> list[JobView]:
+    def prune(self, since: str | float, all_namespaces: bool = False, kind: str | None = None) -> list[JobView]:
         from arena.spec import duration
 
         seconds = since if isinstance(since, (int, float)) else duration.parse_seconds(since, "--since")
-        return self.engine.prune(float(seconds), None if all_namespaces else self.namespace)
+        return self.engine.prune(float(seconds), None if all_namespaces else self.namespace, kind=_kind(kind))
+
+
+def _kind(kind: str | None) -> str | None:
+    """A kind's canonical name (aliases accepted), or None for every kind."""
+    if not kind:
+        return None
+    from arena import kinds
+
+    return kinds.canonical(kind, "--type")

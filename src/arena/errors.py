@@ -54,21 +54,32 @@ class EngineUnavailable(ArenaError):
     """The selected engine cannot be used here (missing cluster, not built yet...)."""
 
 
+class Unsupported(ArenaError):
+    """The engine cannot do this (e.g. `--hostNetwork` locally): one line, exit 1, nothing changed."""
+
+    def __init__(self, engine: str, what: str) -> None:
+        self.engine = engine
+        self.what = what
+        super().__init__(f"{what} is not supported by the {engine} engine")
+
+
 class DaemonError(ArenaError):
     """The local daemon could not be reached or answered with an error."""
 
 
 def from_payload(payload: dict) -> ArenaError:
     """Rebuild a typed error sent by the daemon as JSON."""
-    kind = payload.get("type", "ArenaError")
-    if kind == "InvalidSpec":
+    error_type = payload.get("type", "ArenaError")
+    if error_type == "InvalidSpec":
         return InvalidSpec(payload.get("field", "?"), payload.get("rule", payload.get("message", "")))
-    if kind == "JobExists":
+    if error_type == "JobExists":
         return JobExists(payload["name"], payload["namespace"])
-    if kind == "JobNotFound":
+    if error_type == "JobNotFound":
         return JobNotFound(payload["name"], payload["namespace"])
-    if kind == "QueueNotFound":
+    if error_type == "QueueNotFound":
         return QueueNotFound(payload["name"])
+    if error_type == "Unsupported":
+        return Unsupported(payload.get("engine", "local"), payload.get("what", payload.get("message", "")))
     err = ArenaError(payload.get("message", "unknown error"))
     err.exit_code = int(payload.get("exit_code", 1))
     return err
@@ -76,7 +87,7 @@ def from_payload(payload: dict) -> ArenaError:
 
 def to_payload(err: ArenaError) -> dict:
     payload: dict = {"type": type(err).__name__, "message": str(err), "exit_code": err.exit_code}
-    for attr in ("field", "rule", "name", "namespace"):
+    for attr in ("field", "rule", "name", "namespace", "engine", "what"):
         if hasattr(err, attr):
             payload[attr] = getattr(err, attr)
     return payload

@@ -74,6 +74,8 @@ class JobView(msgspec.Struct, frozen=True):
     events: list[Event] = []
     transitions: list[Transition] = []
     spec: dict | None = None
+    # Why a waiting job waits, as data ({"code": ..., "params": {...}}; `reason` is its text). Local engine.
+    waiting: dict | None = None
 
     @property
     def finished(self) -> bool:
@@ -86,7 +88,18 @@ class JobView(msgspec.Struct, frozen=True):
         return max(end - start, 0.0)
 
 
+class NodeInstance(msgspec.Struct, frozen=True):
+    """A replica (pod) holding resources on a node, for `top node -d`."""
+
+    namespace: str
+    name: str
+    status: str
+    gpus: int
+
+
 class NodeView(msgspec.Struct, frozen=True):
+    """One node's capacity and allocation. Locally the machine; on a cluster each Node (upstream's GPU math)."""
+
     name: str
     ip: str
     role: str
@@ -99,3 +112,44 @@ class NodeView(msgspec.Struct, frozen=True):
     memory_allocated: int = 0
     gpus: list[dict] = []
     capacity_source: str = "detected"
+    mode: str = "exclusive"  # exclusive | share | topology | none (upstream's -m modes)
+    gpu_unhealthy: int = 0
+    instances: list[NodeInstance] = []
+
+
+class QueueView(msgspec.Struct, frozen=True):
+    """A queue and what it holds, the same shape on both engines (`arena queue list`, `top queue`).
+
+    Locally a Volcano-style queue of the daemon; on a cluster a Volcano Queue or a Kueue ClusterQueue.
+    """
+
+    name: str
+    state: str  # Volcano: Open/Closed/Closing/Unknown; Kueue: Active/Inactive
+    system: str = "volcano"  # volcano | kueue
+    weight: int | None = None
+    reclaimable: bool | None = None
+    cohort: str = ""  # Kueue
+    capability: dict[str, str] = {}
+    guarantee: dict[str, str] = {}
+    deserved: dict[str, str] = {}
+    allocated: dict[str, str] = {}
+    borrowed: dict[str, str] = {}  # Kueue
+    pending: int = 0
+    running: int = 0
+    inqueue: int = 0
+    local_queues: list[str] = []  # Kueue LocalQueues ("namespace/name") pointing here
+    created: float = 0.0
+
+
+class DataView(msgspec.Struct, frozen=True):
+    """A named data volume (`arena data list`): a directory locally, a PersistentVolumeClaim on a cluster."""
+
+    name: str
+    path: str = ""  # local directory, or the PVC's bound volume
+    description: str = ""
+    created: float = 0.0
+    namespace: str = ""
+    owner: str = ""  # upstream: the PVC's annotation
+    capacity: str = ""
+    access_modes: list[str] = []
+    status: str = ""

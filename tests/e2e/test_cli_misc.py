@@ -58,7 +58,7 @@ def test_top_node_job_queue(arena):
     arena.run("submit", "py", "--name", "tj", "--gpus", "1", "--cpu", "500m", "--memory", "1Gi", "--workers", "2",
               "sleep 300", check=True)
     arena.wait_status("tj", "RUNNING")
-    node = arena.json("top", "node")
+    (node,) = arena.json("top", "node")  # every node: here the one machine
     assert (node["gpu_total"], node["gpu_allocated"], node["cpu_allocated"], node["memory_allocated"]) == \
         (2, 2, 1000, 2 * 2**30)
     text = arena.run("top", "node", "-d", check=True).stdout

@@ -135,6 +135,17 @@ def test_logs_tail_since_timestamps_and_follow(arena):
     assert all(line.split(" ")[0].endswith("Z") for line in stamped)
     assert arena.run("logs", "talk", "--since", "1h", check=True).stdout.split() == follow
     assert arena.run("logs", "talk", "--since-time", "2999-01-01T00:00:00Z", check=True).stdout == ""
+    assert arena.run("logs", "talk", "-c", "talk-master-0", check=True).stdout.split() == follow  # the replica itself
+    assert arena.run("logs", "talk", "--type", "pytorchjob", "--tail", "1", check=True).stdout.split() == ["n5"]
+
+
+def test_logs_refuses_what_the_local_engine_does_not_have(arena):
+    arena.run("submit", "py", "--name", "one", "--wait", "echo hi", check=True)
+    bad = arena.run("logs", "one", "-c", "sidecar")
+    assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1
+    assert "-c/--container 'sidecar'" in bad.stderr and "not supported by the local engine" in bad.stderr
+    other = arena.run("logs", "one", "--type", "tfjob")
+    assert other.returncode == 1 and "job 'one' not found" in other.stderr
 
 
 def test_list_get_output_formats_and_prune(arena):

@@ -14,7 +14,12 @@ CMD = "python train.py"
 
 
 def dry(arena: Any, *args: str, fmt: str = "yaml", cwd: Path | None = None) -> dict:
-    """Run `arena submit ARGS --dry-run -o FMT` and parse what it printed."""
+    """Run `arena submit ARGS --dry-run -o FMT` and return the resolved job of the plan it printed."""
+    return plan(arena, *args, fmt=fmt, cwd=cwd)["spec"]
+
+
+def plan(arena: Any, *args: str, fmt: str = "yaml", cwd: Path | None = None) -> dict:
+    """Run `arena submit ARGS --dry-run -o FMT` and parse the local plan it printed."""
     r = arena.run("submit", *args, "--dry-run", "-o", fmt, cwd=cwd)
     assert r.returncode == 0, (r.stdout, r.stderr)
     return yaml.safe_load(r.stdout) if fmt == "yaml" else json.loads(r.stdout)
@@ -140,7 +145,7 @@ def test_appwrapperjob_pytorch_inner(arena):
                 "--nproc-per-node", "gpu", "--retry", "3", CMD)
     assert spec["kind"] == "appwrapperjob" and spec["workers"] == 2
     assert replicas(spec) == {"master": 1, "worker": 1}
-    assert spec["scheduling"] == {"kueue_queue": "team-a"}
+    assert spec["scheduling"] == {"kueue_queue": "team-a", "queue": "team-a"}  # locally the Kueue queue is a queue
     assert spec["run_policy"] == {"backoff_limit": 3}
     assert spec["options"] == {"type": "appwrapperjob", "retry_limit": 1, "admission_grace_period": "2m",
                                "success_ttl": "1h", "nproc_per_node": "gpu"}
@@ -221,6 +226,13 @@ BAD = [
     ("appwrapperjob", ["--nproc-per-node", "many"], "--nproc-per-node"),
     ("appwrapperjob", ["--replicas", "x"], "--replicas"),
     ("pytorchjob", ["--master-port", "99999"], "--master-port"),
+    ("pytorchjob", ["--image-pull-policy", "Sometimes"], "--image-pull-policy"),
+    # flags outside the context they need: refused, never silently ignored
+    ("pytorchjob", ["--logdir", "/logs"], "--logdir"),
+    ("tfjob", ["--ps-cpu", "1"], "--ps-cpu"),
+    ("appwrapperjob", ["--replicas", "2"], "--replicas"),
+    ("appwrapperjob", ["--inner-type", "volcano", "--workers", "2"], "--workers"),
+    ("volcanojob", ["--task", "a:1", "--task-name", "x"], "--task-name"),
 ]
 
 
@@ -229,6 +241,16 @@ def test_bad_flag_value_is_one_line_exit_2(arena, kind, args, flag):
     line = bad(arena, kind, "--name", "bad", *args, "--dry-run", CMD)
     assert flag in line
     assert arena.daemon_pid() is None
+
+
+@pytest.mark.parametrize("kind", ["pytorchjob", "tfjob", "mpijob", "volcanojob", "appwrapperjob"])
+def test_image_pull_policy_reaches_the_job(arena, tmp_path, kind):
+    """Parsed, so used: the flag alone, and over a job file."""
+    spec = dry(arena, kind, "--name", "pull", "--image-pull-policy", "IfNotPresent", CMD)
+    assert spec["image_pull_policy"] == "IfNotPresent"
+    assert "image_pull_policy" not in dry(arena, kind, "--name", "pull", CMD)  # not given: the engine's default
+    path = write(tmp_path, FILES[kind])
+    assert dry(arena, "-f", path, "--image-pull-policy", "Never")["image_pull_policy"] == "Never"
 
 
 @pytest.mark.parametrize("kind", ["pytorchjob", "tfjob", "mpijob", "volcanojob", "appwrapperjob"])

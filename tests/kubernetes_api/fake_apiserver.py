@@ -4,7 +4,7 @@ Real sockets, real HTTP/1.1 (keep-alive, chunked log streams), the API server's 
 status codes and `Status` error bodies. It stores objects in memory and records every request
 (method, path, query, body). Enough of the API for Arena: discovery (/api, /apis, /apis/<g>/<v>,
 /version), LIST with label and field selectors, GET, POST, DELETE with ownerReference cascade
-(garbage collection done synchronously), pod logs (tail, since, timestamps, follow), 403 for
+(garbage collection done synchronously), pod logs (tail, since, timestamps, follow; 400 for a container the pod does not have), 403 for
 forbidden verbs, 404 for CRDs that are not installed, 409 on name clashes.
 
 Test-only endpoints (not recorded): GET /__fake__/requests, POST /__fake__/reset.
@@ -54,6 +54,7 @@ CORE = [
     Res("", "v1", "secrets", "Secret"), Res("", "v1", "services", "Service"),
     Res("", "v1", "configmaps", "ConfigMap"), Res("", "v1", "namespaces", "Namespace", False),
     Res("apps", "v1", "deployments", "Deployment"),
+    Res("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim"),
 ]
 # name -> custom resource the fake can serve ("installed" picks which).
 CRDS = {
@@ -185,7 +186,8 @@ class FakeApiServer:
         self.token = token
         self.requests: list[Recorded] = []
         self.forbidden: set[tuple[str, str]] = set()  # (verb, plural)
-        self.logs: dict[tuple[str, str], list[tuple[float, str]]] = {}  # (ns, pod) -> (time, line)
+        # (ns, pod) or (ns, pod, container) -> (time, line); the container's own lines win
+        self.logs: dict[tuple[str, ...], list[tuple[float, str]]] = {}
         self.follow_lines: dict[tuple[str, str], list[str]] = {}  # streamed after the stored lines
         self.follow_delay = 0.05
         self.follow_done = threading.Event()  # set when a follow stream has sent its last line
@@ -408,7 +410,7 @@ class FakeApiServer:
             uids = gone
 
     def log_lines(self, namespace: str, pod: str, query: dict[str, str]) -> list[str]:
-        lines = list(self.logs.get((namespace, pod), []))
+        lines = list(self.logs.get((namespace, pod, query.get("container", "")), self.logs.get((namespace, pod), [])))
         if query.get("sinceSeconds"):
             cutoff = time.time() - int(query["sinceSeconds"])
             lines = [(t, s) for t, s in lines if t >= cutoff]
@@ -518,12 +520,17 @@ class _Handler(BaseHTTPRequestHandler):
     def _log(self, r: Res, namespace: str, pod: str, query: dict[str, str]) -> None:
         fake = self.fake
         with fake.lock:
-            exists = (namespace, pod) in fake.store[(r.group, r.version, r.plural)]
+            obj = fake.store[(r.group, r.version, r.plural)].get((namespace, pod))
             pending = fake.not_started.get((namespace, pod), 0)
             if pending:
                 fake.not_started[(namespace, pod)] = pending - 1
-        if not exists:
+        if obj is None:
             self._send(*fake.status(404, "NotFound", f'pods "{pod}" not found', {"name": pod, "kind": "pods"}))
+            return
+        spec = obj.get("spec") or {}
+        names = [c.get("name") for c in (*spec.get("containers", []), *spec.get("initContainers", []))]
+        if query.get("container") and query["container"] not in names:
+            self._send(*fake.status(400, "BadRequest", f"container {query['container']} is not valid for pod {pod}"))
             return
         if pending:
             container = query.get("container", "main")

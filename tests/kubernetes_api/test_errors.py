@@ -57,7 +57,7 @@ class _HTTPError(Exception):
 
 def test_translate_other_codes() -> None:
     """Non-lightkube shaped errors (plain text or JSON Status bodies) are translated too."""
-    job = resources.by_key("pytorchjob")
+    job = resources.by_key("pytorchjobs")
     invalid = api.translate(_HTTPError(422, '{"kind":"Status","reason":"Invalid","message":"spec.x: Invalid value",'
                                            '"details":{"causes":[{"field":"spec.x","message":"bad"}]}}'),
                             verb="create", resource=job, namespace="default", name="j")

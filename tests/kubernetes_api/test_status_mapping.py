@@ -126,10 +126,10 @@ def test_status_mapping(kind: str, case: str, recorded: dict, labels: dict, susp
 
 
 def test_every_kind_is_covered() -> None:
-    from arena.engines.kubernetes.resources import JOB_RESOURCES
+    from arena.engines.kubernetes.resources import job_resources
 
-    assert {c[0] for c in CASES} == set(JOB_RESOURCES)
-    for kind in JOB_RESOURCES:
+    assert {c[0] for c in CASES} == set(job_resources())
+    for kind in job_resources():
         assert {c[6] for c in CASES if c[0] == kind} >= {"PENDING", "RUNNING", "SUCCEEDED", "FAILED"}
 
 

@@ -36,7 +36,7 @@ def everything(make_server) -> FakeApiServer:
 def test_post_bodies_equal_the_plan(case: str, everything: FakeApiServer, make_engine) -> None:
     engine: KubernetesEngine = make_engine(everything)
     spec = SPECS[case]
-    plan = engine.plan(spec)
+    plan = engine.plan(spec).manifests
     view = engine.submit(spec)
     posts = everything.requests_to("POST")
     assert posts[0].path == PATHS[case]
@@ -58,7 +58,7 @@ def test_aux_objects_are_owned_by_the_job_and_credentials_go_to_a_secret(apiserv
                    tensorboard=Tensorboard(logdir="/logs"),
                    tasks=[TaskSpec(name="master", command="python t.py")])
     engine: KubernetesEngine = make_engine(apiserver, env=GIT)
-    plan = engine.plan(spec)
+    plan = engine.plan(spec).manifests
     engine.submit(spec)
     posts = apiserver.requests_to("POST")
     kinds = [p.body["kind"] for p in posts]
@@ -118,19 +118,19 @@ def test_failed_aux_object_rolls_the_job_back(apiserver: FakeApiServer, make_eng
     assert delete.path.endswith("/tfjobs/tb") and delete.query["propagationPolicy"] == "Background"
 
 
-def test_apply_creates_queue_manifests_in_order(apiserver: FakeApiServer, make_engine) -> None:
+def test_create_makes_queue_manifests_in_order(apiserver: FakeApiServer, make_engine) -> None:
     from arena.engines.kubernetes.render import kueue_queues, volcano_queue
 
     engine: KubernetesEngine = make_engine(apiserver)
-    created = engine.apply(volcano_queue("team-a", weight=2, state="Closed"))
+    created = engine.create(volcano_queue("team-a", weight=2, state="Closed"))
     assert [o["kind"] for o in created] == ["Queue", "Command"]
     command = apiserver.objects("commands")[0]
     assert command["target"]["uid"] == created[0]["metadata"]["uid"]
     assert command["metadata"]["name"].startswith("team-a-closequeue-")
-    engine.apply(kueue_queues("team-q", "default", {"cpu": "8"}))
+    engine.create(kueue_queues("team-q", "default", {"cpu": "8"}))
     assert [o["metadata"]["name"] for o in apiserver.objects("clusterqueues")] == ["team-q"]
     with pytest.raises(AlreadyExists, match="Queue 'team-a' already exists"):
-        engine.apply(volcano_queue("team-a"))
+        engine.create(volcano_queue("team-a"))
 
 
 def test_permission_denied_on_submit(apiserver: FakeApiServer, make_engine) -> None:
@@ -152,6 +152,6 @@ def test_mpijob_uses_v2beta1_when_only_the_mpi_operator_crd_is_served(make_serve
 
 def test_jobs_carry_upstreams_user_label_and_annotation(everything: FakeApiServer, make_engine) -> None:
     engine: KubernetesEngine = make_engine(everything, env={"ARENA_USER": "Alice Smith"})
-    job = engine.plan(SPECS["pytorchjob"])[0]
+    job = engine.plan(SPECS["pytorchjob"]).manifests[0]
     assert job["metadata"]["labels"]["arena.kubeflow.org/uid"] == "alice-smith"
     assert job["metadata"]["annotations"]["arena.kubeflow.org/username"] == "Alice Smith"

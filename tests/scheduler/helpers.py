@@ -6,6 +6,7 @@ from typing import TypeVar
 import msgspec
 
 from arena.engines.local.scheduler import Amount, Decisions, Job, Node, Queue, Replica, Snapshot
+from arena.engines.local.wording import text
 
 GI = 1024**3
 T = TypeVar("T", Job, Replica)
@@ -50,8 +51,13 @@ def apply(jobs: list[Job], d: Decisions) -> list[Job]:
                                         for r in j.replicas))
         w = d.waiting.get(j.uid)
         out.append(with_(j, admitted=j.admitted or j.uid in admitted, releasing=j.releasing or j.uid in evicted,
-                         waiting_reason=w.reason if w else ""))
+                         waiting_reason=w.reason if w else None))
     return out
+
+
+def events(d: Decisions) -> list[tuple[str, str, str]]:
+    """The cycle's events as the daemon records them (messages rendered at the edge)."""
+    return [(uid, reason, text(what)) for uid, reason, what in d.events]
 
 
 def settle(jobs: list[Job]) -> list[Job]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections import Counter
 
 from arena.engines.local.scheduler import Amount, Decisions, Job, Node, Queue, Snapshot
+from arena.engines.local.wording import text
 
 
 def held(jobs: list[Job], queue: str | None = None) -> Amount:
@@ -67,7 +68,7 @@ def check_decisions(s: Snapshot, d: Decisions) -> None:
     for uid, w in d.waiting.items():
         if w.position:
             per_queue.setdefault(by_uid[uid].queue, []).append(w.position)
-        assert w.reason and "\n" not in w.reason
+        assert w.reason.code and "\n" not in text(w.reason)
     for ps in per_queue.values():
         assert sorted(ps) == list(range(1, len(ps) + 1))
 

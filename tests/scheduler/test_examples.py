@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from arena.engines.local.scheduler import Amount, Queue, cycle, queue_report
 
-from .helpers import apply, job, node, running, settle, snap, with_
+from .helpers import apply, events, job, node, running, settle, snap, text, with_
 
 
 def gpus_of(jobs, queue: str) -> int:  # type: ignore[no-untyped-def]
@@ -17,7 +17,7 @@ def test_textbook_gang_waits_on_one_gpu_machine() -> None:
     d = cycle(snap(node(gpus=1), None, jobs))
     assert not d.binds
     w = d.waiting["gang"]
-    assert "4 nvidia.com/gpu" in w.reason and w.position == 1 and not w.admitted
+    assert "4 nvidia.com/gpu" in text(w.reason) and w.position == 1 and not w.admitted
 
 
 def test_gang_waits_for_the_whole_gang_then_starts_at_once() -> None:
@@ -27,19 +27,19 @@ def test_gang_waits_for_the_whole_gang_then_starts_at_once() -> None:
     jobs.append(job("gang", replicas=4, gpus=1, created=1))
     d = cycle(snap(n, None, jobs))
     assert d.binds == ()
-    assert d.waiting["gang"].reason == "gang needs 4 nvidia.com/gpu, 3 free"
-    assert ("gang", "Unschedulable", "gang 3/4 replicas placeable: needs 4 nvidia.com/gpu, 3 free") in d.events
+    assert text(d.waiting["gang"].reason) == "gang needs 4 nvidia.com/gpu, 3 free"
+    assert ("gang", "Unschedulable", "gang 3/4 replicas placeable: needs 4 nvidia.com/gpu, 3 free") in events(d)
     jobs = apply(jobs, d)
     # a later 1-GPU job must not take the GPUs the gang is waiting for
     jobs.append(job("later", gpus=1, created=2))
     d = cycle(snap(n, None, jobs))
-    assert d.binds == () and d.waiting["later"].reason == "gang needs 1 nvidia.com/gpu, 0 free (3 reserved)"
+    assert d.binds == () and text(d.waiting["later"].reason) == "gang needs 1 nvidia.com/gpu, 0 free (3 reserved)"
     assert d.waiting["later"].position == 2
     jobs = [j for j in apply(jobs, d) if j.uid != "small"]  # small finishes
     d = cycle(snap(n, None, jobs))
     assert sorted(b.replica for b in d.binds if b.job_uid == "gang") == [f"worker-{i}" for i in range(4)]
     assert sorted(i for b in d.binds for i in b.gpu_indices) == [0, 1, 2, 3]
-    assert "gang" in d.admit and d.waiting["later"].reason == "gang needs 1 nvidia.com/gpu, 0 free"
+    assert "gang" in d.admit and text(d.waiting["later"].reason) == "gang needs 1 nvidia.com/gpu, 0 free"
 
 
 def test_min_available_binds_the_gang_then_extras_as_room_frees() -> None:
@@ -47,7 +47,8 @@ def test_min_available_binds_the_gang_then_extras_as_room_frees() -> None:
     jobs = [job("elastic", replicas=4, gpus=1, min_available=2)]
     d = cycle(snap(n, None, jobs))
     assert len(d.binds) == 3  # 2 for the gang, then 1 extra
-    assert d.waiting["elastic"].position == 0 and "1 replicas beyond minAvailable wait" in d.waiting["elastic"].reason
+    assert d.waiting["elastic"].position == 0
+    assert "1 replicas beyond minAvailable wait" in text(d.waiting["elastic"].reason)
 
 
 def test_two_queues_weighted_1_to_3_converge_under_backlog_with_reclaim() -> None:
@@ -60,7 +61,7 @@ def test_two_queues_weighted_1_to_3_converge_under_backlog_with_reclaim() -> Non
     for _ in range(8):
         d = cycle(snap(n, queues, jobs))
         assert all(e.action == "reclaim" and e.job_uid.startswith("a") for e in d.evictions)
-        assert all(e.reason == "evicted by reclaim for queue b" for e in d.evictions)
+        assert all(text(e.reason) == "evicted by reclaim for queue b" for e in d.evictions)
         jobs = settle(apply(jobs, d))
     assert (gpus_of(jobs, "a"), gpus_of(jobs, "b")) == (1, 3)
     report = queue_report(snap(n, queues, jobs))
@@ -77,7 +78,7 @@ def test_reclaimable_false_queue_keeps_its_borrowed_jobs() -> None:
     jobs = apply(jobs, cycle(snap(n, queues, jobs)))
     jobs += [job("b0", "b", gpus=1, created=10)]
     d = cycle(snap(n, queues, jobs))
-    assert not d.evictions and d.waiting["b0"].reason == "gang needs 1 nvidia.com/gpu, 0 free"
+    assert not d.evictions and text(d.waiting["b0"].reason) == "gang needs 1 nvidia.com/gpu, 0 free"
 
 
 def test_preemption_by_priority_inside_a_queue() -> None:
@@ -88,11 +89,11 @@ def test_preemption_by_priority_inside_a_queue() -> None:
     d = cycle(snap(n, None, jobs))
     # exactly one victim: the lowest-priority job; not both
     assert [(e.job_uid, e.action, e.preemptor) for e in d.evictions] == [("low1", "preempt", "high")]
-    assert ("low1", "Preempted", "preempted by higher-priority job high") in d.events
-    assert d.waiting["high"].reason.endswith("; preempting 1 lower-priority job(s)")
+    assert ("low1", "Preempted", "preempted by higher-priority job high") in events(d)
+    assert text(d.waiting["high"].reason).endswith("; preempting 1 lower-priority job(s)")
     jobs = apply(jobs, d)
     d = cycle(snap(n, None, jobs))  # low1 is still terminating: no second eviction
-    assert not d.evictions and "being released" in d.waiting["high"].reason
+    assert not d.evictions and "being released" in text(d.waiting["high"].reason)
     jobs = settle(apply(jobs, d))
     d = cycle(snap(n, None, jobs))
     assert [b.job_uid for b in d.binds] == ["high"]
@@ -122,10 +123,10 @@ def test_capability_is_a_hard_cap_with_a_visible_reason() -> None:
     jobs = [job(f"j{i}", "team-a", gpus=1, created=i) for i in range(3)]
     d = cycle(snap(n, queues, jobs))
     assert len(d.binds) == 2
-    assert d.waiting["j2"].reason == "queue team-a capability nvidia.com/gpu 2/2"
-    assert ("j2", "Unschedulable", "queue team-a capability exceeded: nvidia.com/gpu 3/2") in d.events
+    assert text(d.waiting["j2"].reason) == "queue team-a capability nvidia.com/gpu 2/2"
+    assert ("j2", "Unschedulable", "queue team-a capability exceeded: nvidia.com/gpu 3/2") in events(d)
     d2 = cycle(snap(n, queues, [job("big", "team-a", gpus=3)]))
-    assert d2.waiting["big"].reason == "gang needs 3 nvidia.com/gpu, queue team-a capability 2"
+    assert text(d2.waiting["big"].reason) == "gang needs 3 nvidia.com/gpu, queue team-a capability 2"
 
 
 def test_capability_head_is_not_starved_by_smaller_jobs() -> None:
@@ -136,7 +137,7 @@ def test_capability_head_is_not_starved_by_smaller_jobs() -> None:
     jobs += [job("big", "q", gpus=4, created=1), job("small", "q", gpus=1, created=2)]
     d = cycle(snap(n, queues, jobs))
     assert not d.binds  # the one unit of headroom is reserved for big
-    assert d.waiting["small"].reason == "queue q capability nvidia.com/gpu 3/4 (1 reserved for big)"
+    assert text(d.waiting["small"].reason) == "queue q capability nvidia.com/gpu 3/4 (1 reserved for big)"
 
 
 def test_closed_and_closing_queues_admit_nothing_new() -> None:
@@ -144,9 +145,9 @@ def test_closed_and_closing_queues_admit_nothing_new() -> None:
     queues = [Queue("c", state="Closed"), Queue("d", state="Closing")]
     jobs = [job("x", "c", gpus=1), job("y", "d", gpus=1), job("z", "d", gpus=1, admitted=True)]
     d = cycle(snap(n, queues, jobs))
-    assert d.waiting["x"].reason == "queue c closed" and d.waiting["y"].reason == "queue d closing"
+    assert text(d.waiting["x"].reason) == "queue c closed" and text(d.waiting["y"].reason) == "queue d closing"
     assert [b.job_uid for b in d.binds] == ["z"]  # an admitted job (restarting) drains through
-    assert cycle(snap(n, [], [job("m", "nope")])).waiting["m"].reason == "queue nope not found"
+    assert text(cycle(snap(n, [], [job("m", "nope")])).waiting["m"].reason) == "queue nope not found"
 
 
 def test_guarantee_is_reserved_for_its_queue() -> None:
@@ -154,8 +155,8 @@ def test_guarantee_is_reserved_for_its_queue() -> None:
     queues = [Queue("g", guarantee=Amount(gpus=2)), Queue("o")]
     jobs = [job(f"o{i}", "o", gpus=1, created=i) for i in range(4)]
     d = cycle(snap(n, queues, jobs))
-    assert len(d.binds) == 2 and "(2 reserved)" in d.waiting["o2"].reason
-    assert cycle(snap(n, queues, [job("big", "o", gpus=3)])).waiting["big"].reason == (
+    assert len(d.binds) == 2 and "(2 reserved)" in text(d.waiting["o2"].reason)
+    assert text(cycle(snap(n, queues, [job("big", "o", gpus=3)])).waiting["big"].reason) == (
         "gang needs 3 nvidia.com/gpu, node has 4 (2 guaranteed to other queues)")
 
 
@@ -175,8 +176,8 @@ def test_extended_resources_and_unknown_ones() -> None:
                   replicas=(with_(job("u").replicas[0], request=Amount(1000, 0, 0, {"vendor/x": 1})),))
     d = cycle(snap(n, None, [fpga, other, with_(fpga, uid="f2", name="f2", created=2)]))
     assert [b.job_uid for b in d.binds] == ["f"]
-    assert d.waiting["u"].reason == "gang needs vendor/x, which the node does not have"
-    assert d.waiting["f2"].reason == "gang needs 1 example.com/fpga, 0 free"
+    assert text(d.waiting["u"].reason) == "gang needs vendor/x, which the node does not have"
+    assert text(d.waiting["f2"].reason) == "gang needs 1 example.com/fpga, 0 free"
 
 
 def test_events_fire_only_when_the_reason_changes() -> None:
@@ -184,7 +185,7 @@ def test_events_fire_only_when_the_reason_changes() -> None:
     jobs = [job("a", gpus=1), job("b", gpus=1, created=1)]
     jobs = apply(jobs, cycle(snap(n, None, jobs)))
     d = cycle(snap(n, None, jobs))
-    assert not d.events and d.waiting["b"].reason
+    assert not d.events and text(d.waiting["b"].reason)
 
 
 def test_job_order_priority_then_time_then_uid() -> None:
@@ -255,8 +256,8 @@ def test_reasons_print_quantities_as_users_write_them() -> None:
     n = node(gpus=0, cpu=4, mem_gi=8)
     jobs = [job("m", cpu=0.5, mem_gi=16), job("c", cpu=6, created=1)]
     d = cycle(snap(n, None, jobs))
-    assert d.waiting["m"].reason == "gang needs 16Gi memory, node has 8Gi"
-    assert d.waiting["c"].reason == "gang needs 6 cpu, node has 4"
+    assert text(d.waiting["m"].reason) == "gang needs 16Gi memory, node has 8Gi"
+    assert text(d.waiting["c"].reason) == "gang needs 6 cpu, node has 4"
     queues = [Queue("q", capability=Amount(cpu_milli=1500))]
     d = cycle(snap(n, queues, [job("a", "q", cpu=1), job("b", "q", cpu=1, created=1)]))
-    assert d.waiting["b"].reason == "queue q capability cpu 1/1500m"
+    assert text(d.waiting["b"].reason) == "queue q capability cpu 1/1500m"

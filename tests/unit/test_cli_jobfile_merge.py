@@ -34,10 +34,22 @@ def test_merge_other_false_flags_stay_not_given() -> None:
     assert jobfile.merge(jobfile.loads(PY), {"gang": False, "tensorboard": False})["scheduling"]["gang"] is True
 
 
-@pytest.mark.parametrize("flag, value", [("wait_timeout", 5.0), ("image_pull_policy", "Never"),
-                                         ("context", "kind-x"), ("output", "yaml"), ("dry_run", True)])
+@pytest.mark.parametrize("flag, value", [("wait_timeout", 5.0), ("context", "kind-x"), ("output", "yaml"),
+                                         ("dry_run", True), ("file", "job.yaml"), ("engine", "local")])
 def test_merge_ignores_command_only_flags(flag: str, value: object) -> None:
     assert jobfile.merge(jobfile.loads(PY), {flag: value}) == jobfile.loads(PY)
+
+
+def test_image_pull_policy_reaches_the_spec() -> None:
+    assert jobfile.merge(jobfile.loads(PY), {"image_pull_policy": "Never"})["image_pull_policy"] == "Never"
+    assert jobfile.to_spec(jobfile.loads(PY + "image_pull_policy: IfNotPresent\n")).image_pull_policy == "IfNotPresent"
+    assert jobfile.to_spec(jobfile.loads(PY)).image_pull_policy is None  # not given: the engine's default (Always)
+    with pytest.raises(InvalidSpec, match="must be one of Always, IfNotPresent, Never") as err:
+        jobfile.merge(jobfile.loads(PY), {"image_pull_policy": "Sometimes"})
+    assert err.value.field == "--image-pull-policy"
+    with pytest.raises(InvalidSpec) as err:
+        jobfile.to_spec(jobfile.loads(PY + "image_pull_policy: sometimes\n"))
+    assert err.value.field == "image_pull_policy"
 
 
 def test_merge_env_error_is_split_pairs() -> None:
@@ -75,6 +87,7 @@ def test_submit_file_with_kind_reads_it_in_build_spec(tmp_path: Path, monkeypatc
     spec = submit.build_spec(args, "ns")
     assert reads == [str(path)]
     assert (spec.namespace, spec.tasks[0].command, spec.options.use_svc_plugin) == ("ns", "echo bye", True)
+    assert spec.image_pull_policy == "Never"
 
 
 def test_emit_formats() -> None:

@@ -77,3 +77,19 @@ def test_help_wraps_at_COLUMNS(monkeypatch: pytest.MonkeyPatch) -> None:
     text = p.format_help()
     assert "line one\nline two" in text
     assert max(len(line) for line in text.splitlines()) <= 40
+
+
+def test_flags_alone_read_no_yaml_and_declare_flags_cheaply() -> None:
+    """Flags go through the job document too, but nothing loads PyYAML (or `inspect`, which dataclasses
+    would import) unless a file is read."""
+    out = _run(
+        "import sys\n"
+        "from arena.cli.main import _import_msgspec_lean, build_parser\n"
+        "_import_msgspec_lean()\n"
+        "argv = ['submit', 'tf', '--name', 'x', '--workers', '2', 'true']\n"
+        "args = build_parser('submit', argv).parse_args(argv)\n"
+        "from arena.cli import submit\n"
+        "spec = submit.build_spec(args, 'default')\n"
+        "print(spec.kind, spec.workers, 'yaml' in sys.modules, 'inspect' in sys.modules)\n"
+    )
+    assert out == "tfjob 2 False False"

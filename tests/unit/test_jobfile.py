@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from arena import kinds
 from arena.errors import InvalidSpec
 from arena.spec import appwrapperjob, jobfile, mpijob, pytorchjob, tfjob, volcanojob
 from arena.spec.job import Policy
@@ -80,8 +81,8 @@ def test_documented_policy_example_is_valid() -> None:
 
 def test_every_options_field_is_documented() -> None:
     text = DOC.read_text()
-    for cls in jobfile._OPTIONS.values():
-        for field in cls.__struct_fields__:
+    for kind in kinds.all():
+        for field in kind.options_type.__struct_fields__:
             assert f"`{field}`" in text, field
 
 
@@ -141,7 +142,7 @@ def test_tf_standalone_can_be_overridden() -> None:
 
 
 def test_c_loader_used_when_available() -> None:
-    assert jobfile._LOADER is getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    assert jobfile._loader() is getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def test_load_from_disk(tmp_path) -> None:
@@ -253,8 +254,9 @@ def test_roles_and_resources_from_flags() -> None:
     assert [t.name for t in spec.tasks] == ["chief", "ps", "worker"]
     assert (by["worker"].replicas, by["ps"].replicas) == (4, 2)
     assert by["chief"].resources.gpus == 1 and by["worker"].resources.gpus == 1 and by["ps"].resources.gpus == 0
-    assert by["ps"].resources.cpu is None and by["ps"].resources.memory == "8Gi"
-    assert by["worker"].image == "w:2" and by["chief"].port == 2000
+    # --cpu is every role's default, as without a file (--ps-cpu: "default: --cpu"); --gpus skips the ps
+    assert by["ps"].resources.cpu == "2" and by["ps"].resources.memory == "8Gi"
+    assert by["worker"].image == "w:2" and by["chief"].image == "w:2" and by["chief"].port == 2000
     assert spec.options.success_policy == "AllWorkers"
     assert [t.name for t in spec_of(TF, ps=0).tasks] == ["worker"]
 
@@ -289,7 +291,7 @@ def test_appwrapper_flags() -> None:
 
 
 def test_tensorboard_flags() -> None:
-    assert spec_of(TF, logdir="/logs").tensorboard is None  # --logdir alone turns nothing on
+    assert error_of(TF, logdir="/logs").field == "--logdir"  # alone it would shape nothing: refused, not ignored
     tb = spec_of(TF, tensorboard=True, logdir="/logs").tensorboard
     assert tb is not None and tb.logdir == "/logs"
     tb = spec_of(TF + "\ntensorboard: {image: tb:1}", logdir="/l").tensorboard

@@ -67,8 +67,13 @@ def test_defaults_match_the_fork() -> None:
     (dict(master_port=65536), "--master-port"),
     (dict(network_topology_mode="strict"), "--network-topology-mode"),
     (dict(partition_topology_mode="loose"), "--partition-topology-mode"),
-    (dict(total_partitions=2), "--partition-size"),
-    (dict(partition_size=2), "--total-partitions"),
+    (dict(inner_type="volcano", total_partitions=2), "--partition-size"),
+    (dict(inner_type="volcano", partition_size=2), "--total-partitions"),
+    (dict(inner_type="volcano", highest_tier_allowed=2), "--highest-tier-allowed"),
+    (dict(inner_type="volcano", partition_topology_mode="soft"), "--partition-topology-mode"),
+    (dict(inner_type="volcano", total_partitions=2, partition_size=2, partition_highest_tier=1),
+     "--partition-highest-tier"),
+    (dict(inner_type="volcano", workers=2), "--workers"),  # a Volcano inner job takes --replicas
     (dict(highest_tier_allowed=-1), "--highest-tier-allowed"),
     (dict(nproc_per_node="many"), "--nproc-per-node"),
     (dict(task_name="Trainer"), "--task-name"),
@@ -89,3 +94,13 @@ def test_check_options_can_name_file_paths() -> None:
     with pytest.raises(InvalidSpec) as err:
         appwrapperjob.check_options(AppWrapperOptions(retry_limit=-1), lambda a: f"options.{a}")
     assert err.value.field == "options.retry_limit"
+
+
+@pytest.mark.parametrize("flag, value", [("replicas", 2), ("min_available", 1), ("max_retry", 7), ("task_name", "t"),
+                                         ("use_svc_plugin", False), ("total_partitions", 2),
+                                         ("network_topology_mode", "hard")])
+def test_volcano_knobs_are_refused_around_a_pytorchjob(flag, value) -> None:
+    """Around a PyTorchJob these would shape nothing: refused, naming the flag, never ignored."""
+    with pytest.raises(InvalidSpec, match="needs --inner-type volcano") as err:
+        build(**{flag: value})
+    assert err.value.field == "--" + flag.replace("_", "-")

@@ -32,7 +32,7 @@ def register(sub, name, aliases, help_):  # type: ignore[no-untyped-def]
         p.add_argument("--since-time", default=None, help="only lines after an RFC3339 time")
         p.add_argument("--timestamps", action="store_true", help="prefix each line with its time")
         p.add_argument("-i", "--instance", default=None, help="instance name (default: the chief)")
-        p.add_argument("-c", "--container", default=None, help=argparse.SUPPRESS)
+        p.add_argument("-c", "--container", default=None, help="container of the instance (default: its main one)")
         p.set_defaults(func=run_logs)
     elif name == "delete":
         p.add_argument("jobs", nargs="+", metavar="JOB")
@@ -40,6 +40,7 @@ def register(sub, name, aliases, help_):  # type: ignore[no-untyped-def]
         p.set_defaults(func=run_delete)
     elif name == "logviewer":
         p.add_argument("job")
+        p.add_argument("-T", "--type", default=None, help="job type")
         p.set_defaults(func=run_logviewer)
     elif name == "prune":
         p.add_argument("-s", "--since", required=True, help="delete finished jobs older than this, e.g. 1h")
@@ -51,7 +52,7 @@ def register(sub, name, aliases, help_):  # type: ignore[no-untyped-def]
 def _kind(args: argparse.Namespace) -> str | None:
     if not getattr(args, "type", None):
         return None
-    from arena.spec import kinds
+    from arena import kinds
 
     return kinds.canonical(args.type, "--type")
 
@@ -108,12 +109,7 @@ def run_get(args: argparse.Namespace) -> int:
     from arena.spec.duration import short_human
 
     client = _client(args)
-    view = client.get(args.job, events=True, with_spec=args.output in ("json", "yaml"))
-    kind = _kind(args)
-    if kind and view.kind != kind:
-        from arena.errors import JobNotFound
-
-        raise JobNotFound(args.job, view.namespace)
+    view = client.get(args.job, events=True, with_spec=args.output in ("json", "yaml"), kind=_kind(args))
     if emit(view, args.output, name=_kind_name):
         return 0
     now = time.time()
@@ -130,10 +126,10 @@ def run_get(args: argparse.Namespace) -> int:
         fields.append(("Reason", view.reason))
     if view.status in ("QUEUING", "PENDING") and view.position:
         fields.append(("Position", view.position))
-    if view.status in ("QUEUING", "PENDING") and view.reason and view.engine == "local":
+    if view.status in ("QUEUING", "PENDING") and view.waiting:
         from arena.engines.local.hints import hint
 
-        if text := hint(view.reason):
+        if text := hint(view.waiting):
             fields.append(("To start", text))
     if view.tensorboard:
         fields.append(("Tensorboard", view.tensorboard))
@@ -171,7 +167,7 @@ def run_logs(args: argparse.Namespace) -> int:
         since = _parse_rfc3339(args.since_time)
     client = _client(args)
     for line in client.logs(args.job, instance=args.instance, follow=args.follow, tail=args.tail, since=since,
-                            timestamps=args.timestamps):
+                            timestamps=args.timestamps, kind=_kind(args), container=args.container):
         sys.stdout.write(line + "\n")
         if args.follow:
             sys.stdout.flush()
@@ -188,18 +184,14 @@ def _parse_rfc3339(text: str) -> float:
 
 
 def run_delete(args: argparse.Namespace) -> int:
-    from arena.errors import ArenaError, JobNotFound
+    from arena.errors import ArenaError
 
     client = _client(args)
     kind = _kind(args)
     failed = 0
     for name in args.jobs:
         try:
-            if kind:
-                view = client.get(name, events=False)
-                if view.kind != kind:
-                    raise JobNotFound(name, view.namespace)
-            client.delete(name)
+            client.delete(name, kind=kind)
             info(f"The training job {name} has been deleted successfully")
         except ArenaError as exc:
             sys.stderr.write(f"arena: error: {exc}\n")
@@ -223,7 +215,7 @@ def run_prune(args: argparse.Namespace) -> int:
 def run_logviewer(args: argparse.Namespace) -> int:
     from arena.errors import ArenaError
 
-    view = _client(args).get(args.job, events=False)
+    view = _client(args).get(args.job, events=False, kind=_kind(args))
     if not view.tensorboard:
         raise ArenaError(f"job {view.name!r} has no TensorBoard (submit it with --tensorboard --logdir DIR)")
     print(f"Your tensorboard will be available on: {view.tensorboard}")

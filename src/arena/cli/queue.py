@@ -79,11 +79,10 @@ def show(queues: list, fmt: str | None) -> None:
         return
     headers = ["NAME", "STATE", "WEIGHT", "RECLAIMABLE", "PENDING", "RUNNING", "ALLOCATED(GPU)", "DESERVED(GPU)",
                "CAPABILITY"]
-    # local QueueView or kubernetes QueueUsage (no deserved share, reclaimable on the object)
-    rows = [[q.name, q.state, getattr(q, "weight", None) or "-", str(getattr(q, "reclaimable", "-")).lower(),
+    rows = [[q.name, q.state, q.weight or "-", "-" if q.reclaimable is None else str(q.reclaimable).lower(),
              q.pending, q.running, q.allocated.get("nvidia.com/gpu", "0"),
-             getattr(q, "deserved", {}).get("nvidia.com/gpu", "-"), _res(q.capability)] for q in queues]
+             q.deserved.get("nvidia.com/gpu", "-"), _res(q.capability)] for q in queues]
     if fmt == "wide":
         headers += ["GUARANTEE", "ALLOCATED", "DESERVED"]
-        rows = [r + [_res(q.guarantee), _res(q.allocated), _res(getattr(q, "deserved", {}))] for r, q in zip(rows, queues)]
+        rows = [r + [_res(q.guarantee), _res(q.allocated), _res(q.deserved)] for r, q in zip(rows, queues)]
     table(headers, rows)

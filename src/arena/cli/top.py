@@ -39,30 +39,39 @@ def _refreshing(fn):  # type: ignore[no-untyped-def]
 
 
 def run_node(args: argparse.Namespace) -> int:
+    """Upstream's columns and GPU math (unhealthy = capacity - allocatable) for every node the engine has:
+    the machine itself locally, each Node on a cluster; CPU and memory allocation next to them."""
     from arena.cli.context import client_for
     from arena.cli.output import emit, table
     from arena.spec.quantity import format_cpu, format_memory
 
-    client = client_for(args)
-    if hasattr(client.engine, "top_nodes"):
-        return _cluster_nodes(client.engine.top_nodes(args.nodes), args)  # type: ignore[attr-defined]
-    node = client.node()
-    if emit(node, args.output):
+    nodes = client_for(args).nodes(args.nodes)
+    if emit(nodes, args.output):
         return 0
-    table(["NAME", "IPADDRESS", "ROLE", "STATUS", "GPU(Total)", "GPU(Allocated)", "CPU(Allocated/Total)",
-           "MEMORY(Allocated/Total)"],
-          [[node.name, node.ip, node.role, node.status, node.gpu_total, node.gpu_allocated,
-            f"{format_cpu(node.cpu_allocated)}/{format_cpu(node.cpu_milli)}",
-            f"{format_memory(node.memory_allocated)}/{format_memory(node.memory)}"]])
-    _print_cluster_gpus(node.gpu_allocated, node.gpu_total)
-    if args.details and node.gpus:
-        print()
-        rows = []
-        for g in node.gpus:
-            mem = _gpu_memory(g) if g.get("memory_total") else "N/A"
-            util = f"{g['utilization']:.1f}%" if g.get("utilization") is not None else "N/A"
-            rows.append([g["index"], g.get("name") or "-", "yes" if g["allocated"] else "no", mem, util])
-        table(["INDEX", "NAME", "ALLOCATED", "MEMORY(Used/Total)", "DUTY_CYCLE"], rows)
+    unhealthy = any(n.gpu_unhealthy for n in nodes)
+    headers = ["NAME", "IPADDRESS", "ROLE", "STATUS", "GPU(Total)", "GPU(Allocated)"] + \
+        (["UNHEALTHY"] if unhealthy else []) + ["CPU(Allocated/Total)", "MEMORY(Allocated/Total)"]
+    table(headers, [[n.name, n.ip, n.role, n.status, n.gpu_total, n.gpu_allocated]
+                    + ([n.gpu_unhealthy] if unhealthy else [])
+                    + [f"{format_cpu(n.cpu_allocated)}/{format_cpu(n.cpu_milli)}",
+                       f"{format_memory(n.memory_allocated)}/{format_memory(n.memory)}"] for n in nodes])
+    total, alloc = sum(n.gpu_total for n in nodes), sum(n.gpu_allocated for n in nodes)
+    _print_cluster_gpus(alloc, total)
+    if unhealthy:
+        print(f"Unhealthy/Total GPUs In Cluster: {sum(n.gpu_unhealthy for n in nodes)}/{total}")
+    if args.details:
+        for n in nodes:
+            print(f"\nName:    {n.name}\nStatus:  {n.status}\nRole:    {n.role}\nType:    {n.mode}\nAddress: {n.ip}")
+            if n.instances:
+                table(["NAMESPACE", "NAME", "STATUS", "GPU(Requested)"],
+                      [[i.namespace, i.name, i.status, i.gpus] for i in n.instances], indent="  ")
+            if n.gpus:  # per device, from NVML
+                rows = []
+                for g in n.gpus:
+                    mem = _gpu_memory(g) if g.get("memory_total") else "N/A"
+                    util = f"{g['utilization']:.1f}%" if g.get("utilization") is not None else "N/A"
+                    rows.append([g["index"], g.get("name") or "-", "yes" if g["allocated"] else "no", mem, util])
+                table(["INDEX", "NAME", "ALLOCATED", "MEMORY(Used/Total)", "DUTY_CYCLE"], rows, indent="  ")
     return 0
 
 
@@ -78,28 +87,6 @@ def _gpu_memory(gpu: dict) -> str:
     return f"{gpu['memory_used'] / 2**20:.1f}/{gpu['memory_total'] / 2**20:.1f}(MiB)"
 
 
-def _cluster_nodes(nodes: list, args: argparse.Namespace) -> int:
-    """Upstream's columns for a cluster, with its GPU math (unhealthy = capacity - allocatable)."""
-    from arena.cli.output import emit, table
-
-    if emit(nodes, args.output):
-        return 0
-    unhealthy = any(n.gpu_unhealthy for n in nodes)
-    headers = ["NAME", "IPADDRESS", "ROLE", "STATUS", "GPU(Total)", "GPU(Allocated)"] + (["UNHEALTHY"] if unhealthy else [])
-    table(headers, [[n.name, n.ip, n.role, n.status, n.gpu_total, n.gpu_allocated]
-                    + ([n.gpu_unhealthy] if unhealthy else []) for n in nodes])
-    total, alloc = sum(n.gpu_total for n in nodes), sum(n.gpu_allocated for n in nodes)
-    _print_cluster_gpus(alloc, total)
-    if unhealthy:
-        print(f"Unhealthy/Total GPUs In Cluster: {sum(n.gpu_unhealthy for n in nodes)}/{total}")
-    if args.details:
-        for n in nodes:
-            print(f"\nName:    {n.name}\nStatus:  {n.status}\nRole:    {n.role}\nType:    {n.mode}\nAddress: {n.ip}")
-            table(["NAMESPACE", "NAME", "STATUS", "GPU(Requested)"],
-                  [[i.namespace, i.name, i.status, i.gpus] for i in n.instances], indent="  ")
-    return 0
-
-
 def run_job(args: argparse.Namespace) -> int:
     from arena.cli.context import client_for
     from arena.cli.output import emit, node_column, table
@@ -113,7 +100,7 @@ def run_job(args: argparse.Namespace) -> int:
         print("Instances:")
         gpus = {}
         if any(i.gpuIndices for i in view.instances):  # NVML figures per device, when the node has them
-            gpus = {g["index"]: g for g in client.node().gpus}
+            gpus = {g["index"]: g for n in client.nodes() for g in n.gpus}
 
         def metric(idx: list[int], fn) -> str:  # type: ignore[no-untyped-def]
             vals = [fn(gpus[g]) for g in idx if g in gpus and gpus[g].get("memory_total")]

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from arena.distributed import volcano
-from arena.distributed.tf_config import Endpoints, check_endpoints, check_index, host_of, port_of, task_of
+from arena.distributed.tf_config import Endpoints, check_endpoints, check_index, host_of, port_text, task_of
 from arena.spec.job import AppWrapperOptions, JobSpec, TaskSpec
 
 
@@ -58,7 +58,7 @@ def volcano_env(spec: JobSpec, index: int, endpoints: Endpoints) -> dict[str, st
     check_endpoints(spec, endpoints, [task.name])
     master = endpoints[task.name][0]
     n = numeric_nproc(spec)
-    env = {"MASTER_ADDR": host_of(master), "MASTER_PORT": str(port_of(master)), "NNODES": str(task.replicas)}
+    env = {"MASTER_ADDR": host_of(master), "MASTER_PORT": port_text(master), "NNODES": str(task.replicas)}
     if n is not None:
         env["NPROC_PER_NODE"] = str(n)
     env["WORLD_SIZE"] = str(task.replicas * n if n is not None else task.replicas)

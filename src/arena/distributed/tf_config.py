@@ -30,18 +30,38 @@ _GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u202
 
 def split_endpoint(endpoint: str) -> tuple[str, int]:
     """`host:port` (or `[v6]:port`) → (host, port). Engines hand us these; a bad one is a bug there."""
-    host, sep, port = endpoint.rpartition(":")
-    if not sep or not host or not port.isdigit():
+    host, port = _split(endpoint)
+    if not port.isdigit():
         raise ValueError(f"endpoint {endpoint!r} is not host:port")
-    return host.removeprefix("[").removesuffix("]"), int(port)
+    return host, int(port)
+
+
+def _split(endpoint: str) -> tuple[str, str]:
+    """(host, port text). The port may be a number or a bind-time placeholder `{{port:<replica>}}`: the
+    local engine plans before the scheduler picks ports, and substitutes them when it starts the replica."""
+    if endpoint.endswith("}}") and ":{{" in endpoint:
+        host, sep, port = endpoint.partition(":{{")
+        port = "{{" + port
+    else:
+        host, sep, port = endpoint.rpartition(":")
+        if not port.isdigit():
+            sep = ""
+    if not sep or not host:
+        raise ValueError(f"endpoint {endpoint!r} is not host:port")
+    return host.removeprefix("[").removesuffix("]"), port
 
 
 def host_of(endpoint: str) -> str:
-    return split_endpoint(endpoint)[0]
+    return _split(endpoint)[0]
 
 
 def port_of(endpoint: str) -> int:
     return split_endpoint(endpoint)[1]
+
+
+def port_text(endpoint: str) -> str:
+    """The port as env carries it: digits, or the local engine's placeholder (see `_split`)."""
+    return _split(endpoint)[1]
 
 
 def task_of(spec: JobSpec, task: TaskSpec | str) -> TaskSpec:

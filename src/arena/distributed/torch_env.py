@@ -12,7 +12,7 @@ def rank(task: str, index: int) -> int:
     return index if task == "master" else index + 1
 
 
-def env(spec: JobSpec, task: str, index: int, master_addr: str, master_port: int) -> dict[str, str]:
+def env(spec: JobSpec, task: str, index: int, master_addr: str, master_port: int | str) -> dict[str, str]:
     nnodes = spec.total_replicas
     opts = spec.options_as(PyTorchOptions)
     nproc = opts.nproc_per_node

@@ -27,7 +27,7 @@ from arena.distributed.tf_config import (
     check_index,
     encode_go_json,
     host_of,
-    port_of,
+    port_text,
     task_of,
 )
 from arena.spec.job import JobSpec, TaskSpec, VolcanoOptions
@@ -178,7 +178,7 @@ def pytorch_env(spec: JobSpec, task: TaskSpec | str, index: int, endpoints: Endp
         return {}
     check_endpoints(spec, endpoints, [master_name])
     addr = endpoints[master_name][0]
-    env = {"MASTER_ADDR": host_of(addr), "MASTER_PORT": str(port_of(addr)), "WORLD_SIZE": str(spec.total_replicas)}
+    env = {"MASTER_ADDR": host_of(addr), "MASTER_PORT": port_text(addr), "WORLD_SIZE": str(spec.total_replicas)}
     if t.name == worker_name:
         env["RANK"] = str(index + 1)
     elif t.name == master_name:

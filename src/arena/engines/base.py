@@ -1,24 +1,69 @@
-"""The interface both engines implement; the SDK facade talks only to this."""
+"""The interface both engines implement; the SDK facade (`arena.client`) talks only to this.
+
+Every operation the CLI or the SDK uses is declared here, each with an optional job kind. An
+engine implements all of it, or raises `arena.errors.Unsupported` for what it cannot do (the CLI
+prints that as one line, exit 1). Nothing above this layer asks an engine what it has
+(`hasattr`/`getattr`): the declaration is the contract.
+
+Submitting is two steps (STYLE §1): `plan(spec)` is pure and returns the exact thing `apply`
+sends — manifests on Kubernetes, each replica's argv, env, working directory and files locally —
+and `submit(spec)` is `apply(plan(spec))`. `--dry-run` prints `plan(spec).document()`.
+"""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # annotations only: keep CLI start-up light
     from arena.spec.job import JobSpec
-    from arena.views import JobView, NodeView
+    from arena.views import DataView, Event, JobView, NodeView, QueueView
+
+
+class Plan(Protocol):
+    """What `apply` receives. `document()` is what `--dry-run` prints (JSON/YAML-able builtins)."""
+
+    spec: JobSpec
+
+    def document(self) -> Any: ...
+
+    def text(self, fmt: str) -> str:
+        """The plan as `--dry-run -o yaml|json` prints it (Kubernetes: a multi-document YAML stream)."""
+        ...
 
 
 class Engine(Protocol):
     name: str
 
-    def submit(self, spec: JobSpec) -> JobView: ...
+    # ---- submit ---------------------------------------------------------------------------
+    def plan(self, spec: JobSpec) -> Plan: ...
 
+    def apply(self, plan: Plan) -> JobView: ...
+
+    def submit(self, spec: JobSpec) -> JobView: ...  # apply(plan(spec))
+
+    # ---- jobs -----------------------------------------------------------------------------
     def list(self, namespace: str | None, kind: str | None = None) -> list[JobView]: ...
 
-    def get(self, namespace: str, name: str, events: bool = True, with_spec: bool = False) -> JobView: ...
+    def get(self, namespace: str, name: str, kind: str | None = None, events: bool = True,
+            with_spec: bool = False) -> JobView: ...
 
-    def delete(self, namespace: str, name: str) -> None: ...
+    def delete(self, namespace: str, name: str, kind: str | None = None) -> None: ...
 
-    def prune(self, since_seconds: float, namespace: str | None) -> list[JobView]: ...
+    def logs(self, namespace: str, name: str, kind: str | None = None, instance: str | None = None,
+             container: str | None = None, follow: bool = False, tail: int = -1, since: float | None = None,
+             timestamps: bool = False) -> Iterator[str]: ...
 
-    def node(self) -> NodeView: ...
+    def events(self, namespace: str, name: str, kind: str | None = None) -> list[Event]: ...
+
+    def prune(self, since_seconds: float, namespace: str | None, kind: str | None = None) -> list[JobView]: ...
+
+    # ---- queues ---------------------------------------------------------------------------
+    def queues(self, name: str | None = None) -> list[QueueView]: ...
+
+    def queue_op(self, op: str, name: str, **fields: Any) -> list[QueueView]: ...
+
+    # ---- nodes and data -------------------------------------------------------------------
+    def nodes(self, names: Sequence[str] = ()) -> list[NodeView]: ...
+
+    def data(self, op: str = "list", name: str = "", path: str = "", description: str = "",
+             namespace: str | None = None) -> list[DataView]: ...

@@ -1,16 +1,42 @@
 """Validation of the options every job kind shares (upstream's SubmitArgsBuilder)."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from arena.errors import InvalidSpec
 from arena.spec import duration, quantity
-from arena.spec.job import DataDir, DataMount, Resources, RunPolicy, Scheduling, SyncSpec, Tensorboard
+from arena.spec.job import DataDir, DataMount, Resources, RunPolicy, Scheduling, SyncSpec, TaskSpec, Tensorboard
 from arena.spec.keyvalue import parse_annotations, parse_env, parse_labels
 from arena.spec.names import check_dns_label, check_job_name
 
 CLEAN_POD_POLICIES = ("None", "Running", "All")
+IMAGE_PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+
+
+@contextmanager
+def at(path: str | Callable[[str], str]) -> Iterator[None]:
+    """Re-raise InvalidSpec under another field: a fixed one, or one mapped from the field the rule named
+    (`--cpu` -> `tasks[0].resources.cpu` when the value came from a job file)."""
+    try:
+        yield
+    except InvalidSpec as err:
+        raise InvalidSpec(path(err.field) if callable(path) else path, err.rule) from None
+
+
+def check_roles(kind: str, tasks: Sequence[TaskSpec], key: str, allowed: Sequence[str],
+                single: Sequence[str] = ()) -> None:
+    """Tasks named after the kind's roles, each at most once, single-replica roles with one replica."""
+    for i, t in enumerate(tasks):
+        if t.name not in allowed:
+            raise InvalidSpec(f"{key}[{i}].name", f"a {kind} has roles {', '.join(allowed)}, not {t.name!r}")
+        if t.name in single and t.replicas != 1:
+            raise InvalidSpec(f"{key}[{i}].replicas", f"a {kind} has exactly one {t.name}")
+    names = [t.name for t in tasks]
+    dup = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    if dup is not None:
+        raise InvalidSpec(f"{key}[{names.index(dup, names.index(dup) + 1)}].name", f"role {dup} is given twice")
 
 
 def command_text(command: str | Sequence[str] | None, field: str = "command") -> str:
@@ -43,17 +69,6 @@ def non_negative(value: int | None, field: str) -> int:
     if int(value) < 0:
         raise InvalidSpec(field, "must be 0 or more")
     return int(value)
-
-
-def positive(value: int, field: str) -> int:
-    if int(value) < 1:
-        raise InvalidSpec(field, "must be 1 or more")
-    return int(value)
-
-
-def given_or(value: Any, default: int) -> Any:
-    """0 is a value the user typed (and gets refused); only an absent flag takes the default."""
-    return default if value in (None, "") else value
 
 
 def check_port(value: int | str | None, field: str) -> int:
@@ -124,7 +139,11 @@ def project_name(source: str) -> str:
 
 def sync(mode: str | None, source: str | None, image: str | None = None) -> SyncSpec | None:
     if not mode and not source:
+        if image:
+            raise InvalidSpec("--sync-image", "needs --sync-mode and --sync-source")
         return None
+    if not mode:
+        raise InvalidSpec("--sync-mode", "is required when --sync-source is set: git or rsync")
     if mode not in ("git", "rsync"):
         raise InvalidSpec("--sync-mode", f"{mode!r} must be git or rsync")
     if not source:
@@ -154,11 +173,15 @@ def common_fields(opts: dict[str, Any], kind: str) -> dict[str, Any]:
     share_memory = opts.get("share_memory")
     if share_memory:
         quantity.memory_bytes(share_memory, "--share-memory")
+    pull = opts.get("image_pull_policy") or None
+    if pull is not None and pull not in IMAGE_PULL_POLICIES:
+        raise InvalidSpec("--image-pull-policy", f"{pull!r} must be one of {', '.join(IMAGE_PULL_POLICIES)}")
     return {
         "kind": kind,
         "name": name,
         "namespace": namespace,
         "image": opts.get("image") or "",
+        "image_pull_policy": pull,
         "shell": shell,
         "working_dir": working_dir,
         "labels": parse_labels(opts.get("label") or ()),

@@ -96,28 +96,34 @@ class RunPolicy(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_
     ttl_seconds_after_finished: int | None = None  # --ttl-after-finished
 
 
-class PyTorchOptions(msgspec.Struct, frozen=True, omit_defaults=True, tag="pytorchjob", forbid_unknown_fields=True):
+def kind_tag(class_name: str) -> str:
+    """The `type` of a kind's options (the tagged union's tag): the kind's name, which the struct is named
+    after (`PyTorchOptions` -> `pytorchjob`, `TFOptions` -> `tfjob`)."""
+    return class_name.removesuffix("Options").lower() + "job"
+
+
+class PyTorchOptions(msgspec.Struct, frozen=True, omit_defaults=True, tag=kind_tag, forbid_unknown_fields=True):
     nproc_per_node: str | None = None
     master_port: int = 0
 
 
-class TFOptions(msgspec.Struct, frozen=True, omit_defaults=True, tag="tfjob", forbid_unknown_fields=True):
+class TFOptions(msgspec.Struct, frozen=True, omit_defaults=True, tag=kind_tag, forbid_unknown_fields=True):
     success_policy: Literal["ChiefWorker", "AllWorkers"] = "ChiefWorker"
     standalone: bool = False  # 1 worker, no ps: no TF_CONFIG, as upstream
 
 
-class MPIOptions(msgspec.Struct, frozen=True, omit_defaults=True, tag="mpijob", forbid_unknown_fields=True):
+class MPIOptions(msgspec.Struct, frozen=True, omit_defaults=True, tag=kind_tag, forbid_unknown_fields=True):
     slots_per_worker: int = 1
     api_version: Literal["v1", "v2beta1"] = "v1"
     implementation: Literal["auto", "mpich", "openmpi"] = "auto"
 
 
-class VolcanoOptions(msgspec.Struct, frozen=True, omit_defaults=True, tag="volcanojob", forbid_unknown_fields=True):
+class VolcanoOptions(msgspec.Struct, frozen=True, omit_defaults=True, tag=kind_tag, forbid_unknown_fields=True):
     tf_config: Literal["none", "auto"] = "none"
     plugins: list[str] = msgspec.field(default_factory=lambda: ["env", "svc"])
 
 
-class AppWrapperOptions(msgspec.Struct, frozen=True, omit_defaults=True, tag="appwrapperjob", forbid_unknown_fields=True):
+class AppWrapperOptions(msgspec.Struct, frozen=True, omit_defaults=True, tag=kind_tag, forbid_unknown_fields=True):
     inner_type: Literal["pytorch", "volcano"] = "pytorch"
     retry_limit: int = 3
     admission_grace_period: str = "1m"
@@ -147,6 +153,7 @@ class JobSpec(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fi
     name: str
     namespace: str = "default"
     image: str = ""
+    image_pull_policy: str | None = None  # Always | IfNotPresent | Never (cluster only)
     shell: str = "sh"
     working_dir: str = ""
     labels: dict[str, str] = {}

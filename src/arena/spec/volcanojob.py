@@ -1,4 +1,5 @@
-"""`arena submit volcanojob`: a Volcano Job made of named tasks, with gang, queue and lifecycle policies.
+"""Volcano Job values: tasks, lifecycle policies, dependencies and plugins, parsed and checked with
+Volcano's rules (the flags themselves are declared in `arena.kinds.volcanojob`).
 
 Upstream Arena's volcanojob only knows one task per image and no plugins (ARENA.md §9.3); here the
 tasks, policies, dependencies and plugins of a real Volcano Job (SEMANTICS.md A) are first-class:
@@ -8,22 +9,16 @@ tasks, policies, dependencies and plugins of a real Volcano Job (SEMANTICS.md A)
     --depends-on TASK:DEP[,DEP...]                        (repeatable)
     --min-available N  --queue Q  --max-retry N  --tf-config none|auto
     --plugin NAME[:--ARG[=V],...]                         (repeatable; `none` for no plugin; default env, svc)
-
-Opts read (argparse dest names): the common ones (see `spec.common.common_fields`) plus `task`, `policy`,
-`depends_on`, `min_available`, `max_retry`, `tf_config`, `plugin`/`plugins`, `gpus`, `device`, `command`,
-and, when no `--task` is given, `task_name`, `task_replicas`, `task_cpu`, `task_memory` for one task.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import msgspec
-
 from arena.errors import InvalidSpec
 from arena.spec import duration
-from arena.spec.common import command_text, common_fields, non_negative, positive, resources
-from arena.spec.job import JobSpec, Policy, TaskSpec, VolcanoOptions
+from arena.spec.common import non_negative, resources
+from arena.spec.job import JobSpec, Policy, TaskSpec
 from arena.spec.names import check_dns_label
 
 # Events and actions a user may put in a policy: Volcano's admission webhook allows exactly these
@@ -256,68 +251,8 @@ def tf_config_mode(value: str | None, field: str = "--tf-config") -> str:
     return mode
 
 
-def _tasks_from_flags(opts: dict[str, Any], command: str | None, image: str) -> list[TaskSpec]:
-    items = list(opts.get("task") or ())
-    if items:
-        tasks = [parse_task(t, command) for t in items]
-    elif command:
-        # No --task: one task, named like upstream's --task-name, built from the single-task flags.
-        name = check_dns_label(opts.get("task_name") or "worker", "--task-name")
-        raw = opts.get("task_replicas")
-        if raw not in (None, "") and not str(raw).strip().isdigit():
-            raise InvalidSpec("--task-replicas", f"{raw!r} must be a whole number")
-        replicas = positive(1 if raw in (None, "") else int(raw), "--task-replicas")
-        res = resources(opts.get("task_cpu") or opts.get("cpu"), opts.get("task_memory") or opts.get("memory"),
-                        opts.get("gpus") or 0, opts.get("device") or ())
-        tasks = [TaskSpec(name=name, replicas=replicas, command=command, resources=res, restart_policy="Never")]
-    else:
-        raise InvalidSpec("--task", "a volcanojob needs at least one task (--task NAME:REPLICAS=COMMAND)")
-    return [msgspec.structs.replace(t, image=image) for t in tasks]
-
-
 def build(**opts: Any) -> JobSpec:
-    """Build a Volcano Job spec from flag values (the CLI's dest names)."""
-    fields = common_fields(opts, "volcanojob")
-    raw_command = opts.get("command")
-    command = command_text(raw_command) if raw_command and str(raw_command).strip() else None
-    tasks = _tasks_from_flags(opts, command, fields["image"])
-    check_tasks(fields["name"], tasks)
+    """A Volcano Job spec from flag values (the CLI's dest names): the registry's one path from options."""
+    from arena.kinds.volcanojob import KIND
 
-    job_policies: list[Policy] = []
-    task_policies: dict[str, list[Policy]] = {}
-    for item in opts.get("policy") or ():
-        task, policy = parse_policy(item)
-        if task is None:
-            job_policies.append(policy)
-        else:
-            task_policies.setdefault(task, []).append(policy)
-    names = [t.name for t in tasks]
-    for task, pols in task_policies.items():
-        if task not in names:
-            raise InvalidSpec("--policy", f"policy for {task!r}, which is not a task of this job ({', '.join(names)})")
-        check_policies(pols)
-    check_policies(job_policies)
-
-    deps = parse_depends_on(opts.get("depends_on") or ())
-    for task in deps:
-        if task not in names:
-            raise InvalidSpec("--depends-on", f"{task!r} is not a task of this job ({', '.join(names)})")
-    tasks = [msgspec.structs.replace(t, policies=task_policies.get(t.name, []), depends_on=deps.get(t.name, []))
-             for t in tasks]
-    check_depends_on(tasks)
-
-    total = sum(t.replicas for t in tasks)
-    max_retry = opts.get("max_retry")
-    sched = msgspec.structs.replace(
-        fields.pop("scheduling"),
-        min_available=check_min_available(opts.get("min_available"), total),
-        policies=job_policies,
-        max_retry=non_negative(max_retry, "--max-retry") if max_retry not in (None, "") else None,
-    )
-    # No --plugin keeps the default (env, svc); `--plugin none` asks for no plugin at all.
-    raw_plugins = opts.get("plugin") or opts.get("plugins")
-    plugins = check_plugins(raw_plugins) if raw_plugins else None
-    options = VolcanoOptions(tf_config=tf_config_mode(opts.get("tf_config")))  # type: ignore[arg-type]
-    if plugins is not None:
-        options = msgspec.structs.replace(options, plugins=plugins)
-    return JobSpec(**fields, tasks=tasks, scheduling=sched, options=options, workers=total)
+    return KIND.spec_from_options(opts)

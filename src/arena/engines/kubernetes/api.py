@@ -267,12 +267,13 @@ class Api:
 
         return adapter(self.config, ConnectionParams(timeout=httpx2.Timeout(self._timeout), transport=self._transport))
 
-    def raw(self, path: str) -> dict[str, Any] | None:
-        """GET a discovery path; None on 404 (group or version not served)."""
+    def raw(self, path: str, timeout: float | None = None) -> dict[str, Any] | None:
+        """GET a discovery path; None on 404 (group or version not served). `timeout` overrides the
+        client's, for lookups that must not hold a command up (a plan's version choice)."""
         import httpx2
 
         try:
-            resp = self._http.get(path)
+            resp = self._http.get(path, timeout=httpx2.Timeout(timeout)) if timeout else self._http.get(path)
         except httpx2.TransportError as exc:
             raise EngineUnavailable(f"cannot reach the Kubernetes API server at {self.server}: {exc}") from None
         if resp.status_code == 404:

@@ -10,30 +10,24 @@ and do not hold a kind back.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
+from arena import kinds
 from arena.engines.kubernetes.models import Deployment
 from arena.engines.kubernetes.resources import CRDS
 
-# Arena kind -> alternatives; each alternative is a set of CRD keys that must all be served.
-REQUIREMENTS: dict[str, tuple[tuple[str, ...], ...]] = {
-    "pytorchjob": (("pytorchjob",),),
-    "tfjob": (("tfjob",),),
-    "mpijob": (("mpijob",), ("mpijob-v2beta1",)),
-    "volcanojob": (("volcanojob", "podgroup"),),  # the controllers and the scheduler
-    "appwrapperjob": (("appwrapper", "pytorchjob"), ("appwrapper", "volcanojob", "podgroup")),
-}
-# What each alternative means to a user.
-VARIANTS: dict[tuple[str, ...], str] = {
-    ("mpijob",): "--mpi-api-version v1 (training operator)",
-    ("mpijob-v2beta1",): "--mpi-api-version v2beta1 (mpi-operator)",
-    ("appwrapper", "pytorchjob"): "--inner-type pytorch",
-    ("appwrapper", "volcanojob", "podgroup"): "--inner-type volcano",
-}
-CHECKED = ("pytorchjob", "tfjob", "mpijob", "mpijob-v2beta1", "volcanojob", "volcanoqueue", "podgroup", "command",
-           "appwrapper", "clusterqueue", "localqueue", "resourceflavor", "clusterqueue-v1beta1")
+CHECKED = ("pytorchjobs", "tfjobs", "mpijobs", "mpijobs-v2beta1", "jobs.batch.volcano.sh", "queues", "podgroups",
+           "commands", "appwrappers", "clusterqueues", "localqueues", "resourceflavors", "clusterqueues-v1beta1")
+
+
+class Alternative(NamedTuple):
+    """One way a job kind can run: CRD keys that must all be served and operated, and what choosing
+    this way means to a user when the kind has several (`--inner-type volcano`); `Kind.k8s_requirements`."""
+
+    keys: tuple[str, ...]
+    variant: str = ""
 
 
 class Operator(msgspec.Struct, frozen=True):
@@ -45,14 +39,14 @@ class Operator(msgspec.Struct, frozen=True):
 # Any one operator serving a CRD key is enough. The legacy per-framework operators are what
 # upstream's arena-artifacts chart installs.
 OPERATORS: tuple[Operator, ...] = (
-    Operator("Training Operator", ("training-operator",), ("pytorchjob", "tfjob", "mpijob")),
-    Operator("TF operator (legacy)", ("tf-operator", "tf_operator"), ("tfjob",)),
-    Operator("PyTorch operator (legacy)", ("pytorch-operator",), ("pytorchjob",)),
-    Operator("MPI operator", ("mpi-operator",), ("mpijob-v2beta1",)),
-    Operator("Volcano controllers", ("vc-controller-manager",), ("volcanojob", "volcanoqueue", "command")),
-    Operator("Volcano scheduler", ("vc-scheduler",), ("podgroup",)),
-    Operator("Kueue", ("kueue",), ("clusterqueue", "localqueue", "resourceflavor", "clusterqueue-v1beta1")),
-    Operator("AppWrapper controller", ("appwrapper", "codeflare-operator"), ("appwrapper",)),
+    Operator("Training Operator", ("training-operator",), ("pytorchjobs", "tfjobs", "mpijobs")),
+    Operator("TF operator (legacy)", ("tf-operator", "tf_operator"), ("tfjobs",)),
+    Operator("PyTorch operator (legacy)", ("pytorch-operator",), ("pytorchjobs",)),
+    Operator("MPI operator", ("mpi-operator",), ("mpijobs-v2beta1",)),
+    Operator("Volcano controllers", ("vc-controller-manager",), ("jobs.batch.volcano.sh", "queues", "commands")),
+    Operator("Volcano scheduler", ("vc-scheduler",), ("podgroups",)),
+    Operator("Kueue", ("kueue",), ("clusterqueues", "localqueues", "resourceflavors", "clusterqueues-v1beta1")),
+    Operator("AppWrapper controller", ("appwrapper", "codeflare-operator"), ("appwrappers",)),
 )
 
 
@@ -162,22 +156,25 @@ def report(server: str, version: str, pairs: set[tuple[str, str]],
     served_ = {k: (CRDS[k].api_version, CRDS[k].plural) in pairs for k in CHECKED}
     usable = {k: served_[k] and operated.get(k, True) for k in CHECKED}
     resources = [ResourceCheck(CRDS[k].kind, CRDS[k].api_version, CRDS[k].qualified, served_[k]) for k in CHECKED]
-    kinds = []
-    for kind, alternatives in REQUIREMENTS.items():
-        ok = [alt for alt in alternatives if all(usable[k] for k in alt)]
+    out = []
+    for entry in kinds.all():
+        alternatives = entry.k8s_requirements()
+        if not alternatives:
+            continue
+        ok = [alt for alt in alternatives if all(usable[k] for k in alt.keys)]
         missing: list[str] = []
         if not ok:
             # Name what is missing on the way nearest to working (most CRDs served; the primary on ties).
-            nearest = max(alternatives, key=lambda alt: sum(served_[k] for k in alt))
-            for k in nearest:
+            nearest = max(alternatives, key=lambda alt: sum(served_[k] for k in alt.keys))
+            for k in nearest.keys:
                 if not served_[k]:
                     missing.append(f"install the {CRDS[k].kind} CRD ({CRDS[k].api_version})")
                 elif not usable[k]:
                     names = " or ".join(op.name for op in OPERATORS if k in op.serves)
                     missing.append(f"start the {names} (no ready Deployment found)")
-        variants = [VARIANTS[alt] for alt in ok if alt in VARIANTS] if len(alternatives) > 1 else []
-        kinds.append(KindCheck(kind, bool(ok), variants, missing))
-    queues = [name for name, keys in (("volcano", ("volcanoqueue",)), ("kueue", ("clusterqueue", "localqueue")))
-              if all(usable[k] for k in keys) or (name == "kueue" and usable["clusterqueue-v1beta1"])]
-    return CheckReport(server=server, version=version, resources=resources, kinds=kinds, queues=queues,
+        variants = [alt.variant for alt in ok if alt.variant] if len(alternatives) > 1 else []
+        out.append(KindCheck(entry.name, bool(ok), variants, missing))
+    queues = [name for name, keys in (("volcano", ("queues",)), ("kueue", ("clusterqueues", "localqueues")))
+              if all(usable[k] for k in keys) or (name == "kueue" and usable["clusterqueues-v1beta1"])]
+    return CheckReport(server=server, version=version, resources=resources, kinds=out, queues=queues,
                        operators=ops)

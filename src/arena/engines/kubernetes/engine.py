@@ -1,10 +1,12 @@
-"""The Kubernetes engine: JobSpec → manifests (render, pure) → API calls; status read back.
+"""The Kubernetes engine: JobSpec → plan (manifests, pure) → API calls; status read back.
 
 submit = apply(plan(spec)) (STYLE §1): `plan` is exactly what `--dry-run` prints and what `apply`
-sends. API use scales with the number of kinds, not of jobs: `list` is one label-selected LIST
-per job resource plus ONE pod LIST for all jobs, issued concurrently, and — only while some job
-waits — one PodGroup LIST and one Workload LIST; `get` is one GET per kind plus one pod LIST;
-`top node` is one Node LIST plus one pod LIST.
+sends, API versions included. API use scales with the number of kinds, not of jobs: `list` is one
+label-selected LIST per job resource plus ONE pod LIST for all jobs, issued concurrently, and — only
+while some job waits — one PodGroup LIST and one Workload LIST; `get` is one GET per job resource (of
+the given kind only, when one is given) plus one pod LIST; `nodes` is one Node LIST plus one pod LIST.
+Everything that differs between kinds comes from the registry (`arena.kinds`): resources, renderer,
+status family, chief rules.
 """
 from __future__ import annotations
 
@@ -13,19 +15,25 @@ import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 
-from arena.engines.kubernetes import admission, discovery, jobview, models, nodes, planner, queueusage, resources
+from arena import kinds
 from arena.engines.kubernetes import kubeconfig as kcfg
-from arena.engines.kubernetes import pods as podlib
-from arena.engines.kubernetes.api import (AlreadyExists, Api, CRDNotInstalled, NotStarted, PermissionDenied,
-                                         gc_paused, parallel)
+from arena.engines.kubernetes import planner
 from arena.engines.kubernetes.labels import INIT_CONTAINER, LABEL_KUEUE_QUEUE
-from arena.errors import ArenaError, InvalidSpec, JobExists, JobNotFound
+from arena.errors import ArenaError, InvalidSpec, JobExists, JobNotFound, Unsupported
 from arena.spec.job import JobSpec
-from arena.views import JobView, NodeView
+from arena.views import DataView, Event, JobView, NodeView, QueueView
+
+if TYPE_CHECKING:
+    from arena.engines.base import Plan
+    from arena.engines.kubernetes import discovery, models
+    from arena.engines.kubernetes.api import Api
+
+# The API client and the readers are imported by the methods that use them, so that creating the
+# engine and planning a job (`--dry-run`) cost the CLI's start-up nothing beyond the planner.
 
 EVENT_FANOUT = 32  # above this many objects, one namespace LIST of Pod events replaces the per-pod LISTs
 DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
@@ -39,7 +47,7 @@ def _raise_first(results: Sequence[Any]) -> None:
 
 
 class KubernetesEngine:
-    """The Engine protocol on a cluster, plus plan/apply, logs, top_nodes, queues and check."""
+    """The Engine protocol (`arena.engines.base`) on a cluster, plus `create` and `check`."""
 
     name = "kubernetes"
 
@@ -58,24 +66,73 @@ class KubernetesEngine:
         self.poll_interval = poll_interval
         self.log_retries = log_retries
         self.clock = clock
-        self.api = Api(lambda: kcfg.load(kubeconfig, context, self._env), timeout=timeout, transport=transport)
+        self._timeout = timeout
+        self._transport = transport
+        self._api: Api | None = None
+        # Asked only by kinds whose version the cluster decides; the API client is built on first use.
+        self._discovery = planner.Discovery(lambda: self.api, lambda: kcfg.configured(kubeconfig, self._env))
+
+    @property
+    def api(self) -> Api:
+        """The API client, built on first use."""
+        if self._api is None:
+            from arena.engines.kubernetes.api import Api
+
+            self._api = Api(lambda: kcfg.load(self.kubeconfig, self.context, self._env), timeout=self._timeout,
+                            transport=self._transport)
+        return self._api
+
+    @api.setter
+    def api(self, value: Api) -> None:
+        self._api = value
 
     # ---- submit = apply(plan(spec)) -----------------------------------------------------------
-    def _credentials(self, spec: JobSpec) -> dict[str, str] | None:
-        return planner.credentials(spec, self._env)
+    def plan(self, spec: JobSpec) -> planner.KubePlan:
+        """The manifests `apply` will create, primary first, in the API versions the cluster serves
+        (what `--dry-run` prints). Pure but for that one discovery lookup, made only for a kind with a
+        choice of versions; without a reachable cluster the kind's default is kept."""
+        return planner.plan(spec, self._env, self.images, serves=self._discovery)
 
-    def plan(self, spec: JobSpec) -> list[dict[str, Any]]:
-        """The manifests `apply` will create, primary first (what `--dry-run -o yaml` prints)."""
-        return planner.plan(spec, self._env, self.images)
+    def apply(self, plan: Plan) -> JobView:
+        """Create exactly `plan.manifests` (and the credentials Secret the plan names); the job's view."""
+        from arena.engines.kubernetes import jobview
+        from arena.engines.kubernetes import models
+        from arena.engines.kubernetes.api import AlreadyExists
 
-    def apply(self, manifests: Sequence[Mapping[str, Any]],
-              secrets: Sequence[Mapping[str, Any]] = ()) -> list[dict[str, Any]]:
+        if not isinstance(plan, planner.KubePlan):
+            raise ArenaError(f"the kubernetes engine applies its own plans, not {type(plan).__name__}")
+        spec = plan.spec
+        try:
+            created = self.create(plan.manifests, self._secrets(plan))
+        except AlreadyExists:
+            raise JobExists(spec.name, spec.namespace) from None
+        return jobview.job_view(spec.kind, msgspec.convert(created[0], models.Job), [])
+
+    def submit(self, spec: JobSpec) -> JobView:
+        return self.apply(self.plan(spec))
+
+    def _secrets(self, plan: planner.KubePlan) -> list[dict[str, Any]]:
+        """The code-sync credentials Secret the plan's manifests read, from this environment."""
+        from arena.engines.kubernetes.render import sync
+
+        if not plan.credentials_secret or not plan.manifests:
+            return []
+        creds = planner.credentials(plan.spec, self._env)
+        if creds is None:
+            raise ArenaError(f"the job's code sync reads Secret {plan.credentials_secret}, but this environment "
+                             "has no credentials for it (GIT_SYNC_USERNAME/GIT_SYNC_PASSWORD or RSYNC_PASSWORD)")
+        return [sync.credentials_secret(plan.spec, plan.manifests[0], creds, name=plan.credentials_secret)]
+
+    def create(self, manifests: Sequence[Mapping[str, Any]],
+               secrets: Sequence[Mapping[str, Any]] = ()) -> list[dict[str, Any]]:
         """Create the primary object, then the rest owned by it (uid bound); returns the created objects.
 
         If an auxiliary object cannot be created, the primary is deleted again (its owned objects
-        with it), so a failed apply leaves nothing behind. `secrets` are created first after the
+        with it), so a failed create leaves nothing behind. `secrets` are created first after the
         primary and are never returned or printed.
         """
+        from arena.engines.kubernetes import resources
+
         from arena.engines.kubernetes.render import bind_owner, needs_owner
 
         if not manifests:
@@ -103,53 +160,33 @@ class KubernetesEngine:
             raise ArenaError(f"{exc}; {primary.get('kind')} {meta.get('name')} was deleted again") from None
         return out
 
-    def _mpi_api(self, spec: JobSpec) -> JobSpec:
-        """MPIJob: use kubeflow.org/v2beta1 when that is the MPIJob CRD the cluster serves (and v1 is not)."""
-        from arena.spec.job import MPIOptions
-
-        if spec.kind != "mpijob":
-            return spec
-        opts = spec.options if isinstance(spec.options, MPIOptions) else MPIOptions()
-        if opts.api_version != "v1":
-            return spec
-
-        def serves(version: str) -> bool:
-            gv = f"kubeflow.org/{version}"
-            try:
-                doc = self.api.raw(f"/apis/{gv}")
-            except Exception:  # not served, or discovery refused: keep the default
-                return False
-            return (gv, "mpijobs") in discovery.served([doc])
-
-        if not serves("v1") and serves("v2beta1"):
-            return msgspec.structs.replace(spec, options=msgspec.structs.replace(opts, api_version="v2beta1"))
-        return spec
-
-    def submit(self, spec: JobSpec) -> JobView:
-        from arena.engines.kubernetes.render import sync
-
-        spec = self._mpi_api(spec)
-        manifests = self.plan(spec)
-        creds = self._credentials(spec)
-        secrets = [sync.credentials_secret(spec, manifests[0], creds)] if creds else []
-        try:
-            created = self.apply(manifests, secrets)
-        except AlreadyExists:
-            raise JobExists(spec.name, spec.namespace) from None
-        return jobview.job_view(spec.kind, msgspec.convert(created[0], models.Job), [])
-
     # ---- reading ------------------------------------------------------------------------------
+    @staticmethod
+    def _targets(kind: str | None) -> list[tuple[str, str]]:
+        """(Arena kind, resource key) to look in: every resource of every kind, or of `kind` only."""
+        from arena.engines.kubernetes import resources
+
+        by_kind = resources.job_resources()
+        wanted = [kinds.canonical(kind)] if kind else list(by_kind)
+        return [(k, key) for k in wanted for key in by_kind.get(k, ())]
+
     def _collect(self, namespace: str | None, kind: str | None) -> list[tuple[str, JobView]]:
         """(resource key, view) of every Arena job: one LIST per job resource + one pod LIST."""
+        from arena.engines.kubernetes.api import gc_paused
+
         with gc_paused():
             return self._collect_all(namespace, kind)
 
     def _collect_all(self, namespace: str | None, kind: str | None) -> list[tuple[str, JobView]]:
+        from arena.engines.kubernetes import jobview
+        from arena.engines.kubernetes import models
+        from arena.engines.kubernetes.api import CRDNotInstalled, parallel
+
         from lightkube import operators
 
-        kinds = [kind] if kind else list(resources.JOB_RESOURCES)
-        targets = [(k, key) for k in kinds for key in resources.JOB_RESOURCES[k]]
-        app = kinds[0] if len(kinds) == 1 else operators.in_(kinds)
+        targets = self._targets(kind)
+        wanted = list(dict.fromkeys(k for k, _ in targets))
+        app = wanted[0] if len(wanted) == 1 else operators.in_(wanted)
         pod_labels = {"app": app, "release": None, "role": operators.not_equal("tensorboard")}
         calls: list[Callable[[], Any]] = [
             (lambda key=key, k=k: self.api.list(key, namespace, labels={"app": k, "release": None}))
@@ -163,8 +200,8 @@ class KubernetesEngine:
                 missing[k].append(r)
             elif isinstance(r, BaseException):
                 raise r
-        if kind and len(missing[kind]) == len(resources.JOB_RESOURCES[kind]):
-            raise missing[kind][0]
+        if kind and len(missing[wanted[0]]) == len(targets):
+            raise missing[wanted[0]][0]
         if isinstance(pod_list, BaseException):
             raise pod_list
         by_job: dict[tuple[str, str, str], list[models.Pod]] = defaultdict(list)
@@ -199,6 +236,11 @@ class KubernetesEngine:
                     ) -> dict[str, admission.Admission]:
         """Owner uid → admission from one PodGroup LIST and one Workload LIST, each made only if
         some job may have one. Best effort: a missing CRD or RBAC refusal leaves the pods-based guess."""
+        from arena.engines.kubernetes import admission
+        from arena.engines.kubernetes import models
+        from arena.engines.kubernetes import status as statuslib
+        from arena.engines.kubernetes.api import CRDNotInstalled, PermissionDenied, parallel
+
         def listing(keys: Sequence[str]) -> list[models.Admitter]:
             for key in keys:
                 try:
@@ -209,25 +251,28 @@ class KubernetesEngine:
                     return []
             return []
 
-        calls: list[Callable[[], list[models.Admitter]]] = []
-        if any(k != "appwrapperjob" for k, _ in jobs):
-            calls.append(lambda: listing(["podgroup"]))
+        calls: dict[str, Callable[[], list[models.Admitter]]] = {}
+        if any(statuslib.mapping(k).podgroup for k, _ in jobs):
+            calls["podgroups"] = lambda: listing(["podgroups"])
         if any(LABEL_KUEUE_QUEUE in job.metadata.labels for _, job in jobs):
-            calls.append(lambda: listing(["workload", "workload-v1beta1"]))
-        results = parallel(calls)
+            calls["workloads"] = lambda: listing(["workloads", "workloads-v1beta1"])
+        results = parallel(list(calls.values()))
         _raise_first(results)
-        groups = [o for r in results for o in r if o.kind != "Workload"]  # type: ignore[union-attr]
-        loads = [o for r in results for o in r if o.kind == "Workload"]  # type: ignore[union-attr]
-        return admission.index(groups, loads)
+        found = cast("dict[str, list[models.Admitter]]", dict(zip(calls, results)))
+        return admission.index(found.get("podgroups", []), found.get("workloads", []))
 
     def list(self, namespace: str | None, kind: str | None = None) -> list[JobView]:
         """Jobs in `namespace` (None: all), newest first; kinds whose CRD is absent are skipped."""
         return [view for _, view in self._collect(namespace, kind)]
 
     def _find(self, namespace: str, name: str, kind: str | None) -> list[tuple[str, str, dict[str, Any]]]:
-        """(kind, resource key, object) for every job kind holding a job of that name (GETs in parallel)."""
-        kinds = [kind] if kind else list(resources.JOB_RESOURCES)
-        targets = [(k, key) for k in kinds for key in resources.JOB_RESOURCES[k]]
+        """(kind, resource key, object) for every job kind holding a job of that name (GETs in parallel);
+        with `kind`, only that kind's resources are asked."""
+        from arena.engines.kubernetes import resources
+        from arena.engines.kubernetes.api import CRDNotInstalled, parallel
+
+        targets = self._targets(kind)
+        owners = resources.job_resources()
         results = parallel([(lambda key=key: self.api.get(key, name, namespace)) for _, key in targets])
         found, seen, missing = [], set(), []
         for (k, key), r in zip(targets, results):
@@ -238,7 +283,7 @@ class KubernetesEngine:
             elif r is not None:
                 labels = (r.get("metadata") or {}).get("labels") or {}
                 owner = labels.get("app")
-                if owner in resources.JOB_RESOURCES and owner != k:
+                if owner in owners and owner != k:
                     continue  # e.g. the Volcano Job inside an AppWrapper
                 uid = (r.get("metadata") or {}).get("uid")
                 if uid not in seen:
@@ -253,8 +298,8 @@ class KubernetesEngine:
         if not found:
             raise JobNotFound(name, namespace)
         if len(found) > 1:
-            kinds = ", ".join(k for k, _, _ in found)
-            raise InvalidSpec("--type", f"more than one job is named {name!r} ({kinds}); pick one with --type")
+            names = ", ".join(k for k, _, _ in found)
+            raise InvalidSpec("--type", f"more than one job is named {name!r} ({names}); pick one with --type")
         return found[0]
 
     def _pods(self, namespace: str, kind: str, name: str) -> list[models.Pod]:
@@ -271,6 +316,9 @@ class KubernetesEngine:
         unless there are more than EVENT_FANOUT objects in all; then one namespace LIST of Pod events,
         filtered here, replaces the per-pod LISTs.
         """
+        from arena.engines.kubernetes import models
+        from arena.engines.kubernetes.api import parallel
+
         owned = [u for u in objects if u]
         pod_uids = [u for u in pods if u]
         fan_out = not pod_uids or len(owned) + len(pod_uids) <= EVENT_FANOUT
@@ -287,8 +335,27 @@ class KubernetesEngine:
         wanted = set(pod_uids)
         return [*(e for r in lists[:-1] for e in r), *(e for e in lists[-1] if e.involvedObject.uid in wanted)]
 
-    def get(self, namespace: str, name: str, events: bool = True, with_spec: bool = False,
-            kind: str | None = None) -> JobView:
+    def _admission(self, namespace: str, kind: str, job: models.Job, pods: Sequence[models.Pod]
+                   ) -> admission.Admission | None:
+        """The job's PodGroup or Workload, read only while it could still change the job's status."""
+        from arena.engines.kubernetes import jobview
+
+        if not jobview.needs_admission(kind, job, pods):
+            return None
+        return self._admissions(namespace, [(kind, job)]).get(job.metadata.uid)
+
+    def _job_events(self, namespace: str, job: models.Job, pods: Sequence[models.Pod],
+                    found: admission.Admission | None) -> list[models.Event]:
+        """The PodGroup's or Workload's events say why the scheduler or Kueue holds the job back."""
+        return self._events(namespace, [job.metadata.uid, *([found.uid] if found else [])],
+                            [p.metadata.uid for p in pods])
+
+    def get(self, namespace: str, name: str, kind: str | None = None, events: bool = True,
+            with_spec: bool = False) -> JobView:
+        from arena.engines.kubernetes import jobview
+        from arena.engines.kubernetes import models
+        from arena.engines.kubernetes.api import parallel
+
         k, _, obj = self._one(namespace, name, kind)
         job = msgspec.convert(obj, models.Job)
         # The TensorBoard Service does not depend on the pods: look it up alongside the pod LIST.
@@ -296,15 +363,22 @@ class KubernetesEngine:
                                   lambda: self._tensorboard_url(namespace, name)])
         _raise_first([pods_r, url_r])
         pods, url = cast("list[models.Pod]", pods_r), cast(str, url_r)
-        found = None
-        if jobview.needs_admission(k, job, pods):
-            found = self._admissions(namespace, [(k, job)]).get(job.metadata.uid)
-        # The PodGroup's or Workload's events say why the scheduler or Kueue holds the job back.
-        evs = self._events(namespace, [job.metadata.uid, *([found.uid] if found else [])],
-                           [p.metadata.uid for p in pods]) if events else []
+        found = self._admission(namespace, k, job, pods)
+        evs = self._job_events(namespace, job, pods, found) if events else []
         view = jobview.job_view(k, job, pods, events=evs, spec=public_object(obj) if with_spec else None,
                                 admission=found)
         return msgspec.structs.replace(view, tensorboard=url) if url else view
+
+    def events(self, namespace: str, name: str, kind: str | None = None) -> list[Event]:
+        """The events of the job, its PodGroup or Workload (while it waits) and its pods, oldest first."""
+        from arena.engines.kubernetes import jobview
+        from arena.engines.kubernetes import models
+
+        k, _, obj = self._one(namespace, name, kind)
+        job = msgspec.convert(obj, models.Job)
+        pods = self._pods(namespace, k, name)
+        evs = self._job_events(namespace, job, pods, self._admission(namespace, k, job, pods))
+        return sorted((jobview.event(e) for e in evs), key=lambda e: e.ts)
 
     def _tensorboard_url(self, namespace: str, name: str) -> str:
         """Upstream's `http://<node IP>:<nodePort>` of the job's TensorBoard Service, when it has one."""
@@ -319,14 +393,17 @@ class KubernetesEngine:
         return f"http://{host or '<node-ip>'}:{ports[0]}"
 
     # ---- logs -------------------------------------------------------------------------------
-    def logs(self, namespace: str, name: str, instance: str | None = None, follow: bool = False, tail: int = -1,
-             since: float | None = None, timestamps: bool = False, container: str | None = None,
-             kind: str | None = None) -> Iterator[str]:
-        """Lines (no newline) of one instance's log: the chief by default, or the only pod.
+    def logs(self, namespace: str, name: str, kind: str | None = None, instance: str | None = None,
+             container: str | None = None, follow: bool = False, tail: int = -1, since: float | None = None,
+             timestamps: bool = False) -> Iterator[str]:
+        """Lines (no newline) of one container of one instance: the chief by default, or the only pod;
+        its main container (or init-code while the code sync runs) unless `container` names another.
 
         `since` is an epoch time. While the container has not started, the request is retried
         `log_retries` times, `poll_interval` apart (upstream polls the same way).
         """
+        from arena.engines.kubernetes.api import NotStarted
+
         k, _, _ = self._one(namespace, name, kind)
         pod = pick_pod(k, name, self._pods(namespace, k, name), instance)
         cname = container or default_container(pod)
@@ -349,19 +426,25 @@ class KubernetesEngine:
         if not self.api.delete(key, name, namespace, self.propagation):
             raise JobNotFound(name, namespace)
 
-    def prune(self, since_seconds: float, namespace: str | None) -> list[JobView]:
-        """Delete finished (SUCCEEDED/FAILED) jobs that finished at least `since_seconds` ago."""
+    def prune(self, since_seconds: float, namespace: str | None, kind: str | None = None) -> list[JobView]:
+        """Delete finished (SUCCEEDED/FAILED) jobs (of `kind`, when given) that finished at least
+        `since_seconds` ago."""
+        from arena.engines.kubernetes.api import parallel
+
         now = self.clock()
-        victims = [(key, v) for key, v in self._collect(namespace, None)
+        victims = [(key, v) for key, v in self._collect(namespace, kind)
                    if v.finished and now - (v.finishTime or v.creationTimestamp) >= since_seconds]
         results = parallel([(lambda key=key, v=v: self.api.delete(key, v.name, v.namespace, self.propagation))
                             for key, v in victims])
         _raise_first(results)
         return [v for (_, v), gone in zip(victims, results) if gone]
 
-    # ---- nodes, queues, check ----------------------------------------------------------------
-    def top_nodes(self, names: Sequence[str] = ()) -> list[nodes.NodeUsage]:
+    # ---- nodes, queues, data, check -----------------------------------------------------------
+    def nodes(self, names: Sequence[str] = ()) -> list[NodeView]:
         """Per-node GPU/CPU/memory allocation: one Node LIST and one LIST of unfinished pods."""
+        from arena.engines.kubernetes import nodes
+        from arena.engines.kubernetes.api import parallel
+
         from lightkube import operators
 
         node_list, pod_list = parallel([
@@ -374,12 +457,10 @@ class KubernetesEngine:
             raise InvalidSpec("NODE", f"node {unknown[0]!r} not found")
         return nodes.usage(selected, pod_list)  # type: ignore[arg-type]
 
-    def node(self) -> NodeView:
-        """The cluster as one node (the Engine protocol); `top_nodes` has the per-node figures."""
-        return nodes.cluster(self.top_nodes())
-
     def _objects(self, keys: Sequence[str], namespace: str | None = None) -> list[dict[str, Any]] | None:
         """All objects of the first served key (dicts), None when none is served."""
+        from arena.engines.kubernetes.api import CRDNotInstalled
+
         for key in keys:
             try:
                 return self.api.list_objects(key, namespace)
@@ -387,19 +468,22 @@ class KubernetesEngine:
                 continue
         return None
 
-    def queues(self, name: str | None = None) -> list[queueusage.QueueUsage]:
+    def queues(self, name: str | None = None) -> list[QueueView]:
         """Volcano Queues and Kueue ClusterQueues with their allocation (absent systems are skipped);
         only those called `name` when given."""
+        from arena.engines.kubernetes import queueusage
+        from arena.engines.kubernetes.api import parallel
+
         volcano, cluster_queues, local_queues = parallel([
-            lambda: self._objects(["volcanoqueue"]),
-            lambda: self._objects(["clusterqueue", "clusterqueue-v1beta1"]),
-            lambda: self._objects(["localqueue", "localqueue-v1beta1"])])
+            lambda: self._objects(["queues"]),
+            lambda: self._objects(["clusterqueues", "clusterqueues-v1beta1"]),
+            lambda: self._objects(["localqueues", "localqueues-v1beta1"])])
         _raise_first([volcano, cluster_queues, local_queues])
         out = [queueusage.volcano(q) for q in volcano or []]  # type: ignore[union-attr]
         out += [queueusage.kueue(cq, local_queues or []) for cq in cluster_queues or []]  # type: ignore[union-attr]
         return out if name is None else [q for q in out if q.name == name]
 
-    def queue_op(self, op: str, name: str, **fields: Any) -> list[queueusage.QueueUsage]:
+    def queue_op(self, op: str, name: str, **fields: Any) -> list[QueueView]:
         """Create / delete / open / close a Volcano Queue (or, with kueue=True, Kueue queues)."""
         from arena.engines.kubernetes import render
 
@@ -410,10 +494,10 @@ class KubernetesEngine:
                 objs = render.volcano_queue(name, weight=int(fields.get("weight") or 1),
                                             capability=fields.get("capability"), guarantee=fields.get("guarantee"),
                                             reclaimable=fields.get("reclaimable"), state=fields.get("state") or "Open")
-            for obj in objs:  # cluster-scoped objects first; none of them is owned by another
-                self.api.create(dict(obj))
+            # Cluster-scoped objects first; a closed queue's Command is owned by the queue (uid bound).
+            self.create(objs)
         elif op == "delete":
-            if not self.api.delete("volcanoqueue", name, None, self.propagation):
+            if not self.api.delete("queues", name, None, self.propagation):
                 raise ArenaError(f"queue {name!r} not found")
         elif op in ("open", "close"):
             # One GET for the queue's uid: the Command's owner reference and target must both carry it,
@@ -421,17 +505,31 @@ class KubernetesEngine:
             from arena.engines.kubernetes.render.owner import bind_owner
             from arena.engines.kubernetes.render.queues import queue_command
 
-            queue = self.api.get("volcanoqueue", name, None)
+            queue = self.api.get("queues", name, None)
             if queue is None:
                 raise ArenaError(f"queue {name!r} not found")
             command = queue_command(queue, "OpenQueue" if op == "open" else "CloseQueue")
             self.api.create(bind_owner([command], (queue.get("metadata") or {}).get("uid", ""))[0])
         else:
-            raise ArenaError(f"queue {op} is not supported on the kubernetes engine; edit the Queue object instead")
+            raise Unsupported(self.name, f"queue {op} (edit the Queue object instead)")
         return self.queues(name)
+
+    def data(self, op: str = "list", name: str = "", path: str = "", description: str = "",
+             namespace: str | None = None) -> list[DataView]:
+        """`list`: the PersistentVolumeClaims of `namespace` (None: all) that jobs can mount with
+        `--data NAME:PATH`, as upstream lists them. Claims are made with kubectl, not here."""
+        from arena.engines.kubernetes import claims
+
+        if op != "list":
+            raise Unsupported(self.name, f"data {op} (create or delete the PersistentVolumeClaim with kubectl)")
+        return claims.data_views(self.api.list_objects("PersistentVolumeClaim", namespace))
 
     def check(self) -> discovery.CheckReport:
         """Which CRDs the cluster serves, which operators run, and so which job kinds can run."""
+        from arena.engines.kubernetes import discovery
+        from arena.engines.kubernetes import models
+        from arena.engines.kubernetes.api import PermissionDenied, parallel
+
         def deployments() -> list[models.Deployment] | None:
             try:
                 return self.api.list("Deployment", None)
@@ -456,6 +554,8 @@ def public_object(obj: Mapping[str, Any]) -> dict[str, Any]:
 
 def pick_pod(kind: str, job: str, pods: Sequence[models.Pod], instance: str | None) -> models.Pod:
     """-i by pod name or <task>-<index>; else the only pod; else the chief (upstream's rules)."""
+    from arena.engines.kubernetes import pods as podlib
+
     if instance:
         for p in pods:
             task, index = podlib.role(p)
@@ -476,6 +576,8 @@ def pick_pod(kind: str, job: str, pods: Sequence[models.Pod], instance: str | No
 
 def default_container(pod: models.Pod) -> str | None:
     """init-code while the code sync runs, else the annotated default container, else the first."""
+    from arena.engines.kubernetes import pods as podlib
+
     word = podlib.phase_word(pod)
     if (word.startswith("Init:") or word == "PodInitializing") and any(
             c.name == INIT_CONTAINER for c in pod.spec.initContainers):

@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from arena import kinds
 from arena.engines.kubernetes import pods as podlib
+from arena.engines.kubernetes import status as statuslib
 from arena.engines.kubernetes.admission import Admission
 from arena.engines.kubernetes.labels import ANNOTATION_REQUESTED_GPUS, LABEL_KUEUE_QUEUE
-from arena.engines.kubernetes import status as statuslib
 from arena.engines.kubernetes.models import Event as EventModel
 from arena.engines.kubernetes.models import Job, Pod, ts
 from arena.views import FINISHED, Event, JobView, Transition
-
 
 
 def _int(text: str | None) -> int | None:
@@ -46,7 +46,7 @@ def suspended(job: Job) -> bool:
     return bool(spec.suspend or (spec.runPolicy and spec.runPolicy.suspend))
 
 
-def queue(kind: str, job: Job, admission: Admission | None = None) -> str:
+def queue(family: statuslib.StatusMapping, job: Job, admission: Admission | None = None) -> str:
     """The Volcano queue or the Kueue LocalQueue that holds the job, `N/A` when none does.
 
     A gang-scheduled Kubeflow job without a schedulingPolicy queue waits in its PodGroup's.
@@ -54,7 +54,7 @@ def queue(kind: str, job: Job, admission: Admission | None = None) -> str:
     labels = job.metadata.labels
     if labels.get(LABEL_KUEUE_QUEUE):
         return labels[LABEL_KUEUE_QUEUE]
-    if kind == "volcanojob":
+    if family.own_queue:
         return job.spec.queue or "default"
     policy = job.spec.runPolicy.schedulingPolicy if job.spec.runPolicy else None
     return (policy.queue if policy else None) or (admission.queue if admission else "") or "N/A"
@@ -66,12 +66,11 @@ def priority(job: Job, chief: Pod | None) -> str:
             or (chief.spec.priorityClassName if chief else "") or "N/A")
 
 
-def restarts(kind: str, job: Job, pods: Sequence[Pod]) -> int:
-    """Volcano's retryCount, the AppWrapper's resettingCount, else container restarts."""
-    if kind == "volcanojob":
-        return int(job.status.get("retryCount") or 0)
-    if kind == "appwrapperjob":
-        return int(job.status.get("resettingCount") or 0)
+def restarts(family: statuslib.StatusMapping, job: Job, pods: Sequence[Pod]) -> int:
+    """The count the job object keeps (Volcano's retryCount, the AppWrapper's resettingCount), else the
+    pods' container restarts."""
+    if family.restarts_field:
+        return int(job.status.get(family.restarts_field) or 0)
     return sum(podlib.restarts(p) for p in pods)
 
 
@@ -102,8 +101,10 @@ def needs_admission(kind: str, job: Job, pods: Sequence[Pod]) -> bool:
 def job_view(kind: str, job: Job, pods: Sequence[Pod], *, events: Iterable[EventModel] = (),
              spec: dict[str, Any] | None = None, admission: Admission | None = None) -> JobView:
     meta = job.metadata
+    declared = kinds.get(kind)
+    family = declared.k8s_status()
     st = job_status(kind, job, pods, admission)
-    times = statuslib.job_times(kind, job.status)
+    times = family.times(job.status)
     roles = [podlib.role(p) for p in pods]
     gpus = [podlib.gpus(p) for p in pods]
     head = podlib.chief(kind, pods, roles)
@@ -118,23 +119,23 @@ def job_view(kind: str, job: Job, pods: Sequence[Pod], *, events: Iterable[Event
         uuid=meta.uid,
         name=meta.name,
         namespace=meta.namespace,
-        kind=kind,
-        trainer=kind.upper(),
+        kind=declared.name,
+        trainer=declared.trainer,
         status=st.status,
         phase=st.phase or "Submitted",
         creationTimestamp=ts(meta.creationTimestamp) or 0.0,
         startTime=start,
         finishTime=times.finish if st.status in FINISHED else None,
-        queue=queue(kind, job, admission),
+        queue=queue(family, job, admission),
         priority=priority(job, head),
         requestGPUs=requested_gpus(job, pods, gpus),
         allocatedGPUs=allocated_gpus(pods, gpus),
         chiefName=head_name,
         reason=st.reason,
-        restarts=restarts(kind, job, pods),
+        restarts=restarts(family, job, pods),
         engine="kubernetes",
         instances=instances,
         events=sorted((event(e) for e in events), key=lambda e: e.ts),
-        transitions=[Transition(t, phase, reason) for t, phase, reason in statuslib.transitions(kind, job.status)],
+        transitions=[Transition(t, phase, reason) for t, phase, reason in family.transitions(job.status)],
         spec=spec,
     )

@@ -33,6 +33,15 @@ def paths(flag: str | None = None, env: Mapping[str, str] | None = None) -> list
     return [default] if default.is_file() else []
 
 
+def configured(flag: str | None = None, env: Mapping[str, str] | None = None) -> bool:
+    """Whether any cluster could be reached at all: a kubeconfig file exists, or this runs in a pod.
+
+    Cheap (no YAML, no lightkube): a plan checks it before it would load an API client for a lookup.
+    """
+    listed = paths(flag, env)
+    return any(p.is_file() for p in listed) if listed else SERVICE_ACCOUNT.is_dir()
+
+
 def read(files: list[Path], flag: str | None = None) -> dict[str, Any] | None:
     """The merged kubeconfig mapping, or None for in-cluster. A file named by --config must exist."""
     if not files:

@@ -10,40 +10,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 
-import msgspec
-
 from arena.engines.kubernetes import pods as podlib
 from arena.engines.kubernetes.models import Node, Pod
 from arena.errors import InvalidSpec
 from arena.spec import quantity
-from arena.views import NodeView
+from arena.views import NodeInstance, NodeView
 
 ROLE_PREFIX = "node-role.kubernetes.io/"
-
-
-class NodeInstance(msgspec.Struct, frozen=True):
-    namespace: str
-    name: str
-    status: str
-    gpus: int
-
-
-class NodeUsage(msgspec.Struct, frozen=True):
-    """One node's capacity and allocation (`arena top node`); `cluster` sums them into one NodeView."""
-
-    name: str
-    ip: str
-    role: str
-    status: str
-    mode: str  # exclusive | share | topology | none (upstream's -m modes)
-    gpu_total: int
-    gpu_allocated: int
-    gpu_unhealthy: int
-    cpu_milli: int
-    cpu_allocated: int
-    memory: int
-    memory_allocated: int
-    instances: list[NodeInstance] = []
 
 
 def _lenient(parse: Callable[[str, str], int], value: object) -> int:
@@ -106,7 +79,7 @@ def _requests(pod: Pod) -> tuple[int, int]:
     return cpu, mem
 
 
-def usage(nodes: Sequence[Node], active_pods: Iterable[Pod]) -> list[NodeUsage]:
+def usage(nodes: Sequence[Node], active_pods: Iterable[Pod]) -> list[NodeView]:
     """Per-node usage, in the order of `nodes`."""
     by_node: dict[str, list[Pod]] = defaultdict(list)
     for p in active_pods:
@@ -121,25 +94,14 @@ def usage(nodes: Sequence[Node], active_pods: Iterable[Pod]) -> list[NodeUsage]:
         for p in on_node:
             c, m = _requests(p)
             cpu, mem = cpu + c, mem + m
-        out.append(NodeUsage(
+        out.append(NodeView(
             name=n.metadata.name, ip=address(n), role=role(n), status=state(n), mode=mode(n),
             gpu_total=total, gpu_allocated=sum(podlib.gpus(p) for p in on_node),
             gpu_unhealthy=max(total - _count(alloc.get(podlib.GPU, cap.get(podlib.GPU, 0))), 0),
             cpu_milli=_cpu(alloc.get("cpu", cap.get("cpu", 0))), cpu_allocated=cpu,
             memory=_memory(alloc.get("memory", cap.get("memory", 0))), memory_allocated=mem,
+            capacity_source="cluster",
             instances=[NodeInstance(p.metadata.namespace, p.metadata.name, podlib.phase_word(p), podlib.gpus(p))
                        for p in on_node],
         ))
     return out
-
-
-def cluster(usages: Sequence[NodeUsage]) -> NodeView:
-    """The whole cluster as one NodeView (what `Engine.node()` returns)."""
-    ready = sum(1 for u in usages if u.status.startswith("Ready"))
-    return NodeView(
-        name="cluster", ip="", role="cluster", status=f"{ready}/{len(usages)} nodes Ready",
-        cpu_milli=sum(u.cpu_milli for u in usages), memory=sum(u.memory for u in usages),
-        gpu_total=sum(u.gpu_total for u in usages), gpu_allocated=sum(u.gpu_allocated for u in usages),
-        cpu_allocated=sum(u.cpu_allocated for u in usages), memory_allocated=sum(u.memory_allocated for u in usages),
-        capacity_source="cluster",
-    )

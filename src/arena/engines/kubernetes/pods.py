@@ -132,41 +132,40 @@ Role = tuple[str, int]
 Rule = Callable[[Pod, Role], bool]
 
 
-def _is(task: str, index: int | None = None) -> Rule:
+# Rules a kind combines into its chief rules (`Kind.k8s_chief_rules`): the first rule that matches
+# some pod picks the chief (ARENA.md §4.1).
+def is_role(task: str, index: int | None = None) -> Rule:
+    """The pod of that task (and index, when given)."""
     def rule(p: Pod, r: Role) -> bool:
         return r[0] == task and (index is None or r[1] == index)
     return rule
 
 
-def _driver(p: Pod, r: Role) -> bool:
+def driver(p: Pod, r: Role) -> bool:
+    """Pod 0 of the task upstream marks `volcano-role: driver` (a Volcano Job's first task)."""
     return p.metadata.labels.get("volcano-role") == "driver" and r[1] == 0
 
 
-def _first(p: Pod, r: Role) -> bool:
+def first(p: Pod, r: Role) -> bool:
+    """Index 0 of any task."""
     return r[1] == 0
 
 
-def _zero_suffix(p: Pod, r: Role) -> bool:
+def zero_suffix(p: Pod, r: Role) -> bool:
+    """A pod named `…-0`, whatever its labels say."""
     return p.metadata.name.endswith("-0")
 
 
-# Per kind, the first rule that matches some pod picks the chief (ARENA.md §4.1).
-CHIEF_RULES: dict[str, tuple[Rule, ...]] = {
-    "pytorchjob": (_is("master"), _is("worker", 0)),
-    "tfjob": (_is("chief"), _is("master"), _is("worker", 0)),
-    "mpijob": (_is("launcher"),),
-    "volcanojob": (_driver, _first),
-    "appwrapperjob": (_is("master"), _driver, _first, _zero_suffix),
-}
-
-
 def chief(kind: str, pods: Sequence[Pod], roles: Sequence[Role] | None = None) -> Pod | None:
-    """The chief pod; of several (a recreated pod), the newest that is not Pending, as upstream.
+    """The chief pod by the kind's rules; of several (a recreated pod), the newest that is not Pending,
+    as upstream.
 
     `roles` are the pods' `role()`, when the caller has them already.
     """
+    from arena import kinds
+
     roles = roles if roles is not None else [role(p) for p in pods]
-    for rule in CHIEF_RULES.get(kind, (_first,)):
+    for rule in kinds.get(kind).k8s_chief_rules():
         matches = [p for p, r in zip(pods, roles) if rule(p, r)]
         if len(matches) == 1:
             return matches[0]

@@ -1,5 +1,7 @@
 """Queues on a cluster and what they hold: Volcano Queue status, Kueue ClusterQueue usage. Pure.
 
+Both become the engine-neutral `arena.views.QueueView`, the shape the local engine's queues have.
+
 Quantities are shown as the API server wrote them; a Kueue queue with several flavors names each
 resource `<flavor>/<resource>` rather than adding quantities of different flavors together.
 """
@@ -8,37 +10,28 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import msgspec
-
-
-class QueueUsage(msgspec.Struct, frozen=True):
-    name: str
-    system: str  # volcano | kueue
-    state: str  # Volcano: Open/Closed/Closing/Unknown; Kueue: Active/Inactive
-    weight: int | None = None  # Volcano
-    cohort: str = ""  # Kueue
-    capability: dict[str, str] = {}  # Volcano spec.capability; Kueue nominal quota
-    guarantee: dict[str, str] = {}  # Volcano spec.guarantee.resource
-    allocated: dict[str, str] = {}  # Volcano status.allocated; Kueue flavorsUsage total
-    borrowed: dict[str, str] = {}  # Kueue flavorsUsage borrowed
-    pending: int = 0  # PodGroups (Volcano) or Workloads (Kueue) waiting
-    running: int = 0  # PodGroups running / Workloads admitted
-    inqueue: int = 0  # Volcano: admitted PodGroups; Kueue: workloads holding a quota reservation
-    local_queues: list[str] = []  # Kueue LocalQueues ("namespace/name") pointing here
+from arena.engines.kubernetes.models import ts
+from arena.views import QueueView
 
 
 def _strs(values: Mapping[str, Any] | None) -> dict[str, str]:
     return {str(k): str(v) for k, v in (values or {}).items()}
 
 
-def volcano(queue: Mapping[str, Any]) -> QueueUsage:
+def _created(obj: Mapping[str, Any]) -> float:
+    return ts((obj.get("metadata") or {}).get("creationTimestamp")) or 0.0
+
+
+def volcano(queue: Mapping[str, Any]) -> QueueView:
     spec, status = queue.get("spec") or {}, queue.get("status") or {}
-    return QueueUsage(
+    reclaimable = spec.get("reclaimable")
+    return QueueView(
         name=queue.get("metadata", {}).get("name", ""), system="volcano", state=str(status.get("state") or "Unknown"),
-        weight=spec.get("weight"), capability=_strs(spec.get("capability")),
-        guarantee=_strs((spec.get("guarantee") or {}).get("resource")), allocated=_strs(status.get("allocated")),
+        weight=spec.get("weight"), reclaimable=reclaimable if isinstance(reclaimable, bool) else None,
+        capability=_strs(spec.get("capability")), guarantee=_strs((spec.get("guarantee") or {}).get("resource")),
+        deserved=_strs(spec.get("deserved")), allocated=_strs(status.get("allocated")),
         pending=int(status.get("pending") or 0), running=int(status.get("running") or 0),
-        inqueue=int(status.get("inqueue") or 0),
+        inqueue=int(status.get("inqueue") or 0), created=_created(queue),
     )
 
 
@@ -53,14 +46,14 @@ def _per_flavor(items: Iterable[Mapping[str, Any]], value: str, multi: bool) -> 
     return out
 
 
-def kueue(cluster_queue: Mapping[str, Any], local_queues: Iterable[Mapping[str, Any]] = ()) -> QueueUsage:
+def kueue(cluster_queue: Mapping[str, Any], local_queues: Iterable[Mapping[str, Any]] = ()) -> QueueView:
     spec, status = cluster_queue.get("spec") or {}, cluster_queue.get("status") or {}
     name = cluster_queue.get("metadata", {}).get("name", "")
     flavors = [f for g in spec.get("resourceGroups") or [] for f in g.get("flavors") or []]
     multi = len({f.get("name") for f in flavors}) > 1
     usage = status.get("flavorsUsage") or []
     active = next((c.get("status") for c in status.get("conditions") or [] if c.get("type") == "Active"), None)
-    return QueueUsage(
+    return QueueView(
         name=name, system="kueue", state={"True": "Active", "False": "Inactive"}.get(active or "", "Unknown"),
         cohort=str(spec.get("cohortName") or spec.get("cohort") or ""),
         capability=_per_flavor(flavors, "nominalQuota", multi), allocated=_per_flavor(usage, "total", multi),
@@ -69,4 +62,5 @@ def kueue(cluster_queue: Mapping[str, Any], local_queues: Iterable[Mapping[str, 
         inqueue=int(status.get("reservingWorkloads") or 0),
         local_queues=sorted(f"{lq.get('metadata', {}).get('namespace', '')}/{lq.get('metadata', {}).get('name', '')}"
                             for lq in local_queues if (lq.get("spec") or {}).get("clusterQueue") == name),
+        created=_created(cluster_queue),
     )

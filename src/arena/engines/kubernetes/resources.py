@@ -36,25 +36,28 @@ class Resource:
         return f"{self.plural}.{self.group}" if self.group else self.plural
 
 
-# key -> custom resource. MPIJob exists in two API versions served by two different operators.
+# key -> custom resource. A key is the resource's plural as `kubectl api-resources` names it, qualified
+# by its group where the plural alone is ambiguous (Volcano's `jobs`), and suffixed by the version
+# where one resource is served in two (MPIJob by two different operators; Kueue before v0.15).
 CRDS: dict[str, Resource] = {
-    "pytorchjob": Resource("kubeflow.org", "v1", "PyTorchJob", "pytorchjobs"),
-    "tfjob": Resource("kubeflow.org", "v1", "TFJob", "tfjobs"),
-    "mpijob": Resource("kubeflow.org", "v1", "MPIJob", "mpijobs"),
-    "mpijob-v2beta1": Resource("kubeflow.org", "v2beta1", "MPIJob", "mpijobs"),
-    "volcanojob": Resource("batch.volcano.sh", "v1alpha1", "Job", "jobs"),
-    "volcanoqueue": Resource("scheduling.volcano.sh", "v1beta1", "Queue", "queues", namespaced=False),
-    "podgroup": Resource("scheduling.volcano.sh", "v1beta1", "PodGroup", "podgroups"),
-    "command": Resource("bus.volcano.sh", "v1alpha1", "Command", "commands"),
-    "appwrapper": Resource("workload.codeflare.dev", "v1beta2", "AppWrapper", "appwrappers"),
-    "clusterqueue": Resource("kueue.x-k8s.io", "v1beta2", "ClusterQueue", "clusterqueues", namespaced=False),
-    "localqueue": Resource("kueue.x-k8s.io", "v1beta2", "LocalQueue", "localqueues"),
-    "resourceflavor": Resource("kueue.x-k8s.io", "v1beta2", "ResourceFlavor", "resourceflavors", namespaced=False),
-    "workload": Resource("kueue.x-k8s.io", "v1beta2", "Workload", "workloads"),
+    "pytorchjobs": Resource("kubeflow.org", "v1", "PyTorchJob", "pytorchjobs"),
+    "tfjobs": Resource("kubeflow.org", "v1", "TFJob", "tfjobs"),
+    "mpijobs": Resource("kubeflow.org", "v1", "MPIJob", "mpijobs"),
+    "mpijobs-v2beta1": Resource("kubeflow.org", "v2beta1", "MPIJob", "mpijobs"),
+    "jobs.batch.volcano.sh": Resource("batch.volcano.sh", "v1alpha1", "Job", "jobs"),
+    "queues": Resource("scheduling.volcano.sh", "v1beta1", "Queue", "queues", namespaced=False),
+    "podgroups": Resource("scheduling.volcano.sh", "v1beta1", "PodGroup", "podgroups"),
+    "commands": Resource("bus.volcano.sh", "v1alpha1", "Command", "commands"),
+    "appwrappers": Resource("workload.codeflare.dev", "v1beta2", "AppWrapper", "appwrappers"),
+    "clusterqueues": Resource("kueue.x-k8s.io", "v1beta2", "ClusterQueue", "clusterqueues", namespaced=False),
+    "localqueues": Resource("kueue.x-k8s.io", "v1beta2", "LocalQueue", "localqueues"),
+    "resourceflavors": Resource("kueue.x-k8s.io", "v1beta2", "ResourceFlavor", "resourceflavors", namespaced=False),
+    "workloads": Resource("kueue.x-k8s.io", "v1beta2", "Workload", "workloads"),
     # Kueue before v0.15 serves only v1beta1: read-only fallbacks for `queues` and admission.
-    "clusterqueue-v1beta1": Resource("kueue.x-k8s.io", "v1beta1", "ClusterQueue", "clusterqueues", namespaced=False),
-    "localqueue-v1beta1": Resource("kueue.x-k8s.io", "v1beta1", "LocalQueue", "localqueues"),
-    "workload-v1beta1": Resource("kueue.x-k8s.io", "v1beta1", "Workload", "workloads"),
+    "clusterqueues-v1beta1": Resource("kueue.x-k8s.io", "v1beta1", "ClusterQueue", "clusterqueues",
+                                      namespaced=False),
+    "localqueues-v1beta1": Resource("kueue.x-k8s.io", "v1beta1", "LocalQueue", "localqueues"),
+    "workloads-v1beta1": Resource("kueue.x-k8s.io", "v1beta1", "Workload", "workloads"),
 }
 
 # Built-in resources Arena creates or reads.
@@ -66,21 +69,22 @@ CORE: dict[str, Resource] = {
     "Service": Resource("", "v1", "Service", "services"),
     "ConfigMap": Resource("", "v1", "ConfigMap", "configmaps"),
     "Deployment": Resource("apps", "v1", "Deployment", "deployments"),
+    "PersistentVolumeClaim": Resource("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
 }
 
-# Arena job kind -> the CRD keys that may hold its jobs (both MPIJob versions are listed).
-JOB_RESOURCES: dict[str, tuple[str, ...]] = {
-    "pytorchjob": ("pytorchjob",),
-    "tfjob": ("tfjob",),
-    "mpijob": ("mpijob", "mpijob-v2beta1"),
-    "volcanojob": ("volcanojob",),
-    "appwrapperjob": ("appwrapper",),
-}
+
+def job_resources() -> dict[str, tuple[str, ...]]:
+    """Arena job kind -> the CRD keys that may hold its jobs, as each kind declares them
+    (`Kind.k8s_resources`; both MPIJob versions for mpijob), in registry order."""
+    from arena import kinds
+
+    return {entry.name: entry.k8s_resources for entry in kinds.all() if entry.k8s_resources}
+
 
 # Slim model per listed resource.
 _SUMMARY_MODELS: dict[str, type] = {
     "Pod": models.Pod, "Event": models.Event, "Node": models.Node, "Deployment": models.Deployment,
-    "podgroup": models.Admitter, "workload": models.Admitter, "workload-v1beta1": models.Admitter,
+    "podgroups": models.Admitter, "workloads": models.Admitter, "workloads-v1beta1": models.Admitter,
 }
 
 
@@ -129,13 +133,18 @@ def generic(key: str) -> Any:
     return crd(key) if key in CRDS else core(key)
 
 
+@cache
+def _keys() -> dict[tuple[str, str], str]:
+    """(apiVersion, kind) -> declaration key, for every declared resource."""
+    return {(r.api_version, r.kind): key for table in (CORE, CRDS) for key, r in table.items()}
+
+
 def key_for(manifest: dict[str, Any]) -> str:
     """The declaration key of a manifest's apiVersion/kind (what `apply` creates it with)."""
     api_version, kind = manifest.get("apiVersion", ""), manifest.get("kind", "")
-    for table in (CRDS, CORE):
-        for key, r in table.items():
-            if r.api_version == api_version and r.kind == kind:
-                return key
-    from arena.errors import ArenaError
+    key = _keys().get((api_version, kind))
+    if key is None:
+        from arena.errors import ArenaError
 
-    raise ArenaError(f"arena does not know how to create {kind} ({api_version})")
+        raise ArenaError(f"arena does not know how to create {kind} ({api_version})")
+    return key

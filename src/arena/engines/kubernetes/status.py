@@ -1,4 +1,8 @@
-"""Operator status → Arena status, per kind. Pure functions over the CR's `status` mapping.
+"""Operator status → Arena status, per operator family. Pure functions over the CR's `status` mapping.
+
+Each job kind picks its family by returning one of the `StatusMapping`s below from `Kind.k8s_status`
+(Kubeflow's conditions, the Volcano Job's phase, the AppWrapper's phase and conditions); the
+dispatching functions here look the kind up in the registry and never branch on its name.
 
 Arena statuses: QUEUING (not admitted yet: no pods exist or a queue holds the job), PENDING
 (admitted, pods being created, scheduled or restarted), RUNNING, SUCCEEDED, FAILED, and
@@ -26,9 +30,10 @@ Choices that differ from upstream Arena (ARENA.md §4.1, §9), on purpose:
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from arena import kinds
 from arena.engines.kubernetes.admission import KUEUE, Admission
 from arena.engines.kubernetes.labels import LABEL_KUEUE_QUEUE
 from arena.engines.kubernetes.models import ts
@@ -114,7 +119,9 @@ _VOLCANO = {
 _VOLCANO_TERMINAL = ("Completed", "Failed", "Aborted", "Terminated")
 
 
-def volcano(status: Mapping[str, Any], *, pod_count: int = 0) -> JobStatus:
+def volcano(status: Mapping[str, Any], *, labels: Mapping[str, str] | None = None, suspend: bool = False,
+            pod_count: int = 0) -> JobStatus:
+    """`labels` and `suspend` are not read: a Volcano Job is not suspended by Kueue (it is wrapped)."""
     state = status.get("state") or {}
     phase = str(state.get("phase") or "")
     reason = str(state.get("message") or state.get("reason") or "")
@@ -134,7 +141,9 @@ def volcano_times(status: Mapping[str, Any]) -> Times:
 
 
 # ---- AppWrapper ----------------------------------------------------------------------------
-def appwrapper(status: Mapping[str, Any], *, labels: Mapping[str, str] | None = None) -> JobStatus:
+def appwrapper(status: Mapping[str, Any], *, labels: Mapping[str, str] | None = None, suspend: bool = False,
+               pod_count: int = 0) -> JobStatus:
+    """The phase decides; `suspend` and `pod_count` are not read (the AppWrapper's conditions say both)."""
     phase = str(status.get("phase") or "")
     conds = {c.get("type", ""): c for c in conditions(status)}
     queue = (labels or {}).get(LABEL_KUEUE_QUEUE)
@@ -177,14 +186,70 @@ def appwrapper_times(status: Mapping[str, Any]) -> Times:
     return Times(start, finish)
 
 
+# ---- history ---------------------------------------------------------------------------------
+def condition_transitions(status: Mapping[str, Any]) -> list[tuple[float, str, str]]:
+    """Kubeflow and AppWrapper: each condition as `Type` (True) or `Type=Status`, oldest first."""
+    out: list[tuple[float, str, str]] = []
+    for c in conditions(status):
+        t = ts(c.get("lastTransitionTime"))
+        if t is None:
+            continue
+        name = c.get("type", "") if c.get("status") == "True" else f"{c.get('type', '')}={c.get('status', '')}"
+        out.append((t, name, str(c.get("reason") or "")))
+    return out
+
+
+def volcano_transitions(status: Mapping[str, Any]) -> list[tuple[float, str, str]]:
+    """Volcano Job: its conditions are phases (`status` holds the phase name), oldest first."""
+    out: list[tuple[float, str, str]] = []
+    for c in status.get("conditions") or []:
+        t = ts(c.get("lastTransitionTime")) if isinstance(c, dict) else None
+        if t is not None:
+            out.append((t, str(c.get("status", "")), str(c.get("reason") or c.get("message") or "")))
+    return sorted(out, key=lambda x: x[0])
+
+
+# ---- families ----------------------------------------------------------------------------------
+class StatusMapping(NamedTuple):
+    """How one operator family's job object reads back; a kind names its family in `Kind.k8s_status`.
+
+    own: the object's own status (`kubeflow`, `volcano`, `appwrapper` above), before pods or queue;
+    restarts_field: the status field counting the job's restarts; "" sums the pods' container restarts;
+    pending_pods: upstream's override (RUNNING shown PENDING while a pod is Pending) applies; off where the
+      object's own condition already says whether its pods are ready;
+    own_queue: the job names its Volcano queue in `spec.queue` ("default" when unset);
+    podgroup: the job may be gang-scheduled through a Volcano PodGroup it owns (read to explain a wait).
+    """
+
+    own: Callable[..., JobStatus]
+    times: Callable[[Mapping[str, Any]], Times]
+    transitions: Callable[[Mapping[str, Any]], list[tuple[float, str, str]]]
+    restarts_field: str = ""
+    pending_pods: bool = True
+    own_queue: bool = False
+    podgroup: bool = True
+
+
+KUBEFLOW = StatusMapping(kubeflow, kubeflow_times, condition_transitions)
+VOLCANO = StatusMapping(volcano, volcano_times, volcano_transitions, restarts_field="retryCount", own_queue=True)
+APPWRAPPER = StatusMapping(appwrapper, appwrapper_times, condition_transitions, restarts_field="resettingCount",
+                           pending_pods=False, podgroup=False)
+
+
+def mapping(kind: str) -> StatusMapping:
+    """The status family of an Arena kind (any accepted spelling), from the registry."""
+    return kinds.get(kind).k8s_status()
+
+
 # ---- dispatch --------------------------------------------------------------------------------
 def job_status(kind: str, status: Mapping[str, Any], *, labels: Mapping[str, str] | None = None,
                suspend: bool = False, pod_phases: Sequence[str] = (), admission: Admission | None = None
                ) -> JobStatus:
     """The Arena status of a job of `kind` (an Arena kind), given its pods' phases and its
     PodGroup's or Workload's admission when known."""
-    result = own_status(kind, status, labels=labels, suspend=suspend, pod_count=len(pod_phases))
-    if kind != "appwrapperjob":
+    family = mapping(kind)
+    result = family.own(status, labels=labels, suspend=suspend, pod_count=len(pod_phases))
+    if family.pending_pods:
         result = with_pending_pods(result, pod_phases)
     return with_admission(result, admission) if awaits_admission(result) else result
 
@@ -192,11 +257,7 @@ def job_status(kind: str, status: Mapping[str, Any], *, labels: Mapping[str, str
 def own_status(kind: str, status: Mapping[str, Any], *, labels: Mapping[str, str] | None = None,
                suspend: bool = False, pod_count: int = 0) -> JobStatus:
     """What the job object itself says, before its pods or its queue are consulted."""
-    if kind == "appwrapperjob":
-        return appwrapper(status, labels=labels)
-    if kind == "volcanojob":
-        return volcano(status, pod_count=pod_count)
-    return kubeflow(status, labels=labels, suspend=suspend, pod_count=pod_count)
+    return mapping(kind).own(status, labels=labels, suspend=suspend, pod_count=pod_count)
 
 
 def awaits_admission(result: JobStatus) -> bool:
@@ -232,26 +293,9 @@ def with_pending_pods(result: JobStatus, pod_phases: Sequence[str]) -> JobStatus
 
 
 def job_times(kind: str, status: Mapping[str, Any]) -> Times:
-    if kind == "appwrapperjob":
-        return appwrapper_times(status)
-    if kind == "volcanojob":
-        return volcano_times(status)
-    return kubeflow_times(status)
+    return mapping(kind).times(status)
 
 
 def transitions(kind: str, status: Mapping[str, Any]) -> list[tuple[float, str, str]]:
     """(time, phase/condition, reason) history for `get`, oldest first."""
-    out: list[tuple[float, str, str]] = []
-    if kind == "volcanojob":
-        for c in status.get("conditions") or []:
-            t = ts(c.get("lastTransitionTime")) if isinstance(c, dict) else None
-            if t is not None:
-                out.append((t, str(c.get("status", "")), str(c.get("reason") or c.get("message") or "")))
-        return sorted(out, key=lambda x: x[0])
-    for c in conditions(status):
-        t = ts(c.get("lastTransitionTime"))
-        if t is None:
-            continue
-        name = c.get("type", "") if c.get("status") == "True" else f"{c.get('type', '')}={c.get('status', '')}"
-        out.append((t, name, str(c.get("reason") or "")))
-    return out
+    return mapping(kind).transitions(status)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import fcntl
-import json
 import os
 import signal
 import socketserver
@@ -27,10 +26,10 @@ import msgspec
 from arena import __version__
 from arena import config as arena_config
 from arena.engines.local import node
+from arena.engines.local.api import Api, Encoded, route
+from arena.engines.local.core import Core, assemble
 from arena.engines.local.paths import Paths
-from arena.engines.local.runtime import Runtime
-from arena.errors import ArenaError, InvalidSpec, to_payload
-from arena.spec import job as jobspec
+from arena.errors import ArenaError, to_payload
 
 PR_SET_CHILD_SUBREAPER = 36
 TICK = 0.25  # seconds between reconciles when nothing wakes the loop
@@ -44,8 +43,7 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 class Handler(BaseHTTPRequestHandler):
     server_version = f"arenad/{__version__}"
     protocol_version = "HTTP/1.1"
-    runtime: Runtime  # set on the class by serve()
-    started: float = 0.0
+    api: Api  # set on the class by serve()
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: the CLI owns the terminal
         pass
@@ -60,16 +58,17 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def _body(self) -> dict:
+    def _body(self) -> bytes:
+        """The raw body; `api.decode` turns it into the endpoint's typed request (and bounds its size)."""
         n = int(self.headers.get("Content-Length") or 0)
-        return json.loads(self.rfile.read(n) or b"{}") if n else {}
+        return self.rfile.read(n) if n else b""
 
     def _dispatch(self, method: str) -> None:
         url = urlparse(self.path)
         q = {k: v[-1] for k, v in parse_qs(url.query).items()}
         parts = [p for p in url.path.split("/") if p]
         try:
-            result = route(self.runtime, method, parts, q, self._body() if method in ("POST", "PUT", "PATCH") else {})
+            result = route(self.api, method, parts, q, self._body() if method in ("POST", "PUT", "PATCH") else b"")
             self._send(200, result if isinstance(result, Encoded) else msgspec.json.encode(result))
         except ArenaError as exc:
             self._send(400 if exc.exit_code == 2 else 404 if "not found" in str(exc) else 409,
@@ -92,82 +91,25 @@ class Handler(BaseHTTPRequestHandler):
         self._dispatch("PUT")
 
 
-class Encoded(bytes):
-    """An answer already encoded as JSON (from a cache)."""
-
-
-def route(rt: Runtime, method: str, parts: list[str], q: dict[str, str], body: dict) -> Any:
-    """The API: /v1/ping, /v1/jobs[/<ns>/<name>], /v1/prune, /v1/node."""
-    if parts[:1] != ["v1"]:
-        raise ArenaError(f"unknown path /{'/'.join(parts)}")
-    parts = parts[1:]
-    if parts == ["ping"]:
-        return {"version": __version__, "pid": os.getpid(), "started": Handler.started, "home": str(rt.paths.home),
-                "capacity": msgspec.to_builtins(rt.capacity)}
-    if parts == ["jobs"] and method == "POST":
-        try:
-            spec = msgspec.convert(body["spec"], jobspec.JobSpec)
-        except (msgspec.ValidationError, KeyError) as exc:
-            raise InvalidSpec("spec", str(exc)) from None
-        return rt.submit(spec, body.get("base_env") or {}, body.get("staged_code"))
-    if parts == ["jobs"] and method == "GET":
-        ns = None if q.get("all") == "1" else q.get("namespace", "default")
-        return Encoded(rt.list_encoded(ns, q.get("kind") or None))
-    if len(parts) == 3 and parts[0] == "jobs":
-        ns, name = parts[1], parts[2]
-        if method == "GET":
-            return rt.get(ns, name, events=q.get("events", "1") == "1", with_spec=q.get("spec") == "1")
-        if method == "DELETE":
-            rt.delete(ns, name)
-            return {"deleted": name, "namespace": ns}
-    if parts == ["prune"] and method == "POST":
-        ns = None if body.get("all") else body.get("namespace", "default")
-        return rt.prune(float(body["since"]), ns)
-    if parts and parts[0] == "queues":
-        if len(parts) == 1:
-            if method == "POST":
-                return rt.queue_op("create", body.get("name", ""), body)
-            return rt.queue_list()
-        name = parts[1]
-        if len(parts) == 3 and method == "POST" and parts[2] in ("open", "close"):
-            return rt.queue_op(parts[2], name, body)
-        if len(parts) == 2:
-            if method == "GET":
-                return rt.queue_list(name)
-            if method == "PUT":
-                return rt.queue_op("update", name, body)
-            if method == "DELETE":
-                return rt.queue_op("delete", name, body)
-    if parts and parts[0] == "data":
-        if method == "POST":
-            return rt.data("create", body.get("name", ""), body.get("path", ""), body.get("description", ""))
-        if method == "DELETE" and len(parts) == 2:
-            return rt.data("delete", parts[1])
-        return rt.data("list")
-    if parts == ["node"]:
-        return rt.node()
-    raise ArenaError(f"unknown API call {method} /v1/{'/'.join(parts)}")
-
-
-def _reaper(rt: Runtime, stop: threading.Event) -> None:
+def _reaper(core: Core, stop: threading.Event) -> None:
     """Reap every child and adopted orphan; an exit wakes the reconcile loop at once."""
     while not stop.is_set():
         try:
             pid, _ = os.waitpid(-1, 0)
             if pid:
-                rt.wake.set()
+                core.loop.wake.set()
         except ChildProcessError:
             time.sleep(0.05)
         except InterruptedError:
             continue
 
 
-def _loop(rt: Runtime, stop: threading.Event) -> None:
+def _loop(core: Core, stop: threading.Event) -> None:
     while not stop.is_set():
-        rt.wake.wait(TICK)
-        rt.wake.clear()
+        core.loop.wake.wait(TICK)
+        core.loop.wake.clear()
         try:
-            rt.reconcile()
+            core.loop.reconcile()
         except Exception:
             traceback.print_exc()
             time.sleep(0.2)
@@ -194,7 +136,7 @@ def serve(home: Path) -> int:
     lock.write(str(os.getpid()))
     lock.flush()
     cfg = arena_config.load(home / "config")
-    rt = Runtime(paths, node.detect(cfg), cfg)
+    core = assemble(paths, node.detect(cfg), cfg)
     _become_subreaper()
     paths.socket.unlink(missing_ok=True)
     old_umask = os.umask(0o177)
@@ -203,8 +145,7 @@ def serve(home: Path) -> int:
     finally:
         os.umask(old_umask)
     os.chmod(paths.socket, 0o600)
-    Handler.runtime = rt
-    Handler.started = time.time()
+    Handler.api = core.api
     stop = threading.Event()
 
     def _stop(_signum: int, _frame: Any) -> None:
@@ -213,10 +154,10 @@ def serve(home: Path) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    rt.reconcile()  # re-adopt before answering
-    threading.Thread(target=_reaper, args=(rt, stop), daemon=True, name="reaper").start()
-    threading.Thread(target=_loop, args=(rt, stop), daemon=True, name="reconcile").start()
-    print(f"arenad {__version__} pid {os.getpid()} serving {paths.socket} capacity={rt.capacity}", flush=True)
+    core.loop.reconcile()  # re-adopt before answering
+    threading.Thread(target=_reaper, args=(core, stop), daemon=True, name="reaper").start()
+    threading.Thread(target=_loop, args=(core, stop), daemon=True, name="reconcile").start()
+    print(f"arenad {__version__} pid {os.getpid()} serving {paths.socket} capacity={core.api.capacity}", flush=True)
     try:
         server.serve_forever(poll_interval=0.5)
     finally:

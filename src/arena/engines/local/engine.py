@@ -1,20 +1,34 @@
-"""The local engine as seen by the SDK: calls to the daemon's API."""
+"""The local engine as the SDK sees it: the `Engine` protocol over the daemon's API.
+
+`plan` runs here, in the submitting process, and is pure once its inputs are gathered (the shell's
+environment, the working directory, `mpirun --version`): it is what `--dry-run` prints and what `apply`
+sends. Logs are read here too, straight from the replica's log file.
+"""
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
-import msgspec
-
 from arena.engines.local.transport import Transport
-from arena.spec import job as jobspec
-from arena.spec.job import JobSpec
-from arena.views import JobView, NodeView
+from arena.views import DataView, Event, JobView, NodeView, QueueView
 
-if TYPE_CHECKING:
-    from arena.engines.local.queues import QueueView
+if TYPE_CHECKING:  # annotations only: keep CLI start-up light
+    from arena.engines.local.plan import LocalPlan
+    from arena.spec.job import JobSpec
+    from arena.views import Instance
+
+QUEUE_FIELDS = ("weight", "capability", "guarantee", "reclaimable", "state", "kueue")
+
+
+def _kind(kind: str | None) -> str | None:
+    if not kind:
+        return None
+    from arena import kinds
+
+    return kinds.canonical(kind)
 
 
 class LocalEngine:
@@ -24,17 +38,21 @@ class LocalEngine:
         self.home = home
         self.transport = Transport(home)
 
-    def submit(self, spec: JobSpec) -> JobView:
-        from arena.engines.local.launch import capture_base_env
+    # ---- submit -------------------------------------------------------------------------------
+    def plan(self, spec: JobSpec) -> LocalPlan:
+        from arena.engines.local import planner, probe
 
-        if not spec.working_dir and spec.sync is None:  # locally, "as in this shell": the submitter's directory
-            spec = msgspec.structs.replace(spec, working_dir=os.getcwd())
-        body: dict = {"spec": jobspec.to_builtins(spec), "base_env": capture_base_env(dict(os.environ))}
+        return planner.plan(spec, probe.gather(spec, os.environ, os.getcwd()))
+
+    def apply(self, plan: LocalPlan) -> JobView:
+        import msgspec
+
+        body: dict[str, Any] = {"plan": msgspec.to_builtins(plan)}
         staged = None
-        if spec.sync is not None:  # fetched here, before anything is created; credentials stay in this process
+        if plan.spec.sync is not None:  # fetched here, before anything is created; credentials stay in this process
             from arena.engines.local import codesync
 
-            staged = codesync.stage(spec.sync, self.home / "staging")
+            staged = codesync.stage(plan.spec.sync, self.home / "staging")
             body["staged_code"] = str(staged)
         try:
             return self.transport.request("POST", "/v1/jobs", body, type=JobView)
@@ -44,46 +62,117 @@ class LocalEngine:
 
                 shutil.rmtree(staged, ignore_errors=True)
 
-    def data(self, op: str = "list", name: str = "", path: str = "", description: str = "") -> list[dict]:
-        if op == "create":
-            return self.transport.request("POST", "/v1/data", {"name": name, "path": path, "description": description})
-        if op == "delete":
-            return self.transport.request("DELETE", f"/v1/data/{quote(name)}")
-        return self.transport.request("GET", "/v1/data")
+    def submit(self, spec: JobSpec) -> JobView:
+        return self.apply(self.plan(spec))
 
+    # ---- jobs ---------------------------------------------------------------------------------
     def list(self, namespace: str | None, kind: str | None = None) -> list[JobView]:
         q = {"all": "1"} if namespace is None else {"namespace": namespace}
         if kind:
-            q["kind"] = kind
+            q["kind"] = _kind(kind)  # type: ignore[assignment]
         return self.transport.request("GET", f"/v1/jobs?{urlencode(q)}", type=list[JobView])
 
-    def get(self, namespace: str, name: str, events: bool = True, with_spec: bool = False) -> JobView:
-        q = urlencode({"events": "1" if events else "0", "spec": "1" if with_spec else "0"})
-        return self.transport.request("GET", f"/v1/jobs/{quote(namespace)}/{quote(name)}?{q}", type=JobView)
+    def _job_path(self, namespace: str, name: str, suffix: str = "", **query: str | None) -> str:
+        q = urlencode({k: v for k, v in query.items() if v is not None})
+        return f"/v1/jobs/{quote(namespace)}/{quote(name)}{suffix}" + (f"?{q}" if q else "")
 
-    def delete(self, namespace: str, name: str) -> None:
-        self.transport.request("DELETE", f"/v1/jobs/{quote(namespace)}/{quote(name)}")
+    def get(self, namespace: str, name: str, kind: str | None = None, events: bool = True,
+            with_spec: bool = False) -> JobView:
+        path = self._job_path(namespace, name, kind=_kind(kind), events="1" if events else "0",
+                              spec="1" if with_spec else "0")
+        return self.transport.request("GET", path, type=JobView)
 
-    def prune(self, since_seconds: float, namespace: str | None) -> list[JobView]:
-        body = {"since": since_seconds, "all": namespace is None, "namespace": namespace}
+    def delete(self, namespace: str, name: str, kind: str | None = None) -> None:
+        self.transport.request("DELETE", self._job_path(namespace, name, kind=_kind(kind)))
+
+    def events(self, namespace: str, name: str, kind: str | None = None) -> list[Event]:
+        return self.transport.request("GET", self._job_path(namespace, name, "/events", kind=_kind(kind)),
+                                      type=list[Event])
+
+    def prune(self, since_seconds: float, namespace: str | None, kind: str | None = None) -> list[JobView]:
+        body = {"since": since_seconds, "all": namespace is None, "namespace": namespace, "kind": _kind(kind)}
         return self.transport.request("POST", "/v1/prune", body, type=list[JobView])
 
-    def node(self) -> NodeView:
-        return self.transport.request("GET", "/v1/node", type=NodeView)
+    def logs(self, namespace: str, name: str, kind: str | None = None, instance: str | None = None,
+             container: str | None = None, follow: bool = False, tail: int = -1, since: float | None = None,
+             timestamps: bool = False) -> Iterator[str]:
+        """Lines of one replica's log (no trailing newline); the chief's by default. `since` is an epoch time.
 
-    # ---- queues --------------------------------------------------------------------------
+        A replica here is one process: `-c` may only name the replica itself (or its task)."""
+        from arena import logs
+        from arena.errors import ArenaError
+        from arena.views import FINISHED
+
+        view = self.get(namespace, name, kind, events=False)
+        inst = instance_of(view, instance)
+        if container not in (None, "", inst.name, inst.task):
+            from arena.errors import Unsupported
+
+            raise Unsupported(self.name, f"-c/--container {container!r} (replica {inst.name} is one process, "
+                                         "without containers)")
+
+        def done() -> bool:
+            try:
+                v = self.get(namespace, name, kind, events=False)
+            except ArenaError:  # deleted meanwhile: nothing more will be written
+                return True
+            i = next((x for x in v.instances if x.name == inst.name), None)
+            return v.status in FINISHED or i is None or i.status in ("Succeeded", "Failed")
+
+        return logs.read(Path(inst.logPath), tail=tail, since=since, timestamps=timestamps, follow=follow, done=done)
+
+    # ---- queues -------------------------------------------------------------------------------
     def queues(self, name: str | None = None) -> list[QueueView]:
-        from arena.engines.local.queues import QueueView
-
         path = "/v1/queues" if name is None else f"/v1/queues/{quote(name)}"
         return self.transport.request("GET", path, type=list[QueueView])
 
-    def queue_op(self, op: str, name: str, **fields: object) -> list[QueueView]:
-        from arena.engines.local.queues import QueueView
+    def queue_op(self, op: str, name: str, **fields: Any) -> list[QueueView]:
+        unknown = sorted(set(fields) - set(QUEUE_FIELDS))
+        if unknown:
+            from arena.errors import Unsupported
 
+            raise Unsupported(self.name, f"queue field(s) {', '.join(unknown)}")
         method, path = {"create": ("POST", "/v1/queues"), "update": ("PUT", f"/v1/queues/{quote(name)}"),
                         "delete": ("DELETE", f"/v1/queues/{quote(name)}"),
                         "open": ("POST", f"/v1/queues/{quote(name)}/open"),
                         "close": ("POST", f"/v1/queues/{quote(name)}/close")}[op]
         body = {"name": name, **{k: v for k, v in fields.items() if v is not None}}
         return self.transport.request(method, path, body, type=list[QueueView])
+
+    # ---- nodes and data -----------------------------------------------------------------------
+    def node(self) -> NodeView:
+        return self.transport.request("GET", "/v1/node", type=NodeView)
+
+    def nodes(self, names: Sequence[str] = ()) -> list[NodeView]:
+        """The machine, the one node here (also under the name `localhost`)."""
+        node = self.node()
+        return [node] if not names or node.name in names or "localhost" in names else []
+
+    def data(self, op: str = "list", name: str = "", path: str = "", description: str = "",
+             namespace: str | None = None) -> list[DataView]:
+        """Named directories, shared by every namespace on this machine (`namespace` selects nothing here)."""
+        if op == "create":
+            body = {"name": name, "path": path, "description": description}
+            return self.transport.request("POST", "/v1/data", body, type=list[DataView])
+        if op == "delete":
+            return self.transport.request("DELETE", f"/v1/data/{quote(name)}", type=list[DataView])
+        return self.transport.request("GET", "/v1/data", type=list[DataView])
+
+
+def instance_of(view: JobView, instance: str | None = None) -> Instance:
+    """The chief/master replica by default, as upstream; `-i` picks another (by name or `<task>-<i>`)."""
+    from arena.errors import InvalidSpec
+
+    if instance:
+        for i in view.instances:
+            if i.name == instance or f"{i.task}-{i.index}" == instance:
+                return i
+        names = ", ".join(i.name for i in view.instances)
+        raise InvalidSpec("--instance", f"{instance!r} is not an instance of job {view.name} ({names})")
+    if len(view.instances) == 1:
+        return view.instances[0]
+    for i in view.instances:
+        if i.chief:
+            return i
+    names = ", ".join(i.name for i in view.instances)
+    raise InvalidSpec("--instance", f"job {view.name} has {len(view.instances)} instances and no chief; pick one: {names}")

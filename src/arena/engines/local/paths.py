@@ -36,3 +36,16 @@ class Paths(msgspec.Struct, frozen=True):
         self.home.mkdir(parents=True, exist_ok=True)
         self.home.chmod(0o700)
         self.jobs.mkdir(exist_ok=True)
+
+
+class ReplicaFiles(msgspec.Struct, frozen=True):
+    """Where a replica's shim writes its pid and exit status, and where its output goes."""
+
+    pid: Path
+    exit: Path
+    log: Path
+
+    @classmethod
+    def of(cls, job_dir: str | Path, key: str) -> ReplicaFiles:
+        d = Path(job_dir)
+        return cls(d / "status" / f"{key}.pid", d / "status" / f"{key}.exit", d / "logs" / f"{key}.log")

@@ -1,19 +1,17 @@
-"""The local engine's durable state: SQLite in WAL mode, one transaction per state change.
+"""The local engine's SQLite database: schema, migrations, connection and transactions.
 
-The daemon may be killed at any moment; everything needed to carry on (jobs, replicas
-with their pids, ports and GPUs, events, phase history) is here, and each replica's exit
-status is in a file its shim writes, so a restarted daemon re-adopts what is running.
+The daemon may be killed at any moment; everything needed to carry on (jobs with their plans, replicas
+with their pids, ports and GPUs, events, phase history) is here, and each replica's exit status is in a
+file its shim writes, so a restarted daemon re-adopts what is running. Only `repo.py` talks SQL: this
+module gives it a connection and atomic transactions.
 """
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -22,6 +20,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     name TEXT NOT NULL,
     kind TEXT NOT NULL,
     spec TEXT NOT NULL,
+    plan TEXT NOT NULL DEFAULT '',
     base_env TEXT NOT NULL DEFAULT '{}',
     status TEXT NOT NULL,
     phase TEXT NOT NULL,
@@ -32,6 +31,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     started REAL,
     finished REAL,
     reason TEXT NOT NULL DEFAULT '',
+    waiting TEXT,
     message TEXT NOT NULL DEFAULT '',
     position INTEGER NOT NULL DEFAULT 0,
     admitted INTEGER NOT NULL DEFAULT 0,
@@ -111,7 +111,7 @@ CREATE TABLE IF NOT EXISTS queues (
 
 
 class Store:
-    """A thread-safe wrapper: one connection, serialised by a lock, explicit transactions."""
+    """One connection, serialised by a lock, explicit transactions."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -123,9 +123,7 @@ class Store:
         self._migrate()
         self.lock = threading.RLock()
         self._seen_total = -1
-        self.changes = 0  # bumped by every committed transaction: cached reads compare it
-        with self.tx() as db:
-            db.execute("INSERT OR IGNORE INTO queues(name, created) VALUES ('default', ?)", (time.time(),))
+        self.changes = 0  # bumped by every committed transaction that changed something: cached reads compare it
 
     def _migrate(self) -> None:
         """Create what is missing: tables, then columns added since a store was made, then indexes."""
@@ -173,34 +171,3 @@ class Store:
     def one(self, sql: str, params: tuple | dict = ()) -> sqlite3.Row | None:
         with self.lock:
             return self._conn.execute(sql, params).fetchone()
-
-    # -- helpers used inside a transaction ------------------------------------------------
-    @staticmethod
-    def event(db: sqlite3.Connection, job_uid: str, reason: str, message: str, type_: str = "Normal",
-              source: str = "", ts: float | None = None) -> None:
-        """Record an event; a repeat of the job's latest one only bumps its count (as Kubernetes does)."""
-        ts = ts or time.time()
-        last = db.execute("SELECT id, type, source, reason, message FROM events WHERE job_uid=? ORDER BY id DESC LIMIT 1",
-                          (job_uid,)).fetchone()
-        if last is not None and (last["type"], last["source"], last["reason"], last["message"]) == \
-                (type_, source, reason, message):
-            db.execute("UPDATE events SET count=count+1, ts=? WHERE id=?", (ts, last["id"]))
-            return
-        db.execute("INSERT INTO events(job_uid, ts, first_ts, type, source, reason, message) VALUES (?,?,?,?,?,?,?)",
-                   (job_uid, ts, ts, type_, source, reason, message))
-
-    @staticmethod
-    def set_phase(db: sqlite3.Connection, job_uid: str, phase: str, reason: str, status: str | None = None,
-                  ts: float | None = None) -> None:
-        """Record a native phase change (and the Arena status) with its history row."""
-        row = db.execute("SELECT phase, status FROM jobs WHERE uid=?", (job_uid,)).fetchone()
-        if row is None:
-            return
-        if row["phase"] != phase:
-            db.execute("INSERT INTO transitions(job_uid, ts, phase, reason) VALUES (?,?,?,?)",
-                       (job_uid, ts or time.time(), phase, reason))
-        db.execute("UPDATE jobs SET phase=?, status=COALESCE(?, status) WHERE uid=?", (phase, status, job_uid))
-
-
-def loads(text: str | None, default: Any = None) -> Any:
-    return default if text in (None, "") else json.loads(text)

@@ -12,10 +12,30 @@ import subprocess
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Protocol
 
 import psutil
 
 SHIM = Path(__file__).with_name("shim.py")
+
+
+class Processes(Protocol):
+    """What the daemon's rooms do to processes: this module, or a fake in tests (no process started)."""
+
+    def spawn(self, argv: list[str], env: dict[str, str], cwd: str, pid_file: Path, exit_file: Path,
+              log_file: Path) -> tuple[int, float]: ...
+
+    def alive(self, pid: int | None, ctime: float | None) -> bool: ...
+
+    def read_exit(self, path: Path) -> dict | None: ...
+
+    def read_pid(self, path: Path) -> int | None: ...
+
+    def signal_tree(self, pid: int | None, ctime: float | None, sig: int) -> None: ...
+
+    def group_alive(self, pid: int | None) -> bool: ...
+
+    def any_group_alive(self, pids: Iterable[int | None]) -> bool: ...
 
 
 def spawn(argv: list[str], env: dict[str, str], cwd: str, pid_file: Path, exit_file: Path,

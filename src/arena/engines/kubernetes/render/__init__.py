@@ -1,27 +1,21 @@
 """Pure render layer of the Kubernetes engine: JobSpec → manifests (plain dicts), no API calls.
 
-`render()` returns the job's primary object first; auxiliary objects that must die with it
-(TensorBoard, a headless Service) follow, carrying an ownerReference whose uid is the placeholder
-`OWNER_UID` until apply calls `bind_owner(manifests, uid)` after creating the primary.
+Each kind's renderer is its registry hook (`arena.kinds.get(kind).k8s_render`); the modules here are
+the building blocks those hooks compose (pod template, labels, code sync, TensorBoard, Kubeflow run
+policy, Volcano tasks, …). `render()` returns the job's primary object first; auxiliary objects that
+must die with it (TensorBoard, a headless Service) follow, carrying an ownerReference whose uid is the
+placeholder `OWNER_UID` until apply calls `bind_owner(manifests, uid)` after creating the primary.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from importlib import import_module
+from arena import kinds
 from arena.engines.kubernetes.render.context import Images, RenderOptions
 from arena.engines.kubernetes.render.output import to_json, to_list, to_yaml
 from arena.engines.kubernetes.render.owner import OWNER_UID, bind_owner, needs_owner
 from arena.engines.kubernetes.render.queues import kueue_queues, volcano_queue
-from arena.errors import InvalidSpec
 from arena.spec.job import JobSpec
-
-Renderer = Callable[[JobSpec, RenderOptions], list[dict[str, Any]]]
-
-# kind → module holding its `render`; imported on first use (CLI start-up: --dry-run loads one kind)
-RENDERERS: dict[str, str] = {kind: f"arena.engines.kubernetes.render.{kind}"
-                             for kind in ("pytorchjob", "tfjob", "mpijob", "volcanojob", "appwrapperjob")}
 
 
 def render(spec: JobSpec, *, user_id: str | None = None, user_name: str | None = None,
@@ -33,15 +27,12 @@ def render(spec: JobSpec, *, user_id: str | None = None, user_name: str | None =
     sync_secret: Secret with the code-sync credentials (see `sync.credentials_secret`);
     images: helper images (git-sync, rsync, TensorBoard).
     """
-    module = RENDERERS.get(spec.kind)
-    if module is None:
-        raise InvalidSpec("--type", f"no Kubernetes renderer for job type {spec.kind!r}; one of {', '.join(RENDERERS)}")
+    kind = kinds.get(spec.kind)  # an unknown kind is InvalidSpec on --type
     opts = RenderOptions(user_id=user_id, user_name=user_name, sync_secret=sync_secret, images=images or Images())
-    renderer: Renderer = import_module(module).render
-    return renderer(spec, opts)
+    return kind.k8s_render(spec, opts)
 
 
 __all__ = [
-    "OWNER_UID", "RENDERERS", "Images", "RenderOptions", "bind_owner", "kueue_queues", "needs_owner", "render",
+    "OWNER_UID", "Images", "RenderOptions", "bind_owner", "kueue_queues", "needs_owner", "render",
     "to_json", "to_list", "to_yaml", "volcano_queue",
 ]

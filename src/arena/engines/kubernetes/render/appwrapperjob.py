@@ -1,4 +1,5 @@
 """workload.codeflare.dev/v1beta2 AppWrapper around a PyTorchJob or a Volcano Job (the fork's chart).
+Composed by `arena.kinds.appwrapperjob` from `context`, `inner`, `wrapper` and `master_service`.
 
 Differences from the fork, on purpose (ARENA.md §9.7):
 - each fault-tolerance annotation appears exactly once, on the AppWrapper only (not on pods);
@@ -20,7 +21,7 @@ import msgspec
 
 from arena.distributed import appwrapper as contract
 from arena.distributed import volcano as volcano_contract
-from arena.engines.kubernetes.render import checks, pod, pytorchjob, tensorboard, volcanojob
+from arena.engines.kubernetes.render import checks, pod, pytorchjob, volcanojob
 from arena.engines.kubernetes.render.context import Ctx, RenderOptions
 from arena.engines.kubernetes.render.owner import owner_reference
 from arena.errors import InvalidSpec
@@ -75,7 +76,7 @@ def _partition_policy(o: AppWrapperOptions) -> dict[str, Any] | None:
     return out
 
 
-def _ring_labels(o: AppWrapperOptions) -> dict[str, str]:
+def ring_labels(o: AppWrapperOptions) -> dict[str, str]:
     return {RING_LABEL: o.ring_controller} if o.ring_controller else {}
 
 
@@ -106,7 +107,7 @@ def volcano_env(ctx: Ctx, task: TaskSpec, o: AppWrapperOptions, master_addr: str
     return env
 
 
-def _master_service(ctx: Ctx, o: AppWrapperOptions, task: TaskSpec, owner: dict[str, Any]) -> dict[str, Any]:
+def master_service(ctx: Ctx, o: AppWrapperOptions, task: TaskSpec, owner: dict[str, Any]) -> dict[str, Any]:
     """Headless Service <job> → pod 0 of the task: MASTER_ADDR when the svc plugin is off."""
     return {
         "apiVersion": "v1",
@@ -136,7 +137,7 @@ def _volcano_component(ctx: Ctx, o: AppWrapperOptions) -> tuple[dict[str, Any], 
     master_addr = volcano_contract.svc_host(ctx.name, task.name, 0) if o.use_svc_plugin else ctx.name
     extra_spec = None if o.use_svc_plugin else {"subdomain": ctx.name}
     ports = [{"name": "master-port", "containerPort": o.master_port, "protocol": "TCP"}]
-    template = pod.pod_template(ctx, task, container=CONTAINER, ports=ports, labels=_ring_labels(o),
+    template = pod.pod_template(ctx, task, container=CONTAINER, ports=ports, labels=ring_labels(o),
                                 kind_env=volcano_env(ctx, task, o, master_addr), restart=pod.restart_policy(task),
                                 extra_spec=extra_spec)
     extra_task: dict[str, Any] = {}
@@ -149,7 +150,7 @@ def _volcano_component(ctx: Ctx, o: AppWrapperOptions) -> tuple[dict[str, Any], 
         job_extra["networkTopology"] = topo
     plugin_map = {"svc": ["--publish-not-ready-addresses=true"]} if o.use_svc_plugin else {}
     meta = ctx.metadata(namespaced=False)
-    meta["labels"].update(_ring_labels(o))
+    meta["labels"].update(ring_labels(o))
     inner = {
         "apiVersion": volcanojob.API_VERSION,
         "kind": volcanojob.KIND,
@@ -165,7 +166,7 @@ def _volcano_component(ctx: Ctx, o: AppWrapperOptions) -> tuple[dict[str, Any], 
 def _pytorch_component(ctx: Ctx, o: AppWrapperOptions) -> dict[str, Any]:
     inner = pytorchjob.job(ctx, nproc_per_node=o.nproc_per_node, port=o.master_port or pytorchjob.DEFAULT_PORT,
                            embedded=True)
-    ring = _ring_labels(o)
+    ring = ring_labels(o)
     if ring:
         inner["metadata"]["labels"].update(ring)
         for replica in inner["spec"]["pytorchReplicaSpecs"].values():
@@ -175,26 +176,39 @@ def _pytorch_component(ctx: Ctx, o: AppWrapperOptions) -> dict[str, Any]:
     return {"podSets": pod_sets, "template": inner}
 
 
-def render(spec: JobSpec, opts: RenderOptions) -> list[dict[str, Any]]:
+def context(spec: JobSpec, opts: RenderOptions) -> tuple[Ctx, AppWrapperOptions]:
+    """The render pass and the options, with the inner type checked.
+
+    Fault-tolerance keys live on the AppWrapper only, from the options; a user `-a` with the same
+    key must not reach the inner job or its pods (the fork's duplication).
+    """
     o = contract.options_of(spec)
-    # Fault-tolerance keys live on the AppWrapper only, from the options; a user `-a` with the same
-    # key must not reach the inner job or its pods (the fork's duplication).
     user_ann = {k: v for k, v in spec.annotations.items() if not k.startswith(FT)}
     ctx = Ctx.of(msgspec.structs.replace(spec, annotations=user_ann), opts)
     if o.inner_type not in ("pytorch", "volcano"):
         raise InvalidSpec("--inner-type", f"{o.inner_type!r} must be pytorch or volcano")
-    labels = {**ctx.labels(), APPWRAPPER_LABEL: spec.name, **_ring_labels(o), **ctx.kueue_labels()}
-    annotations = {**ctx.annotations(), **fault_tolerance(o)}
-    metadata = {"name": spec.name, "namespace": spec.namespace, "labels": labels, "annotations": annotations}
-    task: TaskSpec | None = None
+    return ctx, o
+
+
+def inner(ctx: Ctx, o: AppWrapperOptions) -> tuple[dict[str, Any], dict[str, str], TaskSpec | None]:
+    """(component, chief pod selector, the Volcano task or None) for the wrapped job of `--inner-type`."""
     if o.inner_type == "volcano":
         component, task = _volcano_component(ctx, o)
-        chief = volcanojob.chief_selector(spec.name, task.name)
-    else:
-        component = _pytorch_component(ctx, o)
-        chief = pytorchjob.chief_selector(ctx)
-    primary = {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": {"components": [component]}}
-    aux = []
-    if task is not None and not o.use_svc_plugin:
-        aux.append(_master_service(ctx, o, task, primary))
-    return [primary, *aux, *tensorboard.objects(ctx, primary, chief)]
+        return component, volcanojob.chief_selector(ctx.name, task.name), task
+    return _pytorch_component(ctx, o), pytorchjob.chief_selector(ctx), None
+
+
+def metadata(ctx: Ctx, o: AppWrapperOptions) -> dict[str, Any]:
+    """The AppWrapper's metadata: Arena's and Kueue's labels, the fault-tolerance annotations.
+
+    Built before the inner job, so that a bad label or grace period is the error reported first.
+    """
+    spec = ctx.spec
+    labels = {**ctx.labels(), APPWRAPPER_LABEL: spec.name, **ring_labels(o), **ctx.kueue_labels()}
+    annotations = {**ctx.annotations(), **fault_tolerance(o)}
+    return {"name": spec.name, "namespace": spec.namespace, "labels": labels, "annotations": annotations}
+
+
+def wrapper(meta: dict[str, Any], component: dict[str, Any]) -> dict[str, Any]:
+    """The AppWrapper object around `component`."""
+    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": meta, "spec": {"components": [component]}}

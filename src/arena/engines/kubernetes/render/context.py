@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 
+from arena import kinds
 from arena.engines.kubernetes.labels import (ANNOTATION_REQUESTED_GPUS, ANNOTATION_USERNAME, LABEL_APP,
                                             LABEL_CREATED_BY, LABEL_KUEUE_QUEUE, LABEL_RELEASE, LABEL_UID)
 from arena.engines.kubernetes.render import checks
@@ -17,14 +18,7 @@ from arena.errors import InvalidSpec
 from arena.spec.job import JobSpec
 from arena.spec.names import check_label_value
 
-# createdBy values as upstream's charts spell them.
-CREATED_BY = {
-    "pytorchjob": "PyTorchJob",
-    "tfjob": "TFJob",
-    "mpijob": "MPIJob",
-    "volcanojob": "VolcanoJob",
-    "appwrapperjob": "AppWrapperJob",
-}
+PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 
 
 class Images(msgspec.Struct, frozen=True, kw_only=True):
@@ -51,8 +45,9 @@ class RenderOptions(msgspec.Struct, frozen=True, kw_only=True):
 class Ctx(msgspec.Struct, frozen=True, kw_only=True):
     """One render pass: the spec, the options and the label identity of the job.
 
-    `app` and `created_by` follow the spec kind, so the PyTorchJob or Volcano Job inside an
-    AppWrapper is labelled like its AppWrapper, as the fork does (its list/get find pods by app).
+    `app` and `created_by` follow the spec kind (`created_by` as the kind declares it,
+    `Kind.k8s_created_by`), so the PyTorchJob or Volcano Job inside an AppWrapper is labelled like
+    its AppWrapper, as the fork does (its list/get find pods by app).
     """
 
     spec: JobSpec
@@ -65,7 +60,8 @@ class Ctx(msgspec.Struct, frozen=True, kw_only=True):
     def of(cls, spec: JobSpec, opts: RenderOptions, *, upstream_env: bool = True) -> Ctx:
         if opts.user_id is not None:
             check_label_value(opts.user_id, "user_id")
-        return cls(spec=spec, opts=opts, app=spec.kind, created_by=CREATED_BY[spec.kind], upstream_env=upstream_env)
+        return cls(spec=spec, opts=opts, app=spec.kind, created_by=kinds.get(spec.kind).k8s_created_by,
+                   upstream_env=upstream_env)
 
     @property
     def name(self) -> str:
@@ -86,6 +82,19 @@ class Ctx(msgspec.Struct, frozen=True, kw_only=True):
         so every kind that Kueue may admit sets it the same way, with the name checked as a LocalQueue's."""
         queue = self.spec.scheduling.kueue_queue
         return {LABEL_KUEUE_QUEUE: checks.dns1123(queue, "--kueue-queue", "queue name")} if queue else {}
+
+    def pull_policy(self) -> dict[str, str]:
+        """`--image-pull-policy` as the container field, or nothing (the cluster's default) when unset.
+
+        Upstream's charts write it on the job's containers and on the code-sync init container, so both
+        call this; TensorBoard keeps its own (upstream's separate `tensorboardImagePullpolicy`).
+        """
+        policy = self.spec.image_pull_policy
+        if policy is None:
+            return {}
+        if policy not in PULL_POLICIES:
+            raise InvalidSpec("--image-pull-policy", f"{policy!r} must be one of {', '.join(PULL_POLICIES)}")
+        return {"imagePullPolicy": policy}
 
     def annotations(self) -> dict[str, str]:
         """Job and pod annotations: the user's, plus the submitter and GPU request upstream reads."""

@@ -1,4 +1,5 @@
-"""MPIJob: kubeflow.org/v1 (training operator) or kubeflow.org/v2beta1 (mpi-operator).
+"""MPIJob: kubeflow.org/v1 (training operator) or kubeflow.org/v2beta1 (mpi-operator). Composed by
+`arena.kinds.mpijob`, whose plan picks the version the cluster serves.
 
 Both run the command on the Launcher; the operator supplies the hostfile and the remote-exec
 agent (kubectl exec in v1, ssh in v2beta1). Workers keep their image's entrypoint unless the
@@ -8,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from arena.engines.kubernetes.render import kubeflow, pod, tensorboard
-from arena.engines.kubernetes.render.context import Ctx, RenderOptions
+from arena.engines.kubernetes.render import kubeflow, pod
+from arena.engines.kubernetes.render.context import Ctx
 from arena.errors import InvalidSpec
-from arena.spec.job import JobSpec, MPIOptions
+from arena.spec.job import MPIOptions
 
 KIND = "MPIJob"
 API_VERSIONS = {"v1": "kubeflow.org/v1", "v2beta1": "kubeflow.org/v2beta1"}
@@ -47,9 +48,3 @@ def chief_selector(ctx: Ctx) -> dict[str, str]:
     if options.api_version == "v2beta1":  # mpi-operator labels pods by role, not replica type
         return {"training.kubeflow.org/job-name": ctx.name, "training.kubeflow.org/job-role": "launcher"}
     return kubeflow.chief_selector(ctx.name, "Launcher")
-
-
-def render(spec: JobSpec, opts: RenderOptions) -> list[dict[str, Any]]:
-    ctx = Ctx.of(spec, opts)
-    primary = job(ctx)
-    return [primary, *tensorboard.objects(ctx, primary, chief_selector(ctx))]

@@ -136,7 +136,7 @@ def restart_policy(task: TaskSpec) -> str:
 def main_container(ctx: Ctx, task: TaskSpec, name: str, *, ports: Iterable[Mapping[str, Any]] = (),
                    kind_env: Iterable[Mapping[str, Any]] = (),
                    mounts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": name, "image": image(ctx, task)}
+    out: dict[str, Any] = {"name": name, "image": image(ctx, task), **ctx.pull_policy()}
     if task.command:
         out["command"] = [ctx.spec.shell, "-c", task.command]
     out["workingDir"] = working_dir(ctx)

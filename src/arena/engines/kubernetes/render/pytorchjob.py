@@ -1,4 +1,5 @@
-"""kubeflow.org/v1 PyTorchJob: Master (+ Workers).
+"""kubeflow.org/v1 PyTorchJob: Master (+ Workers). Composed by `arena.kinds.pytorchjob` (and embedded
+in an AppWrapper by `arena.kinds.appwrapperjob`).
 
 The training operator injects MASTER_ADDR/MASTER_PORT/WORLD_SIZE/RANK itself (SEMANTICS E.7);
 Arena adds only what the operator does not: upstream's `workers`/`gpus` env and PET_NPROC_PER_NODE.
@@ -7,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from arena.engines.kubernetes.render import kubeflow, pod, tensorboard
-from arena.engines.kubernetes.render.context import Ctx, RenderOptions
-from arena.spec.job import JobSpec, PyTorchOptions
+from arena.engines.kubernetes.render import kubeflow, pod
+from arena.engines.kubernetes.render.context import Ctx
+from arena.spec.job import JobSpec
 
 API_VERSION = "kubeflow.org/v1"
 KIND = "PyTorchJob"
@@ -46,10 +47,3 @@ def job(ctx: Ctx, *, nproc_per_node: str | None, port: int, embedded: bool = Fal
 def chief_selector(ctx: Ctx) -> dict[str, str]:
     role = "Master" if ctx.spec.task("master") else "Worker"
     return kubeflow.chief_selector(ctx.name, role)
-
-
-def render(spec: JobSpec, opts: RenderOptions) -> list[dict[str, Any]]:
-    ctx = Ctx.of(spec, opts)
-    options = spec.options_as(PyTorchOptions)
-    primary = job(ctx, nproc_per_node=options.nproc_per_node, port=master_port(spec, options.master_port))
-    return [primary, *tensorboard.objects(ctx, primary, chief_selector(ctx))]

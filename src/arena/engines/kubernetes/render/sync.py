@@ -55,7 +55,7 @@ def init_container(ctx: Ctx, resources: dict[str, Any] | None) -> dict[str, Any]
         image = sync.image or ctx.opts.images.rsync
         env = [_secret_env("RSYNC_PASSWORD", secret, "password")] if secret else []
         command = ["rsync", "-avP", sync.source, SYNC_ROOT]
-    out: dict[str, Any] = {"name": INIT_CONTAINER, "image": image}
+    out: dict[str, Any] = {"name": INIT_CONTAINER, "image": image, **ctx.pull_policy()}
     if command:
         out["command"] = command
     if env:

@@ -1,4 +1,5 @@
-"""kubeflow.org/v1 TFJob: Chief / PS / Worker / Evaluator (and the legacy Master).
+"""kubeflow.org/v1 TFJob: Chief / PS / Worker / Evaluator (and the legacy Master). Composed by
+`arena.kinds.tfjob`.
 
 The operator writes TF_CONFIG into the `tensorflow` container; Arena sets the success policy and,
 for a standalone job (one worker, no PS), upstream's annotation that turns TF_CONFIG off.
@@ -7,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from arena.engines.kubernetes.render import kubeflow, pod, tensorboard
-from arena.engines.kubernetes.render.context import Ctx, RenderOptions
-from arena.spec.job import JobSpec, TFOptions
+from arena.engines.kubernetes.render import kubeflow, pod
+from arena.engines.kubernetes.render.context import Ctx
+from arena.spec.job import TFOptions
 
 API_VERSION = "kubeflow.org/v1"
 KIND = "TFJob"
@@ -43,9 +44,3 @@ def chief_selector(ctx: Ctx) -> dict[str, str]:
         if ctx.spec.task(role):
             return kubeflow.chief_selector(ctx.name, ROLES[role])
     return kubeflow.chief_selector(ctx.name, "Worker")
-
-
-def render(spec: JobSpec, opts: RenderOptions) -> list[dict[str, Any]]:
-    ctx = Ctx.of(spec, opts)
-    primary = job(ctx)
-    return [primary, *tensorboard.objects(ctx, primary, chief_selector(ctx))]

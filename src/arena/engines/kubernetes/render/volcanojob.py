@@ -1,4 +1,5 @@
 """batch.volcano.sh/v1alpha1 Job: arbitrary tasks, gang minAvailable, lifecycle policies, plugins.
+Composed by `arena.kinds.volcanojob` (and wrapped in an AppWrapper by `arena.kinds.appwrapperjob`).
 
 `VolcanoOptions.tf_config == "auto"` gives every pod its own TF_CONFIG without shell glue: the task
 index comes from the pod annotation Volcano writes (`volcano.sh/task-index`) through the downward
@@ -15,10 +16,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from arena.distributed import volcano as contract
-from arena.engines.kubernetes.render import checks, pod, tensorboard
-from arena.engines.kubernetes.render.context import Ctx, RenderOptions
+from arena.engines.kubernetes.render import checks, pod
+from arena.engines.kubernetes.render.context import Ctx
 from arena.errors import InvalidSpec
-from arena.spec.job import JobSpec, Policy, TaskSpec, VolcanoOptions
+from arena.spec.job import Policy, TaskSpec, VolcanoOptions
 from arena.spec.volcanojob import PLUGINS, USER_ACTIONS, USER_EVENTS, check_depends_on
 
 API_VERSION = "batch.volcano.sh/v1alpha1"
@@ -206,9 +207,3 @@ def job(ctx: Ctx) -> dict[str, Any]:
 def chief_selector(job_name: str, task: str) -> dict[str, str]:
     """Labels Volcano puts on pod 0 of a task (used for TensorBoard affinity)."""
     return {"volcano.sh/job-name": job_name, "volcano.sh/task-spec": task, TASK_INDEX_KEY: "0"}
-
-
-def render(spec: JobSpec, opts: RenderOptions) -> list[dict[str, Any]]:
-    ctx = Ctx.of(spec, opts, upstream_env=False)  # upstream's volcanojob has no common flags
-    primary = job(ctx)
-    return [primary, *tensorboard.objects(ctx, primary, chief_selector(spec.name, spec.tasks[0].name))]

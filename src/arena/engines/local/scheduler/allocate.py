@@ -26,6 +26,7 @@ from operator import le
 
 from arena.engines.local.scheduler import elastic, enqueue, gang, reasons
 from arena.engines.local.scheduler.context import Head, State
+from arena.engines.local.scheduler.reasons import Reason
 from arena.engines.local.scheduler.snapshot import Amount, Bind, Job
 from arena.engines.local.scheduler.vec import GPU_DIM, INF, Vec, fits, first_short, pos, vadd, vmin, vsub
 
@@ -136,9 +137,9 @@ class _Scan:
         self.avail_rel = vadd(self.avail, st.releasing)
         # Reasons of jobs that block without changing anything, keyed by (check, dimension, amount):
         # in a backlog most jobs differ in size but share the binding dimension and amount.
-        self.cache: dict[tuple[int, int, float], str] = {}
+        self.cache: dict[tuple[int, int, float], Reason] = {}
 
-    def wait(self, job: Job, reason: str, event: str | None = None) -> None:
+    def wait(self, job: Job, reason: Reason, event: Reason | None = None) -> None:
         self.st.reasons[job.uid] = reason
         if event is not None:
             self.st.event_msgs[job.uid] = event
@@ -195,13 +196,13 @@ class _Scan:
         self.wait(job, reason, enqueue.capability_event(st, q, g) if reason != job.waiting_reason else None)
         return False
 
-    def node_reason(self, d: int, g: Vec, with_releasing: bool) -> str:
+    def node_reason(self, d: int, g: Vec, with_releasing: bool) -> Reason:
         st = self.st
         zero = st.dims.zero
         withheld = vmin(self.withheld, st.free) if g[d] <= st.free[d] else zero
         return reasons.node_short(st.dims, d, g, self.avail, withheld, st.releasing if with_releasing else zero)
 
-    def placeable_event(self, job: Job, need: gang.Need, reason: str) -> str | None:
+    def placeable_event(self, job: Job, need: gang.Need, reason: Reason) -> Reason | None:
         """"gang 2/4 replicas placeable: …" for a head or a pipelined gang, when its reason changed.
 
         Jobs queued behind a head get their reason as the event text: after a burst of 10,000
@@ -237,18 +238,15 @@ class _Scan:
         st.take(self.q, g)
         if not job.admitted:
             st.admit.append(job.uid)
-        on = f" on GPUs {','.join(map(str, sorted(gpus)))}" if gpus else ""
-        st.events.append((job.uid, "Scheduled", f"gang {need.ready + len(need.members)}/{job.gang_size} "
-                                                f"replicas bound{on}"))
+        st.events.append((job.uid, "Scheduled", reasons.bound(need.ready + len(need.members), job.gang_size, gpus)))
         self.refresh()
 
 
-def _invalid(st: State, job: Job, need: gang.Need) -> str:
+def _invalid(st: State, job: Job, need: gang.Need) -> Reason:
     """A gang that can never form: an undeclared resource, or too few replicas left."""
     if len(need.members) >= need.missing:  # enough replicas: so one asks for an undeclared resource
-        return f"gang needs {st.dims.unknown(_first_unknown(st, need))}, which the node does not have"
-    return (f"gang {need.ready + len(need.members)}/{job.gang_size} replicas left, "
-            f"minAvailable can no longer be reached")
+        return reasons.unknown_resource(st.dims.unknown(_first_unknown(st, need)))
+    return reasons.gang_unreachable(need.ready + len(need.members), job.gang_size)
 
 
 def _first_unknown(st: State, need: gang.Need) -> Amount:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from arena.engines.local.scheduler import gang, order, proportion
+from arena.engines.local.scheduler.reasons import Reason
 from arena.engines.local.scheduler.snapshot import Bind, Evict, Job, Queue, Snapshot
 from arena.engines.local.scheduler.vec import Dims, Vec, pos, vadd, vmin, vsub
 
@@ -20,7 +21,7 @@ class Head:
     job: Job
     gang: Vec
     have: Vec  # node resources set aside for it this cycle (free ones + ones being released)
-    kind: str  # "node" | "capability"
+    blocked_by: str  # "node" | "capability": the limit it waits on
     done: bool = False  # preempt/reclaim already made room for it
 
 
@@ -51,10 +52,10 @@ class State:
     admit: list[str] = field(default_factory=list)
     evictions: list[Evict] = field(default_factory=list)
     evicted: set[str] = field(default_factory=set)
-    reasons: dict[str, str] = field(default_factory=dict)  # waiting job uid → reason
-    event_msgs: dict[str, str] = field(default_factory=dict)  # a richer event text for a reason
-    extras_waiting: dict[str, str] = field(default_factory=dict)  # running jobs whose extras wait
-    events: list[tuple[str, str, str]] = field(default_factory=list)
+    reasons: dict[str, Reason] = field(default_factory=dict)  # waiting job uid → reason
+    event_msgs: dict[str, Reason] = field(default_factory=dict)  # a richer event for a reason
+    extras_waiting: dict[str, Reason] = field(default_factory=dict)  # running jobs whose extras wait
+    events: list[tuple[str, str, Reason]] = field(default_factory=list)
 
     # -- queries ------------------------------------------------------------------------------
     def queue(self, name: str) -> Queue | None:
@@ -105,7 +106,7 @@ class State:
         self.held[q] = vadd(self.held.get(q, self.dims.zero), amount)
         self._sync_guarantee(q)
 
-    def evict(self, victim: Job, q: str, amount: Vec, evict: Evict, event: tuple[str, str, str]) -> None:
+    def evict(self, victim: Job, q: str, amount: Vec, evict: Evict, event: tuple[str, str, Reason]) -> None:
         """Record an eviction; later decisions of this cycle no longer count the victim's allocation."""
         self.evictions.append(evict)
         self.evicted.add(victim.uid)

@@ -6,8 +6,9 @@ never needed for the job to run, so they wait without a position in the queue.
 """
 from __future__ import annotations
 
-from arena.engines.local.scheduler import enqueue
+from arena.engines.local.scheduler import enqueue, reasons
 from arena.engines.local.scheduler.context import State
+from arena.engines.local.scheduler.reasons import Reason
 from arena.engines.local.scheduler.snapshot import Bind, Job, Replica
 from arena.engines.local.scheduler.vec import Vec, fits, first_short
 
@@ -25,7 +26,7 @@ def place(st: State, bound: set[str]) -> None:
             while left and _bind_one(st, q, job, left[0]):
                 left.pop(0)
             if left:
-                st.extras_waiting[job.uid] = f"{len(left)} replicas beyond minAvailable wait: {_why(st, q, left[0])}"
+                st.extras_waiting[job.uid] = reasons.extras_waiting(len(left), _why(st, q, left[0]))
 
 
 def _bind_one(st: State, q: str, job: Job, r: Replica) -> bool:
@@ -34,19 +35,18 @@ def _bind_one(st: State, q: str, job: Job, r: Replica) -> bool:
         return False
     st.binds.append(Bind(job.uid, r.key, st.pick_gpus(r.request.gpus)))
     st.take(q, v)
-    st.events.append((job.uid, "Scheduled", f"replica {r.key} bound beyond minAvailable"))
+    st.events.append((job.uid, "Scheduled", reasons.extra_bound(r.key)))
     return True
 
 
-def _why(st: State, q: str, r: Replica) -> str:
+def _why(st: State, q: str, r: Replica) -> Reason:
     dims = st.dims
     v: Vec | None = dims.vec(r.request)
     if v is None:
-        return "needs a resource the node does not have"
+        return Reason(reasons.REPLICA_UNKNOWN_RESOURCE)
     room = st.cap_room(q)
     if not fits(v, room):
         d = first_short(v, room, dims.report_order)
-        return f"queue {q} capability {dims.names[d]} {dims.fmt(d, st.held[q][d])}/{dims.fmt(d, st.cap[q][d])}"
+        return reasons.capability(dims, d, q, st.held[q], st.cap[q], dims.zero, "")
     avail = st.avail(q)
-    d = first_short(v, avail, dims.report_order)
-    return f"needs {dims.fmt(d, v[d])} {dims.names[d]}, {dims.fmt(d, avail[d])} free"
+    return reasons.replica_short(dims, first_short(v, avail, dims.report_order), v, avail)

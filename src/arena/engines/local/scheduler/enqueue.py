@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from arena.engines.local.scheduler import reasons
 from arena.engines.local.scheduler.context import Head, State
+from arena.engines.local.scheduler.reasons import Reason
 from arena.engines.local.scheduler.snapshot import Job
 from arena.engines.local.scheduler.vec import Vec, first_short, pos, vmin, vsub
 
 
-def gate(st: State, q: str) -> tuple[str | None, bool]:
+def gate(st: State, q: str) -> tuple[Reason | None, bool]:
     """(reason, also_blocks_admitted) for a queue that admits no new jobs; (None, False) if Open."""
     qu = st.queue(q)
     if qu is None:
@@ -28,14 +29,14 @@ def gate(st: State, q: str) -> tuple[str | None, bool]:
     return None, False
 
 
-def never_fits(st: State, q: str, gang: Vec, limit: Vec) -> str:
+def never_fits(st: State, q: str, gang: Vec, limit: Vec) -> Reason:
     """The permanent reason for a gang larger than `limit` (see `State.limit`)."""
     d = first_short(gang, limit, st.dims.report_order)
     others = pos(vsub(st.g_total, st.guarantee.get(q, st.dims.zero)))
     return reasons.never(st.dims, d, gang, q, st.cap[q], st.total, others)
 
 
-def over_capability(st: State, q: str, job: Job, gang: Vec, room: Vec) -> str:
+def over_capability(st: State, q: str, job: Job, gang: Vec, room: Vec) -> Reason:
     """A gang that does not fit `room` (= `State.cap_room`): reason, and a reservation if it is first."""
     dims = st.dims
     held = st.held.get(q, dims.zero)
@@ -49,7 +50,7 @@ def over_capability(st: State, q: str, job: Job, gang: Vec, room: Vec) -> str:
     return reasons.capability(dims, d, q, held, st.cap[q], st.cap_reserved[q], head.job.name)
 
 
-def capability_event(st: State, q: str, gang: Vec) -> str:
+def capability_event(st: State, q: str, gang: Vec) -> Reason:
     """The event for a capability-blocked gang: what the queue would hold with it, against the cap."""
     dims = st.dims
     held = st.held.get(q, dims.zero)

@@ -8,7 +8,7 @@ lacks and what the capability lacks, or nothing is evicted.
 """
 from __future__ import annotations
 
-from arena.engines.local.scheduler import order, victims
+from arena.engines.local.scheduler import order, reasons, victims
 from arena.engines.local.scheduler.context import Head, State
 from arena.engines.local.scheduler.snapshot import Evict
 from arena.engines.local.scheduler.vec import pos, vadd, vmin, vsub
@@ -23,7 +23,7 @@ def preempt(st: State) -> None:
 
 def _for(st: State, q: str, head: Head) -> None:
     job, zero = head.job, st.dims.zero
-    have = head.have if head.kind == "node" else st.avail(q)
+    have = head.have if head.blocked_by == "node" else st.avail(q)
     node_short = pos(vsub(head.gang, have))
     cap_short = pos(vsub(head.gang, pos(vsub(st.cap[q], st.held.get(q, zero)))))
     short = tuple(map(max, node_short, cap_short))
@@ -34,13 +34,12 @@ def _for(st: State, q: str, head: Head) -> None:
     chosen = victims.select(short, cands, zero)
     if not chosen:
         return
+    msg = reasons.preempted(job.name)
     for victim, holds, vq in chosen:
-        msg = f"preempted by higher-priority job {job.name}"
         st.evict(victim, vq, holds, Evict(victim.uid, msg, "preempt", job.uid), (victim.uid, "Preempted", msg))
     head.done = True
-    if head.kind == "capability":  # it did not set node resources aside while capped; do it now
+    if head.blocked_by == "capability":  # it did not set node resources aside while capped; do it now
         take = vmin(head.gang, have)
         st.reserved = vadd(st.reserved, take)
-    names = ", ".join(v.name for v, _, _ in chosen)
-    st.reasons[job.uid] = st.reasons.get(job.uid, "") + f"; preempting {len(chosen)} lower-priority job(s)"
-    st.events.append((job.uid, "Preempting", f"evicting lower-priority job(s) {names} to fit its gang"))
+    st.reasons[job.uid] = st.reasons[job.uid].with_params(preempting=len(chosen))
+    st.events.append((job.uid, "Preempting", reasons.preempting([v.name for v, _, _ in chosen])))

@@ -8,7 +8,7 @@ make the gang fit, or none happens.
 """
 from __future__ import annotations
 
-from arena.engines.local.scheduler import order, proportion, victims
+from arena.engines.local.scheduler import order, proportion, reasons, victims
 from arena.engines.local.scheduler.context import Head, State
 from arena.engines.local.scheduler.snapshot import Evict, Job
 from arena.engines.local.scheduler.vec import Vec, pos, vadd, vsub
@@ -52,12 +52,11 @@ def _for(st: State, q: str, head: Head) -> None:
     chosen = victims.select(short, cands, zero, allow)
     if not chosen:
         return
-    msg = f"evicted by reclaim for queue {q}"
+    msg = reasons.reclaimed(q)
     for victim, holds, vq in chosen:
         st.evict(victim, vq, holds, Evict(victim.uid, msg, "reclaim", head.job.uid), (victim.uid, "Evicted", msg))
     head.done = True
     queues = ", ".join(sorted({vq for _, _, vq in chosen}))
     job = head.job
-    st.reasons[job.uid] = st.reasons.get(job.uid, "") + f"; reclaiming {len(chosen)} job(s) from queue {queues}"
-    st.events.append((job.uid, "Reclaiming", f"evicting {', '.join(v.name for v, _, _ in chosen)} "
-                                             f"from queue {queues} to fit its gang"))
+    st.reasons[job.uid] = st.reasons[job.uid].with_params(reclaiming=len(chosen), reclaimFrom=queues)
+    st.events.append((job.uid, "Reclaiming", reasons.reclaiming([v.name for v, _, _ in chosen], queues)))

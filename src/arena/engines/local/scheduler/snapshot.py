@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import msgspec
 
+from arena.engines.local.scheduler.reasons import Reason
+
 
 class Amount(msgspec.Struct, frozen=True):
     """A resource vector: milli-CPU, bytes of memory, GPU count, other extended counts."""
@@ -95,7 +97,7 @@ class Job(msgspec.Struct, frozen=True):
     # their resources but will free them soon (Volcano "Releasing"); never scheduled or evicted.
     releasing: bool = False
     # The reason stored from the previous cycle (Waiting.reason): events fire only on change.
-    waiting_reason: str = ""
+    waiting_reason: Reason | None = None
 
     @property
     def bound_count(self) -> int:
@@ -126,13 +128,13 @@ class Bind(msgspec.Struct, frozen=True):
 
 class Evict(msgspec.Struct, frozen=True):
     job_uid: str
-    reason: str  # e.g. "evicted by reclaim for queue team-b"
+    reason: Reason  # e.g. Reclaimed {queue: team-b}
     action: str = ""  # "preempt" (same queue, lower priority) | "reclaim" (another queue)
     preemptor: str = ""  # uid of the waiting job the eviction makes room for
 
 
 class Waiting(msgspec.Struct, frozen=True):
-    reason: str  # the binding constraint, one line
+    reason: Reason  # the binding constraint
     position: int = 0  # 1-based place in its queue among waiting jobs (0: running, extras wait)
     admitted: bool = False
 
@@ -142,7 +144,7 @@ class Decisions(msgspec.Struct, frozen=True):
     evictions: tuple[Evict, ...] = ()
     admit: tuple[str, ...] = ()  # job uids newly admitted by their queue
     waiting: dict[str, Waiting] = {}  # job uid → why it is not (fully) running
-    events: tuple[tuple[str, str, str], ...] = ()  # (job uid, reason, message)
+    events: tuple[tuple[str, str, Reason], ...] = ()  # (job uid, event reason, what happened)
 
 
 class QueueReport(msgspec.Struct, frozen=True):

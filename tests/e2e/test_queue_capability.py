@@ -1,4 +1,4 @@
-"""Local-engine regressions through the real CLI and daemon."""
+"""Queue capabilities through the real CLI and daemon: every value the queue commands accept schedules."""
 from __future__ import annotations
 
 import pytest

@@ -1,0 +1,108 @@
+"""Starting what the plan says: a replica (or TensorBoard) under its shim, with the bind-time values filled in.
+
+The argv, environment, working directory and files come from the job's `LocalPlan` unchanged except for
+its placeholders (ports, GPUs, job uid and directory), which are substituted here from what the binder
+recorded. The job's files are (re)written before each start, atomically and only when they changed, so a
+replica already running never reads a half-written file.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from arena.engines.local.catalog import Catalog
+from arena.engines.local.clock import Clock
+from arena.engines.local.effects import Effects
+from arena.engines.local.plan import LOOPBACK, TENSORBOARD, Bindings, LocalPlan
+from arena.engines.local.plan import port as placeholder_port
+from arena.engines.local.paths import ReplicaFiles
+from arena.engines.local.ports import Ports
+from arena.engines.local.repo import Repo
+from arena.engines.local.rows import JobRow
+from arena.engines.local.supervisor import Processes
+
+
+class Spawner:
+    def __init__(self, repo: Repo, catalog: Catalog, effects: Effects, procs: Processes, ports: Ports,
+                 clock: Clock) -> None:
+        self.repo = repo
+        self.catalog = catalog
+        self.effects = effects
+        self.procs = procs
+        self.ports = ports
+        self.clock = clock
+
+    def bindings(self, job: JobRow) -> Bindings:
+        reps = self.repo.replicas(job.uid)
+        ports = {r.key: r.port for r in reps if r.port}
+        if job.tb_port:
+            ports[TENSORBOARD] = job.tb_port
+        return Bindings.of(job.uid, job.job_dir, ports, {r.key: r.gpus for r in reps})
+
+    def start_replica(self, uid: str, key: str) -> None:
+        job = self.repo.job(uid)
+        if job is None or job.finished is not None or self.repo.replica(uid, key) is None:
+            return
+        plan = self.catalog.plan(uid)
+        if plan is None:
+            return
+        bindings = self.bindings(job)
+        launch = bindings.replica(plan.replica(key))
+        files = ReplicaFiles.of(job.job_dir, key)
+        try:
+            write_files(Path(job.job_dir), bindings.files(plan.files))
+            with open(files.log, "ab"):
+                pass
+            pid, ctime = self.procs.spawn(launch.argv, launch.env, launch.cwd, files.pid, files.exit, files.log)
+        except OSError as exc:
+            with self.repo.tx() as tx:
+                self.effects.finish(tx, uid, False, f"cannot start {job.name}-{key}: {exc}")
+            self.effects.terminate(uid, str(exc))
+            return
+        name = f"{job.name}-{key}"
+        with self.repo.tx() as tx:
+            tx.replica_running(uid, key, pid, ctime)
+            tx.event(uid, "Started", f"started {name} (pid {pid})", source=f"pod/{name}")
+            if tx.count_replicas(uid, ("Pending", "Starting")) == 0:
+                tx.set_phase(uid, "Running", "all replicas running", "RUNNING")
+
+    def start_tensorboard(self, uid: str) -> None:
+        """TensorBoard for the job on a free loopback port, under a shim like any replica."""
+        job = self.repo.job(uid)
+        plan: LocalPlan | None = self.catalog.plan(uid) if job is not None else None
+        if job is None or plan is None or plan.tensorboard is None:
+            return
+        port = self.ports.allocate()
+        proc = Bindings({**self.bindings(job).values, placeholder_port(TENSORBOARD): str(port)}).process(plan.tensorboard)
+        status = Path(job.job_dir) / "status"
+        try:
+            for d in proc.dirs:
+                Path(d).mkdir(parents=True, exist_ok=True)
+            pid, ctime = self.procs.spawn(proc.argv, proc.env, proc.cwd, status / "tensorboard.pid",
+                                          status / "tensorboard.exit", Path(job.job_dir) / "logs" / "tensorboard.log")
+        except OSError as exc:
+            with self.repo.tx() as tx:
+                tx.event(uid, "TensorboardFailed", f"cannot start tensorboard: {exc}", "Warning")
+            return
+        with self.repo.tx() as tx:
+            tx.job_tensorboard(uid, pid, ctime, port)
+            tx.event(uid, "Tensorboard", f"tensorboard at http://{LOOPBACK}:{port} (logdir {', '.join(proc.dirs)})")
+
+
+def write_files(job_dir: Path, files: dict[str, str]) -> None:
+    """The job's files, each replaced whole and left alone when unchanged; never outside the job directory."""
+    root = job_dir.resolve()
+    for relative, text in files.items():
+        path = (job_dir / relative).resolve()
+        if root not in path.parents:
+            raise OSError(f"job file {relative!r} is outside the job directory")
+        try:
+            if path.read_text() == text:
+                continue
+        except OSError:
+            pass
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
