@@ -56,22 +56,6 @@ def build_parser(only: str | None = None, argv: list[str] | None = None):  # typ
     return root
 
 
-def _import_msgspec_lean() -> None:
-    """Import msgspec without typing_extensions, which it only uses on Pythons older than ours.
-
-    typing_extensions pulls in `inspect` (~15 ms together, a sixth of `submit --dry-run`). The
-    blocker is removed right after, so a library imported later still gets typing_extensions.
-    """
-    if "msgspec" in sys.modules or "typing_extensions" in sys.modules:
-        return
-    sys.modules["typing_extensions"] = None  # type: ignore[assignment]
-    try:
-        import msgspec  # noqa: F401
-    finally:
-        if sys.modules.get("typing_extensions", ...) is None:
-            del sys.modules["typing_extensions"]
-
-
 def _command_name(argv: list[str]) -> str | None:
     for tok in argv:
         if tok == "--":
@@ -98,8 +82,6 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"arena: error: unknown command {name!r}; run 'arena --help' for the list\n" if name
                          else "arena: error: a command is required; run 'arena --help'\n")
         return 2
-    if command not in ("version", "completion"):
-        _import_msgspec_lean()
     from arena.cli.parser import UsageError
     from arena.errors import ArenaError
 
