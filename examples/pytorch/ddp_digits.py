@@ -6,6 +6,9 @@ sets for every replica, on the local engine and on a cluster alike:
     arena submit pytorchjob --name digits --workers 2 --wait "python examples/pytorch/ddp_digits.py"
     arena logs digits            # ... final test accuracy=0.9xx
 
+With `--save DIR`, rank 0 writes the trained classifier to DIR/model.pt (TorchScript: 64 pixel values
+scaled to 0..1 in, the digit out), which examples/serving/ serves with `arena serve`.
+
 No download: the data ships inside scikit-learn.
 """
 from __future__ import annotations
@@ -38,6 +41,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--save", default="", help="directory to write model.pt to (TorchScript, rank 0)")
     args = parser.parse_args()
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -78,8 +82,28 @@ def main() -> None:
     if rank == 0:
         print(f"final test accuracy={counts[0].item() / counts[1].item():.4f} "
               f"(world size {world}, {time.time() - start:.1f}s training)", flush=True)
+    if rank == 0 and args.save:
+        save(model.module if world > 1 else model, args.save)
     if world > 1:
         dist.destroy_process_group()
+
+
+class Classify(nn.Module):
+    """The trained network with its decision: pixel values (0..1) in, the predicted digit out."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).argmax(dim=1)
+
+
+def save(net: nn.Module, directory: str) -> None:
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, "model.pt")
+    torch.jit.script(Classify(net).eval()).save(path)
+    print(f"saved {path}", flush=True)
 
 
 if __name__ == "__main__":

@@ -17,13 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from arena import config as arena_config
+from arena import debuglog
 from arena.errors import ArenaError, EngineUnavailable
+from arena.serving.sdk import ServingClient
 from arena.views import FINISHED, JobView, NodeView
 
 if TYPE_CHECKING:  # annotations only: keep CLI start-up light
     from arena.engines.base import Engine, Plan
     from arena.spec.job import JobSpec
-    from arena.views import DataView, Event, QueueView
+    from arena.views import DataView, Event, GpuMetrics, QueueView, UserView
 
 
 def make_engine(name: str, home: Path, namespace: str | None = None, config: dict | None = None,
@@ -41,12 +43,13 @@ def make_engine(name: str, home: Path, namespace: str | None = None, config: dic
     return KubernetesEngine(namespace=namespace, arena_config=config or {}, **kw)
 
 
-class Client:
-    """One engine, one default namespace. Methods return typed views (arena.views)."""
+class Client(ServingClient):
+    """One engine, one default namespace. Methods return typed views (arena.views); `serve_*` (arena.serving.sdk)."""
 
     def __init__(self, engine: str | None = None, namespace: str | None = None, home: str | Path | None = None,
-                 **kubernetes: Any) -> None:
+                 arena_namespace: str = "arena-system", **kubernetes: Any) -> None:
         self.home = Path(home).expanduser() if home else arena_config.home()
+        self.arena_namespace = arena_namespace or "arena-system"
         cfg = arena_config.load(self.home / "config")
         self.config = cfg
         self.engine_name = arena_config.engine_name(engine, cfg)
@@ -63,6 +66,7 @@ class Client:
     def engine(self) -> Engine:
         """Created on first use, so that commands that need no engine never load one."""
         if self._engine is None:
+            debuglog.log("engine %s, namespace %s", self.engine_name, self.namespace)
             self._engine = make_engine(self.engine_name, self.home, self.namespace, self.config, **self._kubernetes)
         return self._engine
 
@@ -75,6 +79,10 @@ class Client:
         return self.engine.apply(plan)
 
     def submit(self, spec: JobSpec) -> JobView:
+        if debuglog.enabled:  # the same two steps, with the plan shown between them
+            plan = self.engine.plan(spec)
+            debuglog.dump(f"plan of {spec.kind} {spec.namespace}/{spec.name}", plan.document())
+            return self.engine.apply(plan)
         return self.engine.submit(spec)
 
     def spec(self, kind: str, **opts: Any) -> JobSpec:
@@ -101,11 +109,14 @@ class Client:
     # ---- read -----------------------------------------------------------------------------
     def get(self, name: str, namespace: str | None = None, events: bool = True, with_spec: bool = False,
             kind: str | None = None) -> JobView:
+        debuglog.log("get job %s/%s (kind %s)", namespace or self.namespace, name, kind or "any")
         return self.engine.get(namespace or self.namespace, name, kind=_kind(kind), events=events,
                                with_spec=with_spec)
 
     def list(self, all_namespaces: bool = False, kind: str | None = None,
              namespace: str | None = None) -> list[JobView]:
+        debuglog.log("list jobs in %s (kind %s)", "all namespaces" if all_namespaces else namespace or self.namespace,
+                     kind or "any")
         return self.engine.list(None if all_namespaces else (namespace or self.namespace), _kind(kind))
 
     def events(self, name: str, namespace: str | None = None, kind: str | None = None) -> list[Event]:
@@ -149,7 +160,12 @@ class Client:
 
     def queue(self, op: str, name: str, **fields: Any) -> list[QueueView]:
         """op: create | update | delete | open | close; fields: weight, capability, guarantee, reclaimable, state."""
+        debuglog.log("queue %s %s %s", op, name, {k: v for k, v in fields.items() if v is not None})
         return self.engine.queue_op(op, name, **fields)
+
+    def queue_plan(self, op: str, name: str, **fields: Any) -> list[dict[str, Any]]:
+        """What `queue(op, name, **fields)` would create or change, with nothing changed."""
+        return self.engine.queue_plan(op, name, **fields)
 
     # ---- data -----------------------------------------------------------------------------
     def data(self, op: str = "list", name: str = "", path: str = "", description: str = "",
@@ -158,13 +174,33 @@ class Client:
 
     # ---- delete ---------------------------------------------------------------------------
     def delete(self, name: str, namespace: str | None = None, kind: str | None = None) -> None:
+        debuglog.log("delete job %s/%s (kind %s)", namespace or self.namespace, name, kind or "any")
         self.engine.delete(namespace or self.namespace, name, kind=_kind(kind))
 
     def prune(self, since: str | float, all_namespaces: bool = False, kind: str | None = None) -> list[JobView]:
         from arena.spec import duration
 
         seconds = since if isinstance(since, (int, float)) else duration.parse_seconds(since, "--since")
+        debuglog.log("prune jobs finished more than %ss ago", seconds)
         return self.engine.prune(float(seconds), None if all_namespaces else self.namespace, kind=_kind(kind))
+
+    # ---- attach, GPU metrics, whoami ------------------------------------------------------
+    def attach(self, name: str, namespace: str | None = None, instance: str | None = None,
+               container: str | None = None, command: Sequence[str] = (), kind: str | None = None) -> int:
+        """Run `command` (default: a shell) where one instance of the job runs, on this terminal; its exit
+        code. Locally: in the replica's environment and working directory; on a cluster: exec in the pod."""
+        debuglog.log("attach to %s/%s instance %s: %s", namespace or self.namespace, name, instance or "(chief)",
+                     " ".join(command) or "(shell)")
+        return self.engine.attach(namespace or self.namespace, name, kind=_kind(kind), instance=instance,
+                                  container=container, command=command)
+
+    def gpu_metrics(self, view: JobView) -> GpuMetrics:
+        """instance -> GPU id -> live figures, for the instances that have them (N/A otherwise)."""
+        return self.engine.gpu_metrics(view)
+
+    def whoami(self) -> UserView:
+        """The user Arena acts as: upstream's {Name, Id, IsAdminUser}, and whether the namespace isolates."""
+        return self.engine.whoami(self.namespace, self.arena_namespace)
 
 
 def _kind(kind: str | None) -> str | None:

@@ -1,11 +1,13 @@
 """Engine-neutral read models returned by both engines, the SDK and `-o json|yaml`.
 
-Field names follow upstream Arena's `TrainingJobInfo` JSON where one exists, so scripts
-written against `arena list -o json` keep working.
+Field names follow upstream Arena's `TrainingJobInfo` JSON where one exists; `job_info` renders a
+JobView as exactly that document (upstream's fields, in its order and types, then ours), so scripts
+and upstream's SDK written against `arena list|get -o json` keep working.
 """
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import msgspec
 
@@ -37,6 +39,7 @@ class Instance(msgspec.Struct, frozen=True):
     gpuIndices: list[int] = []
     node: str = "localhost"
     ip: str = "127.0.0.1"
+    nodeIP: str = ""  # the node's address (a pod's status.hostIP); the loopback locally
     port: int = 0
     restarts: int = 0
     exitCode: int | None = None
@@ -153,3 +156,65 @@ class DataView(msgspec.Struct, frozen=True):
     capacity: str = ""
     access_modes: list[str] = []
     status: str = ""
+
+
+class GpuMetric(msgspec.Struct, frozen=True):
+    """One GPU's live figures, as upstream's `GpuMetric` JSON (memory in bytes, duty cycle in percent)."""
+
+    gpuDutyCycle: float
+    usedGPUMemory: float
+    totalGPUMemory: float
+
+
+# instance name -> GPU id (the device index, as a string) -> metric: what `arena get -g` adds
+GpuMetrics = dict[str, dict[str, GpuMetric]]
+
+
+class UserView(msgspec.Struct, frozen=True, rename="pascal"):
+    """`arena whoami`: upstream's `{Name, Id, IsAdminUser}`, plus whether the namespace isolates users.
+
+    Id is upstream's: the md5 of the name (`engines.kubernetes.identity`), also the value of the
+    `arena.kubeflow.org/uid` label on the user's jobs."""
+
+    name: str
+    id: str
+    is_admin_user: bool = False
+    isolate_user: bool = False
+
+
+def _seconds(value: float) -> str:
+    """Upstream's duration and age text: whole seconds, e.g. "618s"."""
+    return f"{max(int(value), 0)}s"
+
+
+def job_info(view: JobView, now: float | None = None, gpu_metrics: GpuMetrics | None = None) -> dict[str, Any]:
+    """The job as upstream's `TrainingJobInfo` JSON: its fields first, in its order and with its types
+    (`trainer` is the type, e.g. "pytorchjob"; `duration`/`age` are "618s"; `creationTimestamp` is whole
+    seconds), then the fields this project adds, none of which reuses an upstream name."""
+    now = time.time() if now is None else now
+    metrics = gpu_metrics or {}
+    instances = []
+    for i in view.instances:
+        since = i.startTime or view.creationTimestamp
+        item: dict[str, Any] = {
+            "ip": i.ip, "status": i.status, "name": i.name, "age": _seconds(now - since if since else 0),
+            "node": i.node, "nodeIP": i.nodeIP or (i.ip if view.engine == "local" else ""), "chief": i.chief,
+            "requestGPUs": i.requestGPUs,
+            "gpuMetrics": {k: msgspec.to_builtins(m) for k, m in metrics.get(i.name, {}).items()},
+            "creationTimestamp": int(since or 0),
+        }
+        extra = msgspec.to_builtins(i)
+        item.update({k: v for k, v in extra.items() if k not in item})
+        instances.append(item)
+    duration = view.duration(now) if (view.startTime or view.finishTime) else 0.0
+    info: dict[str, Any] = {
+        "uuid": view.uuid, "name": view.name, "namespace": view.namespace, "duration": _seconds(duration),
+        "status": view.status, "trainer": view.kind, "tensorboard": view.tensorboard, "chiefName": view.chiefName,
+        "instances": instances, "priority": view.priority, "requestGPUs": view.requestGPUs,
+        "allocatedGPUs": view.allocatedGPUs, "creationTimestamp": int(view.creationTimestamp),
+        "modelName": "", "modelVersion": "", "modelSource": "",
+    }
+    extra = msgspec.to_builtins(view)
+    extra.pop("trainer", None)  # upstream's name, upstream's meaning (the type); the TRAINER column is ours
+    info.update({k: v for k, v in extra.items() if k not in info})
+    return info

@@ -51,7 +51,8 @@ def test_duplicate_name_is_rejected_and_original_untouched(arena):
     before = arena.store_snapshot()
     r = arena.run("submit", "py", "--name", "dup", "true")
     assert r.returncode == 2
-    assert len(r.stderr.strip().splitlines()) == 1 and "already exists" in r.stderr and "--name" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.strip() == \
+        "arena: error: the job dup is already exist, please delete it first. use 'arena delete dup'"
     assert arena.store_snapshot() == before
 
 
@@ -71,7 +72,8 @@ def test_other_usage_errors_are_one_line_exit_2(arena, args):
 
 def test_missing_job_is_exit_1_one_line(arena):
     r = arena.run("get", "ghost")
-    assert r.returncode == 1 and r.stderr.strip() == "arena: error: job 'ghost' not found in namespace 'default'"
+    assert r.returncode == 1 and r.stderr.strip() == \
+        "arena: error: Not found training job ghost in namespace default,please use 'arena submit' to create it."
 
 
 def test_engine_kubernetes_without_cluster_is_one_clear_line(arena, tmp_path):

@@ -252,7 +252,7 @@ def test_appwrapper_volcano_inner_env_and_success_ttl(arena, client):
         assert time.monotonic() < deadline, "the AppWrapper was not removed after its successTTL"
         time.sleep(0.2)
     r = arena.run("get", "awvc")
-    assert r.returncode != 0 and "not found" in r.stderr
+    assert r.returncode != 0 and "Not found training job awvc" in r.stderr
 
 
 # ---- plan/apply: real processes get exactly the plan -------------------------------------------------------------

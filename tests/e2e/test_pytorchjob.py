@@ -68,7 +68,7 @@ def test_failing_worker_restarts_retry_times_then_fails(arena):
     assert worker["restarts"] == 2 and worker["exitCode"] == 3
     assert "backoff limit" in job["reason"]
     restarting = [e for e in job["events"] if e["reason"] == "Restarting"]
-    assert len(restarting) == 2
+    assert sum(e["count"] for e in restarting) == 2  # one event, counted (as Kubernetes aggregates repeats)
     log = arena.run("logs", "flaky", "-i", "flaky-worker-0", check=True).stdout
     assert log.count("attempt") == 3
     master = next(i for i in job["instances"] if i["task"] == "master")
@@ -83,7 +83,9 @@ def _tree(pid: int) -> list[psutil.Process]:
 def test_delete_running_job_kills_every_replica_process(arena):
     arena.run("submit", "py", "--name", "sleepy", "--workers", "3", "sleep 300 & sleep 300; wait", check=True)
     job = arena.wait_status("sleepy", "RUNNING")
-    procs = [p for i in job["instances"] for p in _tree(i["pid"])]
+    deadline = time.monotonic() + 30  # RUNNING once the shims run; their shells fork the sleeps a moment later
+    while len(procs := [p for i in job["instances"] for p in _tree(i["pid"])]) < 9 and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert len(procs) >= 9  # shim, shell and two sleeps per replica
     r = arena.run("delete", "sleepy", check=True)
     assert "deleted successfully" in r.stderr
@@ -145,7 +147,7 @@ def test_logs_refuses_what_the_local_engine_does_not_have(arena):
     assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1
     assert "-c/--container 'sidecar'" in bad.stderr and "not supported by the local engine" in bad.stderr
     other = arena.run("logs", "one", "--type", "tfjob")
-    assert other.returncode == 1 and "job 'one' not found" in other.stderr
+    assert other.returncode == 1 and "Not found training job one in namespace default" in other.stderr
 
 
 def test_list_get_output_formats_and_prune(arena):

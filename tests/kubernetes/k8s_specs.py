@@ -135,6 +135,8 @@ COMMON: dict[str, dict[str, Any]] = {
         "data_dirs": [DataDir(host_path="/mnt/cache", mount_path="/cache")],
         "share_memory": "2Gi",
         "tensorboard": Tensorboard(logdir="/training_logs"),
+        "image_pull_secrets": ["regcred"],
+        "rdma": True, "host_network": True, "host_ipc": True, "host_pid": True,
         "scheduling": {"gang": True, "priority": "high", "scheduler_name": "volcano",
                        "node_selector": {"accelerator": "a100"}, "tolerations": TOLERATIONS},
     },

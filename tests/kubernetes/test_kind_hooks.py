@@ -52,8 +52,9 @@ def test_render_goes_through_the_kinds_hook(variant: str) -> None:
 
 def test_mpijob_leaves_its_default_version_to_the_cluster() -> None:
     kind = kinds.get("mpi")
-    assert kind.k8s_api_choices(mpi("v1")) == ("mpijobs", "mpijobs-v2beta1")
+    assert kind.k8s_api_choices(mpi("v1")) == ("mpijobs", "mpijobs-v2beta1", "mpijobs-v1alpha1")
     assert kind.k8s_api_choices(mpi("v2beta1")) == ()  # an explicit v2beta1 is kept
+    assert kind.k8s_api_choices(mpi("v1alpha1")) == ()
     moved = kind.k8s_with_api(mpi("v1"), "mpijobs-v2beta1")
     assert moved.options_as(MPIOptions).api_version == "v2beta1"
     assert moved == msgspec.structs.replace(mpi("v1"), options=msgspec.structs.replace(

@@ -75,7 +75,7 @@ def test_pytorch_pod_sets(workers: int, expected: list) -> None:
 def test_pytorch_inner_env_and_scheduler() -> None:
     aw = render(appwrapper_pytorch(workers=2, nproc_per_node="4"))[0]
     inner = aw["spec"]["components"][0]["template"]
-    assert inner["spec"]["nprocPerNode"] == "4"
+    assert "nprocPerNode" not in inner["spec"]  # torchrun's PET_NPROC_PER_NODE only: WORLD_SIZE stays the pods
     master = templates(aw)["Master"]
     assert env_of(master)["PET_NPROC_PER_NODE"] == "4"
     assert "MASTER_ADDR" not in env_of(master)  # the training operator injects it

@@ -50,7 +50,7 @@ def test_pytorch_env_upstream_contract() -> None:
     assert env["gpus"] == "0"
     assert env["workers"] == "override"  # the user's value wins
     assert env["PET_NPROC_PER_NODE"] == "4" and env["A"] == "1"
-    assert job["spec"]["nprocPerNode"] == "4"
+    assert "nprocPerNode" not in job["spec"]  # upstream's: the env only; the operator's WORLD_SIZE stays the pods
 
 
 def test_pytorch_gpus_drop_void_and_set_gpus_env() -> None:

@@ -1,5 +1,5 @@
 """`--image-pull-policy`: on every job container and the code-sync init container, as upstream's charts
-write it; never on TensorBoard (upstream gives it its own policy); absent when unset."""
+write it, upstream's `Always` when unset; TensorBoard always `Always` (upstream's own tensorboardImagePullpolicy)."""
 from __future__ import annotations
 
 import json
@@ -29,16 +29,20 @@ def test_every_job_container_gets_the_policy(validator: Validator, kind: str, po
     spec = msgspec.structs.replace(with_common(KINDS[kind](), "everything"), image_pull_policy=policy)
     manifests = render(spec, user_id="u-1", sync_secret="creds")
     found = containers(manifests)
-    assert found.pop("tensorboard")[0].get("imagePullPolicy") is None
+    assert found.pop("tensorboard")[0]["imagePullPolicy"] == "Always"
     assert found and all(c["imagePullPolicy"] == policy for cs in found.values() for c in cs)
     assert all(cs[0]["name"] == "init-code" for cs in found.values())  # the sync container has it too
     validator.assert_valid(manifests)
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
-def test_unset_policy_renders_no_field(kind: str) -> None:
-    manifests = render(with_common(KINDS[kind](), "everything"))
-    assert "imagePullPolicy" not in json.dumps(manifests)
+def test_unset_policy_is_upstreams_always(kind: str) -> None:
+    """Upstream's --image-pull-policy default is Always: a job submitted by either tool pulls alike."""
+    spec = with_common(KINDS[kind](), "everything")
+    assert spec.image_pull_policy is None
+    found = containers(render(spec))
+    assert all(c["imagePullPolicy"] == "Always" for cs in found.values() for c in cs)
+    assert json.dumps(render(spec)).count('"imagePullPolicy"') == sum(len(cs) for cs in found.values())
 
 
 def test_unknown_policy_names_the_flag() -> None:

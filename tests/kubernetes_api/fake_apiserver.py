@@ -62,6 +62,7 @@ CRDS = {
     "tfjobs": Res("kubeflow.org", "v1", "tfjobs", "TFJob"),
     "mpijobs": Res("kubeflow.org", "v1", "mpijobs", "MPIJob"),
     "mpijobs-v2beta1": Res("kubeflow.org", "v2beta1", "mpijobs", "MPIJob"),
+    "mpijobs-v1alpha1": Res("kubeflow.org", "v1alpha1", "mpijobs", "MPIJob"),  # Aliyun's, arena's own install
     "jobs.batch.volcano.sh": Res("batch.volcano.sh", "v1alpha1", "jobs", "Job"),
     "queues": Res("scheduling.volcano.sh", "v1beta1", "queues", "Queue", False),
     "podgroups": Res("scheduling.volcano.sh", "v1beta1", "podgroups", "PodGroup"),
@@ -73,7 +74,7 @@ CRDS = {
     "workloads": Res("kueue.x-k8s.io", "v1beta2", "workloads", "Workload"),
     "workloads-v1beta1": Res("kueue.x-k8s.io", "v1beta1", "workloads", "Workload"),
 }
-DEFAULT_CRDS = tuple(k for k in CRDS if k not in ("mpijobs-v2beta1", "workloads-v1beta1"))
+DEFAULT_CRDS = tuple(k for k in CRDS if k not in ("mpijobs-v2beta1", "mpijobs-v1alpha1", "workloads-v1beta1"))
 
 
 def now_rfc3339(t: float | None = None) -> str:
@@ -148,6 +149,7 @@ OPERATOR_OF = {
     "tfjobs": ("kubeflow", "training-operator", "kubeflow/training-operator:v1-855e096"),
     "mpijobs": ("kubeflow", "training-operator", "kubeflow/training-operator:v1-855e096"),
     "mpijobs-v2beta1": ("mpi-operator", "mpi-operator", "mpioperator/mpi-operator:0.6.0"),
+    "mpijobs-v1alpha1": ("arena-system", "mpi-operator", "registry.cn-zhangjiakou.aliyuncs.com/acs/mpi-operator:v1"),
     "jobs.batch.volcano.sh": ("volcano-system", "volcano-controllers", "docker.io/volcanosh/vc-controller-manager:v1.10.0"),
     "podgroups": ("volcano-system", "volcano-scheduler", "docker.io/volcanosh/vc-scheduler:v1.10.0"),
     "clusterqueues": ("kueue-system", "kueue-controller-manager", "registry.k8s.io/kueue/kueue:v0.15.0"),
@@ -193,6 +195,8 @@ class FakeApiServer:
         self.follow_done = threading.Event()  # set when a follow stream has sent its last line
         self.not_started: dict[tuple[str, str], int] = {}  # (ns, pod) -> how many log calls fail first
         self.version = {"major": "1", "minor": "30", "gitVersion": "v1.30.0", "platform": "linux/amd64"}
+        # The user the authentication API names (TokenReview, SelfSubjectReview); None: those APIs are not served.
+        self.user: str | None = None
         self.lock = threading.RLock()
         self._rv = 1000
         self._cache: dict[tuple[str, str], tuple[int, bytes]] = {}
@@ -485,6 +489,14 @@ class _Handler(BaseHTTPRequestHandler):
             if found is not None:
                 self._send(*found)
                 return
+        if method == "POST" and path.startswith("/apis/authentication.k8s.io/v1/") and fake.user:
+            review = dict(body or {})
+            if path.endswith("/tokenreviews"):
+                review["status"] = {"authenticated": True, "user": {"username": fake.user}}
+            else:
+                review["status"] = {"userInfo": {"username": fake.user}}
+            self._send(201, review)
+            return
         r, namespace, name, sub = fake.route(path)
         if r is None:
             self._send(*fake.not_found_resource())

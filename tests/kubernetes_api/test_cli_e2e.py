@@ -29,7 +29,7 @@ def test_submit_list_get_delete_through_the_cli(k8s_arena, apiserver):
     assert job["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"] == 2
     assert "do-not-print-me" not in json.dumps(job) and "do-not-print-me" not in r.stdout + r.stderr
     again = a.run("submit", "pytorchjob", "--name", "mnist", "--image", "pytorch:2", "true")
-    assert again.returncode == 2 and "already exists" in again.stderr
+    assert again.returncode == 2 and "is already exist, please delete it first" in again.stderr
     names = [j["name"] for j in a.json("list")]
     assert names == ["mnist"]
     view = a.json("get", "mnist")

@@ -70,5 +70,6 @@ def test_dry_run_prints_the_mpijob_version_submit_creates(cluster) -> None:
     assert planned["apiVersion"] == "kubeflow.org/v2beta1"
     created = a.run(*argv)
     assert created.returncode == 0, created.stderr
-    (post,) = [p.body for p in server.requests_to("POST")]
+    post, record = [p.body for p in server.requests_to("POST")]
     assert post == planned
+    assert (record["kind"], record["metadata"]["name"]) == ("ConfigMap", "pi-mpijob")  # upstream's record of it

@@ -32,8 +32,9 @@ def test_delete_cascades(policy: str, apiserver: FakeApiServer, make_engine) -> 
     assert len(apiserver.objects("deployments")) == 1 and len(apiserver.objects("services")) == 1
     apiserver.reset_requests()
     engine.delete("default", "tb")
-    (delete,) = apiserver.requests_to("DELETE")
+    (delete,) = apiserver.requests_to("DELETE")  # upstream's record of the job is owned by it: it goes along
     assert delete.path == "/apis/kubeflow.org/v1/namespaces/default/tfjobs/tb"
+    assert apiserver.objects("configmaps") == []
     assert delete.query["propagationPolicy"] == policy
     assert apiserver.objects("tfjobs") == []
     assert apiserver.objects("deployments") == [] and apiserver.objects("services") == []

@@ -14,10 +14,10 @@ from arena.errors import ArenaError, InvalidSpec, JobExists, JobNotFound
 def test_403_names_verb_resource_and_namespace(apiserver: FakeApiServer, engine: KubernetesEngine) -> None:
     apiserver.forbid("list", "tfjobs")
     with pytest.raises(PermissionDenied) as err:
-        engine.list("research")
+        engine.list("research", kind="tfjob")
     assert str(err.value) == "no permission to list tfjobs.kubeflow.org in namespace research"
     with pytest.raises(PermissionDenied, match="no permission to list tfjobs.kubeflow.org cluster-wide"):
-        engine.list(None)
+        engine.list(None, kind="tfjob")
     apiserver.forbid("delete", "pytorchjobs")
     apiserver.add(job_object("pytorchjob", "mine", status=kubeflow_status()))
     with pytest.raises(PermissionDenied, match="no permission to delete pytorchjobs.kubeflow.org in namespace default"):
@@ -25,6 +25,20 @@ def test_403_names_verb_resource_and_namespace(apiserver: FakeApiServer, engine:
     apiserver.forbid("list", "pods")
     with pytest.raises(PermissionDenied, match="no permission to list pods in namespace default"):
         engine.get("default", "mine")
+
+
+def test_list_of_every_kind_shows_the_kinds_the_user_may_read(apiserver: FakeApiServer,
+                                                             engine: KubernetesEngine) -> None:
+    """A namespace-scoped Role often grants some API groups only (found against a real API server):
+    `arena list` shows the jobs it may read; refused everything, it says why."""
+    apiserver.add(job_object("pytorchjob", "mine", status=kubeflow_status()))
+    for plural in ("tfjobs", "jobs", "appwrappers"):
+        apiserver.forbid("list", plural)
+    assert [v.name for v in engine.list("default")] == ["mine"]
+    for plural in ("pytorchjobs", "mpijobs"):
+        apiserver.forbid("list", plural)
+    with pytest.raises(PermissionDenied, match="no permission to list"):
+        engine.list("default")
 
 
 def test_404_on_a_missing_crd_points_to_arena_check(make_server, make_engine) -> None:
@@ -72,3 +86,27 @@ def test_translate_other_codes() -> None:
                           namespace="default")
     assert type(other) is ArenaError
     assert str(other) == "cannot list pytorchjobs.kubeflow.org in namespace default: etcdserver: request timed out"
+
+
+def test_a_read_is_retried_after_a_transport_failure_and_a_write_is_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seen against a real API server under load: one TLS alert failed `arena list`. Reads are safe to repeat."""
+    import httpx2
+
+    from arena.errors import EngineUnavailable
+
+    monkeypatch.setattr(api, "READ_RETRY_DELAYS", (0.0, 0.0))
+    client = api.Api(lambda: None)
+    monkeypatch.setattr(api.Api, "server", property(lambda self: "https://127.0.0.1:1"))
+    calls: list[str] = []
+
+    def flaky() -> str:
+        calls.append("x")
+        if len(calls) == 1:
+            raise httpx2.ConnectError("tlsv1 alert decode error")
+        return "ok"
+
+    assert client._call(flaky, verb="list", key="pytorchjobs", namespace="default") == "ok" and len(calls) == 2
+    calls.clear()
+    with pytest.raises(EngineUnavailable, match="cannot reach"):
+        client._call(flaky, verb="create", key="pytorchjobs", namespace="default")
+    assert len(calls) == 1

@@ -92,8 +92,11 @@ def test_unreachable_server(tmp_path: Path) -> None:
 
 
 def test_lightkube_is_not_imported_until_a_call(tmp_path: Path) -> None:
-    """CLI start-up and --dry-run never pay for lightkube (and httpx2)."""
-    path = write(tmp_path / "kc", config("http://127.0.0.1:9", {"dev": "ns"}, "dev"))
+    """CLI start-up and --dry-run never pay for lightkube (and httpx2) where the kubeconfig names the user
+    (basic auth, a certificate); a token's user is the API server's to name (TokenReview), as upstream asks it."""
+    data = config("http://127.0.0.1:9", {"dev": "ns"}, "dev")
+    data["users"][0]["user"] = {"username": "alice", "password": "pw"}
+    path = write(tmp_path / "kc", data)
     code = f"""
 import sys
 from arena.engines.kubernetes.engine import KubernetesEngine

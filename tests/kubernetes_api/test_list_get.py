@@ -25,7 +25,7 @@ RUNNING = {"pytorchjob": kubeflow_status(cond("Created"), cond("Running", t=T2))
            "mpijob": kubeflow_status(cond("Created"), cond("Running", t=T2)),
            "volcanojob": volcano_status("Running", "Pending"),
            "appwrapperjob": appwrapper_status("Running", cond("PodsReady", t=T2))}
-JOB_RESOURCES = 6  # pytorchjobs, tfjobs, mpijobs v1 + v2beta1, Volcano jobs, appwrappers
+JOB_RESOURCES = 7  # pytorchjobs, tfjobs, mpijobs v1 + v2beta1 + v1alpha1, Volcano jobs, appwrappers
 
 
 def seed(server: FakeApiServer, n: int, namespace: str = "default") -> None:
@@ -156,7 +156,7 @@ def test_get_events_are_field_selected(apiserver: FakeApiServer, engine: Kuberne
 
 
 def test_get_errors_and_spec(apiserver: FakeApiServer, engine: KubernetesEngine) -> None:
-    with pytest.raises(JobNotFound, match="job 'ghost' not found in namespace 'default'"):
+    with pytest.raises(JobNotFound, match="Not found training job ghost in namespace default,please use 'arena submit' to create it."):
         engine.get("default", "ghost")
     apiserver.add(job_object("pytorchjob", "twin", status=RUNNING["pytorchjob"]))
     apiserver.add(job_object("tfjob", "twin", status=RUNNING["tfjob"]))

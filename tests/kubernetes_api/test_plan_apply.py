@@ -60,7 +60,8 @@ def test_mpijob_dry_run_prints_the_version_submit_creates(make_server, make_engi
     assert plan.manifests[0]["apiVersion"] == "kubeflow.org/v2beta1"
     assert plan.spec.options is not None and plan.spec.options.api_version == "v2beta1"  # type: ignore[union-attr]
     engine.submit(SPECS["mpijob"])
-    (post,) = server.requests_to("POST")
+    post, record = server.requests_to("POST")
+    assert record.path == "/api/v1/namespaces/default/configmaps"
     assert post.path == "/apis/kubeflow.org/v2beta1/namespaces/default/mpijobs"
     assert post.body == plan.manifests[0]
     assert discovery_paths(server) == list(DISCOVERY)  # looked up once, for plan and submit together

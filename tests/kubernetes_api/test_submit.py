@@ -1,6 +1,7 @@
 """submit = apply(plan(spec)): what reaches the API server is exactly the rendered plan."""
 from __future__ import annotations
 
+import hashlib
 import json
 
 import msgspec
@@ -62,7 +63,7 @@ def test_aux_objects_are_owned_by_the_job_and_credentials_go_to_a_secret(apiserv
     engine.submit(spec)
     posts = apiserver.requests_to("POST")
     kinds = [p.body["kind"] for p in posts]
-    assert kinds == ["PyTorchJob", "Secret", "Deployment", "Service"]  # Secret right after its owner
+    assert kinds == ["PyTorchJob", "Secret", "Deployment", "Service", "ConfigMap"]  # Secret right after its owner
     uid = apiserver.objects("pytorchjobs")[0]["metadata"]["uid"]
     for p in posts[1:]:
         assert p.body["metadata"]["ownerReferences"][0]["uid"] == uid
@@ -86,7 +87,7 @@ def test_no_credentials_no_secret(apiserver: FakeApiServer, make_engine) -> None
                    tasks=[TaskSpec(name="master", command="python t.py")])
     engine: KubernetesEngine = make_engine(apiserver)
     engine.submit(spec)
-    assert [p.body["kind"] for p in apiserver.requests_to("POST")] == ["PyTorchJob"]
+    assert [p.body["kind"] for p in apiserver.requests_to("POST")] == ["PyTorchJob", "ConfigMap"]
     init = apiserver.requests_to("POST")[0].body["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"][
         "initContainers"][0]
     assert all("valueFrom" not in e for e in init["env"])
@@ -99,7 +100,7 @@ def test_name_clash_is_job_exists_and_creates_nothing(apiserver: FakeApiServer, 
                    tasks=[TaskSpec(name="master", command="python t.py")])
     engine.submit(spec)
     apiserver.reset_requests()
-    with pytest.raises(JobExists, match="'dup' already exists in namespace 'default'") as err:
+    with pytest.raises(JobExists, match="the job dup is already exist, please delete it first. use 'arena delete dup'") as err:
         engine.submit(spec)
     assert err.value.exit_code == 2
     assert [r.method for r in apiserver.api_requests()] == ["POST"]  # the 409, then nothing
@@ -151,7 +152,9 @@ def test_mpijob_uses_v2beta1_when_only_the_mpi_operator_crd_is_served(make_serve
 
 
 def test_jobs_carry_upstreams_user_label_and_annotation(everything: FakeApiServer, make_engine) -> None:
+    """Without credentials the cluster could name, ARENA_USER (else the OS user) stands in, with upstream's id
+    for it: the md5 of the name."""
     engine: KubernetesEngine = make_engine(everything, env={"ARENA_USER": "Alice Smith"})
     job = engine.plan(SPECS["pytorchjob"]).manifests[0]
-    assert job["metadata"]["labels"]["arena.kubeflow.org/uid"] == "alice-smith"
+    assert job["metadata"]["labels"]["arena.kubeflow.org/uid"] == hashlib.md5(b"Alice Smith").hexdigest()
     assert job["metadata"]["annotations"]["arena.kubeflow.org/username"] == "Alice Smith"

@@ -17,7 +17,7 @@ from arena.engines.local import planner, supervisor
 from arena.engines.local.api import SubmitRequest
 from arena.engines.local.core import Core, assemble
 from arena.engines.local.node import Capacity
-from arena.engines.local.paths import Paths
+from arena.engines.local.paths import Paths, ReplicaFiles
 from arena.engines.local.plan import Inputs, LocalPlan
 from arena.spec.job import JobSpec
 from arena.views import JobView
@@ -51,6 +51,7 @@ class Started(msgspec.Struct):
     cwd: str
     exit_file: Path
     files: dict[str, str] = {}  # the job's files as they were on disk when it started
+    tag: str = ""  # the replica's name for its processes (supervisor.tag_of)
     alive: bool = True
     signals: list[int] = []
 
@@ -62,26 +63,34 @@ class FakeProcesses:
         self._next = 4000
 
     # ---- the supervisor's interface ----------------------------------------------------------
-    def spawn(self, argv: list[str], env: dict[str, str], cwd: str, pid_file: Path, exit_file: Path,
-              log_file: Path) -> tuple[int, float]:
+    def spawn(self, argv: list[str], env: dict[str, str], cwd: str, files: ReplicaFiles, tag: str,
+              log_bytes: int = 0) -> tuple[int, float]:
+        running = self.shim(files, None, None)
+        if running is not None:  # as the shim's lock does: a replica whose shim runs is not started twice
+            return running, float(running)
         self._next += 1
+        exit_file = files.exit
         exit_file.unlink(missing_ok=True)
-        pid_file.write_text(str(self._next))
+        files.pid.write_text(str(self._next))
         job_dir = exit_file.parent.parent
         files = {str(p.relative_to(job_dir)): p.read_text() for p in (job_dir / "etc").rglob("*") if p.is_file()} \
             if (job_dir / "etc").exists() else {}
-        self.started.append(Started(self._next, list(argv), dict(env), cwd, exit_file, files))
+        self.started.append(Started(self._next, list(argv), dict(env), cwd, exit_file, files, tag))
         return self._next, float(self._next)
 
     def alive(self, pid: int | None, ctime: float | None) -> bool:
         return any(s.pid == pid and s.alive for s in self.started)
 
+    def shim(self, files: ReplicaFiles, pid: int | None, ctime: float | None) -> int | None:
+        return next((s.pid for s in self.started if s.exit_file == files.exit and s.alive), None)
+
     read_exit = staticmethod(supervisor.read_exit)
     read_pid = staticmethod(supervisor.read_pid)
 
-    def signal_tree(self, pid: int | None, ctime: float | None, sig: int) -> None:
+    def signal_tree(self, pid: int | None, ctime: float | None, sig: int, tag: str = "") -> None:
+        """Every process of the replica: its shim by pid, or any of its processes by its tag."""
         for s in self.started:
-            if s.pid == pid and s.alive:
+            if (s.pid == pid or (tag and s.tag == tag)) and s.alive:
                 s.signals.append(sig)
                 self._end(s, 128 + int(sig))
 
@@ -90,6 +99,12 @@ class FakeProcesses:
 
     def any_group_alive(self, pids: Iterable[int | None]) -> bool:
         return any(self.alive(p, None) for p in pids)
+
+    def any_alive(self, procs: Iterable[tuple[int | None, str]]) -> bool:
+        return any(self.alive(p, None) for p, _ in procs)
+
+    def release(self, job_uid: str) -> None:
+        pass
 
     # ---- the test's side ---------------------------------------------------------------------
     def _end(self, s: Started, code: int) -> None:

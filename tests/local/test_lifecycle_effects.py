@@ -24,7 +24,7 @@ def test_failed_appwrapper_uses_ttl_after_finished_not_success_ttl(engine: Engin
     assert ttl == {"bad": 2, "good": 3600}
     engine.clock.advance(3)
     engine.reconcile()
-    with pytest.raises(JobNotFound, match="'bad'"):
+    with pytest.raises(JobNotFound, match="Not found training job bad in namespace default"):
         engine.get("bad")  # deleted once its own TTL is over
     assert engine.get("good").status == "SUCCEEDED"
 
@@ -101,6 +101,6 @@ def test_delete_stops_every_replica_and_forgets_the_job(engine: Engine) -> None:
 
 def test_kind_mismatch_is_not_found(engine: Engine) -> None:
     engine.submit(pytorchjob.build(name="pt", command="true"))
-    with pytest.raises(JobNotFound, match="'pt'"):
+    with pytest.raises(JobNotFound, match="Not found training job pt in namespace default"):
         engine.api.get("default", "pt", kind="tfjob")
     assert engine.api.get("default", "pt", kind="py").kind == "pytorchjob"

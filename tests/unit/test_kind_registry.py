@@ -172,7 +172,7 @@ def test_flags_outside_their_context_are_refused(kind: str, opts: dict[str, Any]
     ("volcanojob", dict(task=["w:2"], min_available=3), "--min-available"),  # checked by the job file rules
     ("appwrapperjob", dict(inner_type="volcano", total_partitions=2), "--partition-size"),  # the missing partner
     ("tfjob", dict(workers=0), "--workers"),
-    ("volcanojob", dict(command=None), "--task"),
+    ("volcanojob", dict(command=None, image="img"), "--task"),  # --image: our one task, which needs a command
 ])
 def test_document_errors_name_the_flags(kind: str, opts: dict[str, Any], field: str) -> None:
     with pytest.raises(InvalidSpec) as err:
@@ -196,3 +196,90 @@ def test_no_kind_branches_in_the_spec_and_submit() -> None:
     hits = [f"{p.name}:{i}" for p in files for i, line in enumerate(p.read_text().splitlines(), 1)
             if pattern.search(line)]
     assert hits == []
+
+
+# ---------------------------------------------------------------------------------------------------
+# Upstream's flags (kubeflow/arena v0.15.5 `pkg/argsbuilder`, the fork's appwrapperjob): every spelling parses
+
+COMMON_UPSTREAM = (
+    "--name", "--image", "--gpus", "--device", "--workers", "--retry", "--working-dir", "--workingDir", "--env", "-e",
+    "--data", "-d", "--data-dir", "--dataDir", "--annotation", "-a", "--label", "-l", "--rdma", "--gang", "--priority",
+    "-p", "--queue", "--toleration", "--selector", "--config-file", "--image-pull-secret", "--image-pull-policy",
+    "--shell", "--scheduler", "--hostNetwork", "--hostIPC", "--hostPID", "--sync-mode", "--syncMode", "--sync-source",
+    "--syncSource", "--sync-image", "--syncImage", "--tensorboard", "--tensorboard-image", "--tensorboardImage",
+    "--logdir")
+UPSTREAM_FLAGS: dict[str, tuple[str, ...]] = {
+    "tfjob": (*COMMON_UPSTREAM, "--worker-image", "--workerImage", "--ps-image", "--psImage", "--ps", "--ps-port",
+              "--psPort", "--worker-port", "--workerPort", "--worker-cpu", "--workerCpu", "--worker-cpu-limit",
+              "--worker-memory", "--workerMemory", "--worker-memory-limit", "--worker-affinity-policy",
+              "--worker-affinity-constraint", "--ps-cpu", "--psCpu", "--ps-cpu-limit", "--ps-gpus", "--ps-memory",
+              "--psMemory", "--ps-memory-limit", "--ps-affinity-policy", "--ps-affinity-constraint",
+              "--success-policy", "--clean-task-policy", "--cleanTaskPolicy", "--running-timeout",
+              "--starting-timeout", "--ttl-after-finished", "--chief", "--evaluator", "--chief-cpu", "--ChiefCpu",
+              "--chief-cpu-limit", "--chief-memory", "--ChiefMemory", "--chief-memory-limit", "--evaluator-cpu",
+              "--evaluatorCpu", "--evaluator-cpu-limit", "--evaluator-memory", "--evaluatorMemory",
+              "--evaluator-memory-limit", "--chief-port", "--chiefPort", "--worker-selector", "--chief-selector",
+              "--evaluator-selector", "--ps-selector", "--role-sequence", "--share-memory"),
+    "pytorchjob": (*COMMON_UPSTREAM, "--clean-task-policy", "--cpu", "--memory", "--running-timeout",
+                   "--ttl-after-finished", "--share-memory", "--nproc-per-node"),
+    "mpijob": (*COMMON_UPSTREAM, "--cpu", "--memory", "--gputopology", "--mounts-on-launcher", "--clean-task-policy"),
+    "volcanojob": ("--name", "--minAvailable", "--min-available", "--queue", "--schedulerName", "--scheduler-name",
+                   "--taskName", "--task-name", "--taskImages", "--task-images", "--taskReplicas", "--task-replicas",
+                   "--taskCPU", "--task-cpu", "--taskMemory", "--task-memory", "--taskPort", "--task-port",
+                   "--annotation", "-a", "--label", "-l"),
+    "appwrapperjob": (*COMMON_UPSTREAM, "--cpu", "--memory", "--clean-task-policy", "--running-timeout",
+                      "--ttl-after-finished", "--share-memory", "--nproc-per-node", "--inner-type", "--kueue-queue",
+                      "--retry-limit", "--admission-grace-period", "--warmup-grace-period", "--failure-grace-period",
+                      "--retry-pause-period", "--success-ttl", "--min-available", "--scheduler-name", "--task-name",
+                      "--max-retry", "--replicas", "--master-port", "--use-svc-plugin", "--network-topology-mode",
+                      "--highest-tier-allowed", "--total-partitions", "--partition-size", "--partition-topology-mode",
+                      "--partition-highest-tier", "--ring-controller"),
+}
+
+
+@pytest.mark.parametrize("kind", list(UPSTREAM_FLAGS))
+def test_every_upstream_flag_is_accepted(kind: str) -> None:
+    options = {s for a in _kind_parser(kinds.get(kind))._actions for s in a.option_strings}
+    assert not [f for f in UPSTREAM_FLAGS[kind] if f not in options]
+
+
+@pytest.mark.parametrize("kind, camel, kebab, value", [
+    *[("tfjob", c, k, v) for c, k, v in (
+        ("--tensorboardImage", "--tensorboard-image", "tb:1"), ("--workerImage", "--worker-image", "w:1"),
+        ("--psImage", "--ps-image", "p:1"), ("--psPort", "--ps-port", "2000"),
+        ("--workerPort", "--worker-port", "2001"), ("--workerCpu", "--worker-cpu", "2"),
+        ("--workerMemory", "--worker-memory", "2Gi"), ("--psCpu", "--ps-cpu", "1"),
+        ("--psMemory", "--ps-memory", "1Gi"), ("--cleanTaskPolicy", "--clean-task-policy", "All"),
+        ("--ChiefCpu", "--chief-cpu", "1"), ("--ChiefMemory", "--chief-memory", "1Gi"),
+        ("--evaluatorCpu", "--evaluator-cpu", "1"), ("--evaluatorMemory", "--evaluator-memory", "1Gi"),
+        ("--chiefPort", "--chief-port", "2002"))],
+    *[("volcanojob", c, k, v) for c, k, v in (
+        ("--minAvailable", "--min-available", "2"), ("--schedulerName", "--scheduler-name", "kube-batch"),
+        ("--taskName", "--task-name", "t"), ("--taskImages", "--task-images", "a,b"),
+        ("--taskReplicas", "--task-replicas", "2"), ("--taskCPU", "--task-cpu", "1"),
+        ("--taskMemory", "--task-memory", "1Gi"), ("--taskPort", "--task-port", "3000"))],
+])
+def test_deprecated_camel_case_spellings_of_tfjob_and_volcanojob(kind: str, camel: str, kebab: str, value: str) -> None:
+    parser = _kind_parser(kinds.get(kind))
+    assert vars(parser.parse_args([camel, value])) == vars(parser.parse_args([kebab, value]))
+
+
+def test_upstream_only_name_volcanojob_and_task_images() -> None:
+    vj = kinds.get("volcanojob")
+    spec = vj.spec_from_options({"name": "demo"})
+    assert [(t.name, t.image, t.command, t.port) for t in spec.tasks] == [
+        ("task-0", "ubuntu", "", 2222), ("task-1", "nginx", "", 2222), ("task-2", "busybox", "", 2222)]
+    spec = _cli_spec(vj, {"name": "demo", "task_images": ["alpine,busybox"], "task_replicas": 3})
+    assert [(t.name, t.image, t.replicas) for t in spec.tasks] == [("task-0", "alpine", 3), ("task-1", "busybox", 3)]
+    with pytest.raises(InvalidSpec, match="runs its image's entrypoint") as err:
+        vj.local_check(vj.spec_from_options({"name": "demo"}))  # the local engine runs commands, not images
+    assert err.value.field == "--task-images"
+
+
+def test_upstreams_bool_queue_is_kube_queues_switch() -> None:
+    tf = kinds.get("tfjob")
+    for value in (True, "true"):
+        spec = tf.spec_from_options({**BASE, "queue": value})
+        assert spec.annotations == {"scheduling.x-k8s.io/suspend": "true"} and spec.scheduling.queue == "default"
+    assert tf.spec_from_options({**BASE, "queue": "false"}) == tf.spec_from_options(BASE)
+    assert tf.flag("queue").bare is True  # the CLI takes a bare --queue as upstream's switch

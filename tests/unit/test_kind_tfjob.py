@@ -32,7 +32,9 @@ def test_all_roles_in_operator_order_with_per_role_settings() -> None:
     assert by["chief"].resources.gpus == 1 and by["evaluator"].resources.gpus == 1
     assert by["evaluator"].resources.memory == "1Gi"
     assert (by["worker"].port, by["ps"].port, by["chief"].port) == (2222, 0, 3333)
-    assert all(t.restart_policy == "Never" for t in spec.tasks)  # TFJob default (SEMANTICS E.1)
+    # TFJob default (SEMANTICS E.1); beside a chief, workers restart OnFailure (upstream's chart)
+    assert {t.name: t.restart_policy for t in spec.tasks} == {"chief": "Never", "ps": "Never", "worker": "OnFailure",
+                                                             "evaluator": "Never"}
     assert all(t.command == "python train.py" for t in spec.tasks)
     assert spec.options == TFOptions(success_policy="AllWorkers", standalone=False)
     assert spec.requested_gpus == 5  # chief + 3 workers + evaluator, not ps

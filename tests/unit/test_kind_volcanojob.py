@@ -196,7 +196,7 @@ def test_plugins_none_lists_and_arguments() -> None:
 
 
 @pytest.mark.parametrize("opts, field", [
-    (dict(command=None), "--task"),
+    (dict(command=None, image="img"), "--task"),  # --image: our one task, which needs the command
     (dict(command=None, task=["w:1"]), "--task"),
     (dict(task=["w:1", "w:2"]), "--task"),
     (dict(task=["a" * 60 + ":1"]), "--task"),

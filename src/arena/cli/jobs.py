@@ -21,6 +21,9 @@ def register(sub, name, aliases, help_):  # type: ignore[no-untyped-def]
         p.add_argument("job")
         p.add_argument("-T", "--type", default=None, help="job type")
         p.add_argument("-e", "--events", action="store_true", help="also list the job's events")
+        p.add_argument("-g", "--gpus", action="store_true",
+                       help="also show each instance's GPUs: duty cycle and memory (NVML locally, Prometheus on a "
+                            "cluster when configured, else N/A)")
         add_output(p)
         p.set_defaults(func=run_get)
     elif name == "logs":
@@ -70,11 +73,11 @@ def _duration(v: JobView, now: float) -> str:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from arena.cli.output import emit, node_column, table
+    from arena.cli.output import node_column, table
 
     client = _client(args)
     jobs = client.list(all_namespaces=args.all_namespaces, kind=_kind(args))
-    if emit(jobs, args.output, name=_kind_name):
+    if emit_jobs(jobs, args.output):
         return 0
     now = time.time()
     headers = ["NAME", "STATUS", "TRAINER", "DURATION", "GPU(Requested)", "GPU(Allocated)", "NODE"]
@@ -95,6 +98,19 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def emit_jobs(jobs: JobView | list[JobView], fmt: str | None, gpu_metrics: dict | None = None) -> bool:
+    """-o json|yaml as upstream's `TrainingJobInfo` (one, or a list), -o name as KIND/NAME; False for tables."""
+    from arena.cli.output import emit
+
+    if fmt in ("json", "yaml"):
+        from arena.views import job_info
+
+        now = time.time()
+        doc = [job_info(j, now) for j in jobs] if isinstance(jobs, list) else job_info(jobs, now, gpu_metrics)
+        return emit(doc, fmt)
+    return emit(jobs, fmt, name=_kind_name)
+
+
 def _kind_name(v: JobView) -> str:
     """A job as `-o name` prints it (kubectl's KIND/NAME), so that it can be piped to another command."""
     return f"{v.kind}/{v.name}"
@@ -105,12 +121,13 @@ def _fmt_time(ts: float | None) -> str:
 
 
 def run_get(args: argparse.Namespace) -> int:
-    from arena.cli.output import emit, table
+    from arena.cli.output import table
     from arena.spec.duration import short_human
 
     client = _client(args)
     view = client.get(args.job, events=True, with_spec=args.output in ("json", "yaml"), kind=_kind(args))
-    if emit(view, args.output, name=_kind_name):
+    metrics = gpu_metrics(client, view) if args.gpus else None
+    if emit_jobs(view, args.output, metrics):
         return 0
     now = time.time()
     out = sys.stdout
@@ -141,9 +158,13 @@ def run_get(args: argparse.Namespace) -> int:
     for i in view.instances:
         age = short_human(now - i.startTime) if i.startTime else "0s"
         rows.append([i.name, i.status, age, str(i.chief).lower(), i.requestGPUs,
-                     ",".join(map(str, i.gpuIndices)) or "-", i.restarts, i.node if i.status != "Pending" or i.startTime else "N/A"])
-    table(["NAME", "STATUS", "AGE", "IS_CHIEF", "GPU(Requested)", "GPU(Index)", "RESTARTS", "NODE"], rows,
+                     i.node if i.status != "Pending" or i.startTime else "N/A",
+                     ",".join(map(str, i.gpuIndices)) or "-", i.restarts])
+    # upstream's six columns first, in its order (scripts cut them by position); ours after them
+    table(["NAME", "STATUS", "AGE", "IS_CHIEF", "GPU(Requested)", "NODE", "GPU(Index)", "RESTARTS"], rows,
           indent="  ", underline=True)
+    if args.gpus and view.status != "SUCCEEDED" and view.requestGPUs > 0:
+        print_gpus(view, metrics or {})
     if view.transitions:
         out.write("\nPhases:\n")
         table(["TIME", "PHASE", "REASON"], [[_fmt_time(t.ts), t.phase, t.reason] for t in view.transitions],
@@ -155,6 +176,41 @@ def run_get(args: argparse.Namespace) -> int:
                 f"[{e.reason}] {e.message}" + (f" (x{e.count})" if e.count > 1 else "")]
                for e in view.events], indent="  ", underline=True)
     return 0
+
+
+def gpu_metrics(client, view: JobView) -> dict:  # type: ignore[no-untyped-def]
+    """The job's live GPU figures; when their source fails (Prometheus down), a warning and N/A, as upstream:
+    the rest of the command's answer does not depend on them."""
+    from arena.errors import ArenaError, InvalidSpec
+
+    try:
+        return client.gpu_metrics(view)
+    except InvalidSpec:  # a bad prometheus_service in the config is bad input: exit 2
+        raise
+    except ArenaError as exc:
+        sys.stderr.write(f"arena: warning: no GPU metrics: {exc}\n")
+        return {}
+
+
+def print_gpus(view: JobView, metrics: dict) -> None:
+    """`get -g`'s GPUs section, as upstream prints it: one row per GPU of each instance (N/A without figures)."""
+    from arena.cli.output import table
+
+    rows = []
+    for i in view.instances:
+        devices = metrics.get(i.name) or {}
+        node = f"{i.node}({i.nodeIP or i.ip or 'N/A'})"
+        if not devices:
+            index = ",".join(map(str, i.gpuIndices)) or "N/A"
+            rows.append([i.name, node, i.requestGPUs, index, "N/A", "N/A"])
+        for device, m in sorted(devices.items()):
+            rows.append([i.name, node, i.requestGPUs, device, f"{m.gpuDutyCycle:.1f}%",
+                         f"{m.usedGPUMemory / 2**20:.1f}/{m.totalGPUMemory / 2**20:.1f}(MiB)"])
+    sys.stdout.write("\nGPUs:\n")
+    table(["INSTANCE", "NODE(IP)", "GPU(Requested)", "GPU(IndexId)", "GPU(DutyCycle)", "GPU Memory(Used/Total)"],
+          rows, indent="  ", underline=True)
+    allocated = sum(i.requestGPUs for i in view.instances if i.status == "Running")
+    sys.stdout.write(f"\n  Allocated/Requested GPUs of Job: {allocated}/{view.requestGPUs}\n")
 
 
 def run_logs(args: argparse.Namespace) -> int:

@@ -3,10 +3,16 @@ from __future__ import annotations
 
 import sys
 from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
 
 # command -> (module under arena.cli, aliases, one-line help)
 COMMANDS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "submit": ("submit", (), "submit a training job (pytorchjob, tfjob, mpijob, volcanojob, appwrapperjob)"),
+    "serve": ("serve", (), "serve models: custom, tensorflow, triton, kserve; list, get, delete, logs, update, "
+                           "traffic-split"),
     "list": ("jobs", ("ls",), "list training jobs"),
     "get": ("jobs", (), "show a training job, its instances and events"),
     "logs": ("jobs", ("log",), "print the logs of a job's instance (the chief by default)"),
@@ -15,9 +21,12 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "top": ("top", (), "show GPU, CPU and memory use of the node, jobs and queues"),
     "queue": ("queue", (), "manage queues: create, list, get, update, delete, open, close"),
     "data": ("data", (), "manage data volumes for -d NAME:/mount/path"),
+    "attach": ("attach", (), "run a shell (or -- COMMAND) where a job's instance runs: its pod, or locally its "
+                             "environment and directory"),
     "logviewer": ("jobs", (), "print the TensorBoard URL of a job"),
     "check": ("check", (), "show which operator CRDs the cluster serves and which job types can run"),
     "daemon": ("daemon", (), "manage the local engine's daemon (start, stop, status, logs)"),
+    "whoami": ("whoami", (), "print the current user as upstream does: {Name, Id, IsAdminUser}"),
     "version": ("version", (), "print the version"),
     "completion": ("completion", (), "print a shell completion script (bash, zsh, fish)"),
 }
@@ -30,7 +39,8 @@ Usage: arena COMMAND [flags]
 Commands:
 {commands}
 
-Global flags: -n/--namespace, --engine local|kubernetes, --config KUBECONFIG, --context
+Global flags (anywhere on the line): -n/--namespace, --engine local|kubernetes, --config KUBECONFIG,
+  --context, --arena-namespace, --loglevel debug|info|warn|error, --pprof
 Run 'arena COMMAND --help' for a command's flags.
 """
 
@@ -66,7 +76,14 @@ def _command_name(argv: list[str]) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from arena.cli.globalflags import GlobalFlagError, split
+
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        argv, given = split(argv)  # upstream's persistent flags, wherever they stand
+    except GlobalFlagError as exc:
+        sys.stderr.write(f"arena: error: {exc}\n")
+        return 2
     name = _command_name(argv)
     if name is None:
         if not argv or argv[0] in ("-h", "--help"):
@@ -82,11 +99,29 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"arena: error: unknown command {name!r}; run 'arena --help' for the list\n" if name
                          else "arena: error: a command is required; run 'arena --help'\n")
         return 2
+    if given.get("pprof"):
+        return _profiled(command, argv, given)
+    return _run(command, argv, given)
+
+
+def parse(command: str, argv: list[str], given: dict) -> argparse.Namespace:
+    """The parsed command line: `argv` (the global flags already taken out by `globalflags.split`) through
+    the command's parser, with the global flags put back wherever they stood."""
+    args = build_parser(command, argv).parse_args(argv)
+    for dest, value in given.items():
+        setattr(args, dest, value)
+    return args
+
+
+def _run(command: str, argv: list[str], given: dict) -> int:
+    """Parse `argv` (the global flags already taken out), put the global flags back, run the command."""
+    from arena.cli.globalflags import apply
     from arena.cli.parser import UsageError
     from arena.errors import ArenaError
 
     try:
-        args = build_parser(command, argv).parse_args(argv)
+        apply(given)
+        args = parse(command, argv, given)
         return int(args.func(args) or 0)
     except UsageError as exc:
         sys.stderr.write(f"arena: error: {str(exc).removeprefix('arena: ')}\n")
@@ -98,6 +133,17 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+
+
+def _profiled(command: str, argv: list[str], given: dict) -> int:
+    """--pprof: upstream writes a CPU profile to /tmp/cpu_profile; this writes Python's (pstats format)."""
+    import cProfile
+
+    profile = cProfile.Profile()
+    try:
+        return profile.runcall(_run, command, argv, given)
+    finally:
+        profile.dump_stats("/tmp/cpu_profile")
 
 
 if __name__ == "__main__":

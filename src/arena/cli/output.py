@@ -22,9 +22,12 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], out: TextIO | N
 
 
 def node_column(job: Any) -> str:
-    """The NODE column of `list` and `top job`: the one machine of the local engine once a job is
-    admitted; N/A otherwise (a cluster job spans nodes, `get` shows each instance's)."""
-    return "localhost" if job.engine == "local" and job.status != "QUEUING" else "N/A"
+    """The NODE column of `list` and `top job`, upstream's: the node IP of the chief instance, N/A when it has
+    none yet; locally the machine's loopback once the job is admitted (a list carries no instances there)."""
+    chief = next((i for i in job.instances if i.chief), None)
+    if chief is not None and chief.nodeIP:
+        return chief.nodeIP
+    return "127.0.0.1" if job.engine == "local" and job.status != "QUEUING" else "N/A"
 
 
 def emit(obj: Any, fmt: str | None, name: Callable[[Any], str] | None = None, out: TextIO | None = None) -> bool:

@@ -58,20 +58,30 @@ class Parser(argparse.ArgumentParser):
 
 
 def add_global(p: argparse.ArgumentParser) -> None:
-    """Upstream's persistent flags, accepted after the command name too."""
-    g = p.add_argument_group("global flags")
-    g.add_argument("-n", "--namespace", default=None, help="namespace (default: config file, else 'default')")
-    g.add_argument("--engine", choices=("local", "kubernetes"), default=None,
-                   help="engine (default: $ARENA_ENGINE, config file, else local)")
-    g.add_argument("--config", default=None, help="kubeconfig path (kubernetes engine)")
-    g.add_argument("--context", default=None, help="kubeconfig context (kubernetes engine)")
-    g.add_argument("--arena-namespace", default="arena-system", help=argparse.SUPPRESS)
-    g.add_argument("--loglevel", default="info", choices=("debug", "info", "warn", "error"), help="log level")
+    """Upstream's persistent flags, listed in every command's --help.
+
+    `main` has already taken them out of the command line wherever they stood (`globalflags.split`);
+    declaring them here gives every command their defaults and their help."""
+    from arena.cli.globalflags import FLAGS
+
+    g = p.add_argument_group("global flags (accepted anywhere on the command line)")
+    for flag in FLAGS:
+        if flag.takes_value:
+            g.add_argument(*flag.spellings, dest=flag.dest, default=flag.default, help=flag.help,
+                           choices=flag.choices or None)
+        else:
+            g.add_argument(*flag.spellings, dest=flag.dest, action="store_true", help=flag.help)
 
 
 def add_output(p: argparse.ArgumentParser, choices: tuple[str, ...] = ("wide", "json", "yaml", "name")) -> None:
     p.add_argument("-o", "--output", choices=choices, default=None, help=f"output format: {'|'.join(choices)}")
 
 
+# The --loglevel of this command (`globalflags.apply`): warn and error silence `info`.
+LOGLEVEL = "info"
+
+
 def info(msg: str) -> None:
-    print(f"INFO {msg}", file=sys.stderr)
+    """An upstream-style INFO line on stderr (submit's "The Job x has been submitted successfully")."""
+    if LOGLEVEL in ("debug", "info"):
+        print(f"INFO {msg}", file=sys.stderr)

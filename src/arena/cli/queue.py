@@ -22,6 +22,8 @@ def register(sub, name, aliases, help_):  # type: ignore[no-untyped-def]
             q.add_argument("--reclaimable", dest="reclaimable", action="store_true", default=None,
                            help="its jobs may be reclaimed by queues below their share (default)")
             q.add_argument("--no-reclaimable", dest="reclaimable", action="store_false")
+            q.add_argument("--dry-run", action="store_true",
+                           help="print what would be created or changed (-o json|yaml), change nothing")
         if op == "create":
             q.add_argument("--state", choices=("Open", "Closed"), default="Open")
             q.add_argument("--kueue", action="store_true",
@@ -60,6 +62,18 @@ def run(args: argparse.Namespace) -> int:
             fields["weight"] = 1 if args.weight is None else args.weight
             if args.kueue:
                 fields["kueue"] = True
+    if getattr(args, "dry_run", False):
+        from arena.cli.output import dump
+
+        planned = client.queue_plan(op, args.queue, **fields)
+        if args.output == "json":
+            dump(planned if len(planned) != 1 else planned[0], "json")
+            return 0
+        for i, doc in enumerate(planned):  # a YAML stream, as `submit --dry-run` prints manifests
+            if i:
+                print("---")
+            dump(doc, "yaml")
+        return 0
     result = client.queue(op, args.queue, **fields)
     if getattr(args, "output", None):
         show(result, args.output)

@@ -51,6 +51,8 @@ def add_flag(p: argparse.ArgumentParser, flag: Flag) -> None:
             kw["choices"] = flag.choices
         if flag.repeat:
             kw.update(action="append", default=[])
+        elif flag.bare is not None:  # upstream's bool spelling: the flag alone means `flag.bare`
+            kw.update(nargs="?", const=flag.bare)
         p.add_argument(*flag.spellings, **kw)
 
 

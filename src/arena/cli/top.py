@@ -16,14 +16,39 @@ def register(sub, name, aliases, help_):  # type: ignore[no-untyped-def]
     n = what.add_parser("node", help="node capacity and allocation")
     n.add_argument("nodes", nargs="*")
     n.add_argument("-d", "--details", action="store_true", help="per-GPU allocation, memory and utilisation")
+    n.add_argument("-m", "--gpu-mode", default=None, type=_gpu_mode, metavar="MODE",
+                   help="only nodes of this GPU mode: n|none, e|exclusive, t|topology, s|share")
     j = what.add_parser("job", help="GPU use per job, or per instance of one job")
     j.add_argument("job", nargs="?")
     j.add_argument("-A", "--all-namespaces", dest="all_namespaces", action="store_true")
+    j.add_argument("-i", "--instance", default=None, help="with a job: only this instance")
+    j.add_argument("-T", "--type", default=None, help="only jobs of this type")
     for sp, fn in ((n, run_node), (j, run_job), (qu, run_queue)):
         sp.add_argument("-r", "--refresh", action="store_true", help="redraw every 2 seconds")
         add_output(sp, ("wide", "json", "yaml"))
         add_global(sp)
         sp.set_defaults(func=_refreshing(fn))
+
+
+# upstream's node types (`types.NodeTypeSlice`): shorthand, alias, name -> the mode NodeView reports
+_GPU_MODES = {"n": "none", "none": "none", "normal": "none", "e": "exclusive", "exclusive": "exclusive",
+              "gpuexclusive": "exclusive", "t": "topology", "topology": "topology", "gputopology": "topology",
+              "s": "share", "share": "share", "gpushare": "share"}
+
+
+def _gpu_mode(text: str) -> str:
+    mode = _GPU_MODES.get(text.lower())
+    if mode is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a GPU mode: n|none, e|exclusive, t|topology, s|share")
+    return mode
+
+
+def _kind(args: argparse.Namespace) -> str | None:
+    if not getattr(args, "type", None):
+        return None
+    from arena import kinds
+
+    return kinds.canonical(args.type, "--type")
 
 
 def _refreshing(fn):  # type: ignore[no-untyped-def]
@@ -46,6 +71,8 @@ def run_node(args: argparse.Namespace) -> int:
     from arena.spec.quantity import format_cpu, format_memory
 
     nodes = client_for(args).nodes(args.nodes)
+    if args.gpu_mode:
+        nodes = [n for n in nodes if n.mode == args.gpu_mode]
     if emit(nodes, args.output):
         return 0
     unhealthy = any(n.gpu_unhealthy for n in nodes)
@@ -88,36 +115,51 @@ def _gpu_memory(gpu: dict) -> str:
 
 
 def run_job(args: argparse.Namespace) -> int:
+    """Upstream's `top job`: every job's GPUs (requested, allocated) or one job's per instance, with the
+    live figures of each GPU (NVML locally, Prometheus on a cluster; N/A without)."""
     from arena.cli.context import client_for
-    from arena.cli.output import emit, node_column, table
+    from arena.cli.jobs import _duration, _fmt_time, emit_jobs, gpu_metrics
+    from arena.cli.output import node_column, table
 
     client = client_for(args)
+    now = time.time()
     if args.job:
-        view = client.get(args.job, events=False)
-        if emit(view, args.output):
+        view = client.get(args.job, events=False, kind=_kind(args))
+        if args.instance and not any(args.instance in (i.name, f"{i.task}-{i.index}") for i in view.instances):
+            from arena.errors import InvalidSpec
+
+            names = ", ".join(i.name for i in view.instances)
+            raise InvalidSpec("--instance", f"{args.instance!r} is not an instance of job {view.name} ({names})")
+        instances = [i for i in view.instances if not args.instance or args.instance in (i.name, f"{i.task}-{i.index}")]
+        metrics = gpu_metrics(client, view) if any(i.requestGPUs for i in instances) else {}
+        if emit_jobs(view, args.output, metrics):
             return 0
-        print(f"Name:      {view.name}\nStatus:    {view.status}\nNamespace: {view.namespace}\nTrainer:   {view.trainer}\n")
+        fields = [("Name", view.name), ("Status", view.status), ("Namespace", view.namespace),
+                  ("Priority", view.priority), ("Trainer", view.trainer), ("Duration", _duration(view, now)),
+                  ("CreateTime", _fmt_time(view.creationTimestamp))]
+        if view.finished:
+            fields.append(("EndTime", _fmt_time(view.finishTime)))
+        width = max(len(k) for k, _ in fields) + 2
+        print("".join(f"{(k + ':').ljust(width)}{v}\n" for k, v in fields))
         print("Instances:")
-        gpus = {}
-        if any(i.gpuIndices for i in view.instances):  # NVML figures per device, when the node has them
-            gpus = {g["index"]: g for n in client.nodes() for g in n.gpus}
-
-        def metric(idx: list[int], fn) -> str:  # type: ignore[no-untyped-def]
-            vals = [fn(gpus[g]) for g in idx if g in gpus and gpus[g].get("memory_total")]
-            return ",".join(vals) if vals else "N/A"
-
-        table(["NAME", "STATUS", "GPU(Request)", "NODE", "GPU(DeviceIndex)", "GPU(DutyCycle)", "GPU_MEMORY(Used/Total)"],
-              [[i.name, i.status, i.requestGPUs, i.node, ",".join(map(str, i.gpuIndices)) or "N/A",
-                metric(i.gpuIndices, lambda g: f"{g['utilization'] or 0:.1f}%"),
-                metric(i.gpuIndices, _gpu_memory)]
-               for i in view.instances], indent="  ")
+        rows = []
+        for i in instances:
+            devices = metrics.get(i.name) or {}
+            index = ",".join(sorted(devices)) or ",".join(map(str, i.gpuIndices)) or "N/A"
+            duty = ",".join(f"{m.gpuDutyCycle:.1f}%" for _, m in sorted(devices.items())) or "N/A"
+            memory = ",".join(f"{m.usedGPUMemory / 2**20:.1f}/{m.totalGPUMemory / 2**20:.1f}(MiB)"
+                              for _, m in sorted(devices.items())) or "N/A"
+            rows.append([i.name, i.status, i.requestGPUs, i.node, index, duty, memory])
+        table(["NAME", "STATUS", "GPU(Request)", "NODE", "GPU(DeviceIndex)", "GPU(DutyCycle)",
+               "GPU_MEMORY(Used/Total)"], rows, indent="  ")
         print(f"\nGPUs:\n  Allocated/Requested GPUs of Job: {view.allocatedGPUs}/{view.requestGPUs}")
         return 0
-    jobs = sorted(client.list(all_namespaces=args.all_namespaces), key=lambda j: -j.requestGPUs)
-    if emit(jobs, args.output):
+    jobs = sorted(client.list(all_namespaces=args.all_namespaces, kind=_kind(args)), key=lambda j: -j.requestGPUs)
+    if emit_jobs(jobs, args.output):
         return 0
-    headers = ["NAME", "STATUS", "TRAINER", "GPU(Requested)", "GPU(Allocated)", "NODE"]
-    rows = [[j.name, j.status, j.trainer, j.requestGPUs, j.allocatedGPUs, node_column(j)] for j in jobs]
+    headers = ["NAME", "STATUS", "TRAINER", "AGE", "GPU(Requested)", "GPU(Allocated)", "NODE"]
+    rows = [[j.name, j.status, j.trainer, _duration(j, now), j.requestGPUs, j.allocatedGPUs, node_column(j)]
+            for j in jobs]
     if args.all_namespaces:
         headers.insert(0, "NAMESPACE")
         rows = [[j.namespace, *r] for j, r in zip(jobs, rows)]

@@ -15,8 +15,9 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # annotations only: keep CLI start-up light
+    from arena.serving.base import Serving
     from arena.spec.job import JobSpec
-    from arena.views import DataView, Event, JobView, NodeView, QueueView
+    from arena.views import DataView, Event, GpuMetrics, JobView, NodeView, QueueView, UserView
 
 
 class Plan(Protocol):
@@ -57,13 +58,38 @@ class Engine(Protocol):
 
     def prune(self, since_seconds: float, namespace: str | None, kind: str | None = None) -> list[JobView]: ...
 
+    def attach(self, namespace: str, name: str, kind: str | None = None, instance: str | None = None,
+               container: str | None = None, command: Sequence[str] = ()) -> int:
+        """Run `command` (default: a shell) where an instance runs, on this terminal; its exit code.
+        Locally: the replica's environment and working directory. On a cluster: exec in the pod."""
+        ...
+
+    def gpu_metrics(self, view: JobView) -> GpuMetrics:
+        """Live figures of the GPUs each instance holds (`get -g`, `top job`): NVML locally, Prometheus
+        on a cluster when one is configured; instances without figures are left out."""
+        ...
+
+    # ---- identity -------------------------------------------------------------------------
+    def whoami(self, namespace: str, arena_namespace: str = "arena-system") -> UserView:
+        """The user Arena acts as (`arena whoami`): name, upstream's Id, admin, isolation."""
+        ...
+
     # ---- queues ---------------------------------------------------------------------------
     def queues(self, name: str | None = None) -> list[QueueView]: ...
 
     def queue_op(self, op: str, name: str, **fields: Any) -> list[QueueView]: ...
+
+    def queue_plan(self, op: str, name: str, **fields: Any) -> list[dict[str, Any]]:
+        """What `queue_op` would create or change, validated, with nothing changed (`--dry-run`)."""
+        ...
 
     # ---- nodes and data -------------------------------------------------------------------
     def nodes(self, names: Sequence[str] = ()) -> list[NodeView]: ...
 
     def data(self, op: str = "list", name: str = "", path: str = "", description: str = "",
              namespace: str | None = None) -> list[DataView]: ...
+
+    # ---- serving (`arena serve`) ----------------------------------------------------------
+    def serving(self) -> Serving:
+        """The serving half of the engine (`arena.serving.base.Serving`): serving jobs, their versions, traffic."""
+        ...

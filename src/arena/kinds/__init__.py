@@ -55,7 +55,16 @@ def canonical(name: str, field: str = "--type") -> str:
 
 
 def get(name: str, field: str = "--type") -> Kind:
+    if str(name).lower() not in aliases() and serving(name):
+        return import_module("arena.serving.kind").KINDS[name]
     return _load()[canonical(name, field)]
 
 
-__all__ = ["MODULES", "Kind", "aliases", "all", "canonical", "get", "names"]
+def serving(name: str) -> bool:
+    """Whether `name` is a serving type's kind (`arena serve`, `arena.serving.kind`): the local engine runs each
+    serving version as a job of that kind, which `get` resolves; it is not a training kind, so `all`, `names`,
+    `canonical` (--type) and `arena list` leave it out."""
+    return name in import_module("arena.serving.kind").KINDS
+
+
+__all__ = ["MODULES", "Kind", "aliases", "all", "canonical", "get", "names", "serving"]

@@ -74,6 +74,9 @@ class Kind:
     clean_pod_policy: ClassVar[str] = "Running"
     #: Built from flags alone, the job needs the trailing COMMAND (a volcanojob's tasks may carry their own).
     needs_command: ClassVar[bool] = True
+    #: A task with an image of its own and no command runs its image's entrypoint (upstream's volcanojob
+    #: --task-images); otherwise every task needs a command.
+    image_entrypoint: ClassVar[bool] = False
 
     def flag(self, keyword: str) -> Flag | None:
         """The flag an SDK keyword (a dest, or one of the flag's other keywords) names."""
@@ -169,6 +172,9 @@ class Kind:
 
     #: The `createdBy` label upstream's charts write on the job and its pods.
     k8s_created_by: ClassVar[str] = ""
+    #: The memory-backed /dev/shm every replica gets when the job sets no `--share-memory` (upstream's 2Gi;
+    #: its volcanojob mounts none).
+    k8s_share_memory: ClassVar[str | None] = "2Gi"
     #: Keys of `engines.kubernetes.resources.CRDS` that may hold this kind's jobs: `list`, `get`, `delete`
     #: and `logs` look in each (and only there when the kind is given). The first is the default.
     k8s_resources: ClassVar[tuple[str, ...]] = ()

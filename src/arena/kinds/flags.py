@@ -131,7 +131,8 @@ class Flag:
                  type: type = str, repeat: bool = False, switch: bool = False, tri_state: bool = False,
                  positional: bool = False, choices: tuple[str, ...] = (), metavar: str | None = None,
                  default: Any = None, check: Check | None = None, phase: int = 1, needs: tuple[Need, ...] = (),
-                 scope: Scope = "job", example: Any = None, example_with: Mapping[str, Any] = _EMPTY) -> None:
+                 scope: Scope = "job", example: Any = None, example_with: Mapping[str, Any] = _EMPTY,
+                 bare: Any = None) -> None:
         self.name = name  # upstream's spelling, e.g. "--working-dir"; the positional is named after its dest
         self.dest = dest  # argparse dest and SDK keyword
         self.help = help
@@ -157,6 +158,9 @@ class Flag:
         self.scope = scope
         self.example = example  # a valid value that differs from the default (docs; the flag coverage test)
         self.example_with = example_with  # other flags the example needs to matter
+        # The value of the flag given without one (upstream's bool form of a flag that also takes a value here:
+        # a bare `--queue` is kube-queue's suspend switch, `--queue NAME` a queue). None: a value is required.
+        self.bare = bare
 
     def __repr__(self) -> str:
         return f"<flag {self.name}>"
@@ -332,6 +336,19 @@ def dns_label(value: str, field: str) -> str:
     return check_dns_label(value, field)
 
 
+def dns_subdomains(items: list[str], field: str) -> list[str]:
+    from arena.spec.names import check_dns_subdomain
+
+    return [check_dns_subdomain(item, field) for item in items]
+
+
+def seconds(value: str, field: str) -> int:
+    """A duration (`90s`, `1h`) as whole seconds, for fields the operators read as seconds."""
+    from arena.spec import duration as durations
+
+    return int(durations.parse_seconds(value, field))
+
+
 def nproc(value: str, field: str) -> str:
     from arena.spec.pytorchjob import check_nproc
 
@@ -356,6 +373,30 @@ def has_role(role: str, how: str, opts: Mapping[str, Any]) -> Need:
 def _set_tensorboard(draft: Draft, on: bool) -> None:
     if on and not isinstance(draft.doc.get("tensorboard"), dict):
         draft.doc["tensorboard"] = {}
+
+
+# kube-queue's switch (upstream's bool --queue): the job is created suspended until kube-queue admits it.
+KUBE_QUEUE_SUSPEND = "scheduling.x-k8s.io/suspend"
+_TRUE_WORDS = ("true", "True", "TRUE", "1")
+_FALSE_WORDS = ("false", "False", "FALSE", "0")
+
+
+def queue_value(value: Any, field: str) -> Any:
+    """`--queue`: upstream's bool (bare, `=true`, `=false`) or a queue name; True/False or the checked name."""
+    text = str(value)
+    if value is True or text in _TRUE_WORDS:
+        return True
+    if value is False or text in _FALSE_WORDS:
+        return False
+    return dns_label(text, field)
+
+
+def _queue(draft: Draft, value: Any) -> None:
+    """True: kube-queue's suspend annotation (upstream); False: nothing; a name: the queue the job waits in."""
+    if value is True:
+        draft.merge_pairs("annotations", [f"{KUBE_QUEUE_SUSPEND}=true"])
+    elif value is not False:
+        draft.set("scheduling.queue", value)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -388,8 +429,9 @@ JOB: tuple[Flag, ...] = (
     Flag("--shell", "shell", "shell that runs the command with -c", to=Set("shell"), default="sh", example="bash"),
     Flag("--priority", "priority", "priority class (low, normal, high or one from the config)", short="-p",
          to=Set("scheduling.priority"), example="high"),
-    Flag("--queue", "queue", "queue to submit to", to=Set("scheduling.queue"), default="default",
-         example="research"),
+    Flag("--queue", "queue", "queue to submit to; bare (or =true), upstream's kube-queue switch: the job is created "
+         "suspended until kube-queue admits it", to=Apply(_queue, ("scheduling.queue",)), check=queue_value,
+         default="default", bare=True, example="research"),
     Flag("--toleration", "toleration", "toleration (kubernetes engine; repeatable)", repeat=True,
          to=Set("scheduling.tolerations"), example=["gpu=true:NoSchedule"]),
     Flag("--selector", "selector", "node selector k=v (kubernetes engine; repeatable)", repeat=True,
@@ -406,14 +448,29 @@ JOB: tuple[Flag, ...] = (
          example="git:1", example_with={"sync_mode": "git", "sync_source": "https://example.com/repo.git"}),
     Flag("--tensorboard", "tensorboard", "start TensorBoard for the job", switch=True,
          to=Apply(_set_tensorboard, ("tensorboard",)), example=True),
-    Flag("--tensorboard-image", "tensorboard_image", "TensorBoard image (cluster)", to=Set("tensorboard.image"),
-         needs=(TENSORBOARD_ON,), example="tb:1"),
+    Flag("--tensorboard-image", "tensorboard_image", "TensorBoard image (cluster)", camel="--tensorboardImage",
+         to=Set("tensorboard.image"), needs=(TENSORBOARD_ON,), example="tb:1"),
     Flag("--logdir", "logdir", "TensorBoard log directory", to=Set("tensorboard.logdir"), default="/training_logs",
          needs=(TENSORBOARD_ON,), example="/logs"),
     Flag("--tensorboard-ttl", "tensorboard_ttl", "keep TensorBoard this long after the job finished (e.g. 1h)",
          to=Set("tensorboard.ttl"), check=duration, needs=(TENSORBOARD_ON,), example="1h"),
-    Flag("--share-memory", "share_memory", "/dev/shm size, e.g. 2Gi (kubernetes engine)", to=Set("share_memory"),
+    Flag("--share-memory", "share_memory", "size of the memory-backed /dev/shm of every replica on a cluster "
+         "(default: 2Gi, as upstream; 0: none); locally the machine's /dev/shm", to=Set("share_memory"),
          check=memory, example="1Gi"),
+    Flag("--image-pull-secret", "image_pull_secret", "Secret to pull images from a private registry (cluster; "
+         "repeatable; default: imagePullSecrets of the arena config)", repeat=True, to=Set("image_pull_secrets"),
+         check=dns_subdomains, example=["regcred"]),
+    Flag("--config-file", "config_file", "host file mounted in every replica, HOST_FILE[:CONTAINER_FILE] (cluster: "
+         "a ConfigMap made at submit; locally the host file itself; repeatable)", repeat=True,
+         to=Set("config_files"), example=["/etc/hostname:/etc/app/hostname"]),
+    Flag("--rdma", "rdma", "RDMA: an rdma/hca device and the IPC_LOCK capability per replica (cluster)", switch=True,
+         to=Set("rdma"), example=True),
+    Flag("--hostNetwork", "host_network", "use the node's network namespace (cluster)", aliases=("--host-network",),
+         switch=True, to=Set("host_network"), example=True),
+    Flag("--hostIPC", "host_ipc", "use the node's IPC namespace (cluster)", aliases=("--host-ipc",), switch=True,
+         to=Set("host_ipc"), example=True),
+    Flag("--hostPID", "host_pid", "use the node's PID namespace (cluster)", aliases=("--host-pid",), switch=True,
+         to=Set("host_pid"), example=True),
 )
 
 # About the command, never part of the job: declared so that the parser has them and merging skips them.
@@ -429,7 +486,9 @@ COMMAND: tuple[Flag, ...] = (
 )
 
 # The global flags every command takes (cli.parser.add_global), other than -n: never part of the job.
-GLOBAL_DESTS = frozenset({"engine", "config", "context", "arena_namespace", "loglevel"})
+# (`arena.cli.globalflags.FLAGS` declares them; kept here as names so that the registry never imports the CLI.)
+GLOBAL_DESTS = frozenset({"engine", "config", "context", "arena_namespace", "loglevel", "pprof", "trace",
+                          "helm_binary"})
 
 RESOURCES: tuple[Flag, ...] = (
     Flag("--gpus", "gpus", "GPUs per replica", to=EachTask("gpus"), check=gpus, default=0, example="1"),
@@ -453,11 +512,12 @@ SUBMIT: tuple[Flag, ...] = (
 )
 
 
-def run_policy(clean_default: str = "Running") -> tuple[Flag, ...]:
-    """The Kubeflow run policy flags; `clean_default` is the kind's --clean-task-policy default."""
+def run_policy(clean_default: str = "Running", camel: str | None = None) -> tuple[Flag, ...]:
+    """The Kubeflow run policy flags; `clean_default` is the kind's --clean-task-policy default, `camel` its
+    deprecated spelling where the kind has one (tfjob's --cleanTaskPolicy)."""
     return (
         Flag("--clean-task-policy", "clean_task_policy", "None|Running|All", to=Set("run_policy.clean_pod_policy"),
-             check=one_of("None", "Running", "All"), default=clean_default, example="None"),
+             camel=camel, check=one_of("None", "Running", "All"), default=clean_default, example="None"),
         Flag("--running-timeout", "running_timeout", "fail the job after running this long",
              to=Set("run_policy.active_deadline_seconds"), check=duration, example="1h"),
         Flag("--ttl-after-finished", "ttl_after_finished", "delete the job this long after it finished",

@@ -31,8 +31,16 @@ MPI_FLAGS: tuple[Flag, ...] = (
          type=int, to=Set("options.slots_per_worker"), check=positive, example=2),
     Flag("--mpi-implementation", "mpi_implementation", "auto|openmpi|mpich", to=Set("options.implementation"),
          check=one_of("auto", "openmpi", "mpich"), default="auto", example="mpich"),
-    Flag("--mpi-api-version", "mpi_api_version", "MPIJob API on a cluster: v1|v2beta1", aliases=("--mpi-api",),
-         to=Set("options.api_version"), check=one_of("v1", "v2beta1"), default="v1", example="v2beta1"),
+    Flag("--mpi-api-version", "mpi_api_version", "MPIJob API on a cluster: v1 (Training Operator), v2beta1 "
+         "(mpi-operator) or v1alpha1 (arena's own mpi-operator); default: v1, else what the cluster serves",
+         aliases=("--mpi-api",), to=Set("options.api_version"), check=one_of("v1", "v2beta1", "v1alpha1"),
+         default="v1", example="v2beta1"),
+    Flag("--gputopology", "gputopology", "GPU topology-aware scheduling (Aliyun's gpu-topology scheduler: "
+         "aliyun.com/gpu, host network, no /dev/shm) (cluster)", switch=True, to=Set("options.gpu_topology"),
+         example=True),
+    Flag("--mounts-on-launcher", "mounts_on_launcher", "the launcher mounts the job's volumes too (MPIJob "
+         "v1alpha1; v1 and v2beta1 launchers always do) (cluster)", switch=True,
+         to=Set("options.mounts_on_launcher"), example=True),
 )
 
 
@@ -124,21 +132,24 @@ class MPIJob(Kind):
 
     # ---- kubernetes ----------------------------------------------------------------------------
     k8s_created_by = "MPIJob"
-    # Two operators serve MPIJob: the training operator (v1) and the mpi-operator (v2beta1).
-    k8s_resources = ("mpijobs", "mpijobs-v2beta1")
+    # Three operators serve MPIJob: the training operator (v1), the mpi-operator (v2beta1) and Aliyun's
+    # mpi-operator that upstream Arena installs and writes (v1alpha1). Preferred in this order.
+    k8s_resources = ("mpijobs", "mpijobs-v2beta1", "mpijobs-v1alpha1")
 
     def k8s_render(self, spec: JobSpec, opts: RenderOptions) -> list[dict[str, Any]]:
         """An MPIJob of the spec's `--mpi-api-version`, then its TensorBoard."""
         from arena.engines.kubernetes.render import mpijob, tensorboard
         from arena.engines.kubernetes.render.context import Ctx
 
-        ctx = Ctx.of(spec, opts)
+        from arena.spec.job import MPIOptions
+
+        ctx = Ctx.of(spec, opts, gpu_topology=spec.options_as(MPIOptions).gpu_topology)
         primary = mpijob.job(ctx)
         return [primary, *tensorboard.objects(ctx, primary, mpijob.chief_selector(ctx))]
 
     def k8s_api_choices(self, spec: JobSpec) -> tuple[str, ...]:
-        """v1 (the default) gives way to v2beta1 on a cluster that serves only the mpi-operator's
-        MPIJob; an explicit v2beta1 is kept."""
+        """v1 (the default) gives way to v2beta1, then v1alpha1, on a cluster that serves only another
+        operator's MPIJob; an explicit v2beta1 or v1alpha1 is kept."""
         from arena.spec.job import MPIOptions
 
         return self.k8s_resources if spec.options_as(MPIOptions).api_version == "v1" else ()
@@ -156,7 +167,8 @@ class MPIJob(Kind):
         from arena.engines.kubernetes.discovery import Alternative
 
         return (Alternative(("mpijobs",), "--mpi-api-version v1 (training operator)"),
-                Alternative(("mpijobs-v2beta1",), "--mpi-api-version v2beta1 (mpi-operator)"))
+                Alternative(("mpijobs-v2beta1",), "--mpi-api-version v2beta1 (mpi-operator)"),
+                Alternative(("mpijobs-v1alpha1",), "--mpi-api-version v1alpha1 (arena's mpi-operator)"))
 
     def k8s_status(self) -> StatusMapping:
         from arena.engines.kubernetes.status import KUBEFLOW
@@ -164,7 +176,7 @@ class MPIJob(Kind):
         return KUBEFLOW
 
     def k8s_chief_rules(self) -> tuple[Rule, ...]:
-        """The launcher, which runs mpirun."""
+        """The launcher, which runs mpirun (v1alpha1 labels it `mpi_role_type: launcher`)."""
         from arena.engines.kubernetes.pods import is_role
 
         return (is_role("launcher"),)

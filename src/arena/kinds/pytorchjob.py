@@ -112,7 +112,7 @@ class PyTorchJob(Kind):
         ctx = Ctx.of(spec, opts)
         options = spec.options_as(PyTorchOptions)
         primary = pytorchjob.job(ctx, nproc_per_node=options.nproc_per_node,
-                                 port=pytorchjob.master_port(spec, options.master_port))
+                                 port=pytorchjob.master_port(spec, options.master_port), rdma_master=True)
         return [primary, *tensorboard.objects(ctx, primary, pytorchjob.chief_selector(ctx))]
 
     def k8s_status(self) -> StatusMapping:

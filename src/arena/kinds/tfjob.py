@@ -9,10 +9,10 @@ from arena.kinds.flags import (
     COMMAND,
     JOB,
     RESOURCES,
-    RUN_POLICY,
     SUBMIT,
     Apply,
     Flag,
+    Need,
     OnRoles,
     Set,
     cpu,
@@ -21,7 +21,10 @@ from arena.kinds.flags import (
     memory,
     non_negative,
     one_of,
+    pairs,
     port,
+    run_policy,
+    seconds,
     workers,
 )
 
@@ -36,6 +39,7 @@ if TYPE_CHECKING:  # local engine hook types
     from arena.engines.local.plan import Rendezvous
 
 if TYPE_CHECKING:  # flags and spec hook types
+    from arena.spec.draft import Draft
     from arena.spec.job import KindOptions, TaskSpec, TFOptions
     from arena.spec.jobfile import JobFile
 
@@ -57,6 +61,50 @@ def _add(role: str) -> Apply:
     return Apply(lambda draft, on: draft.add_role(role), ("tasks",))
 
 
+def _selector(role: str) -> Apply:
+    """--<role>-selector k=v: that role's node selector, in place of --selector (upstream's rule)."""
+    def apply(draft: Draft, items: list[str]) -> None:
+        task = draft.task(role)
+        if task is not None:
+            draft.merge_pairs_into(task, "node_selector", items)
+
+    return Apply(apply, (f"tasks[{role}].node_selector",))
+
+
+# Upstream's deprecated camelCase spellings (the chief's are capitalized: --ChiefCpu).
+_CAMEL = {"worker": "worker", "ps": "ps", "chief": "Chief", "evaluator": "evaluator"}
+ROLE_NAMES = {"w": "Worker", "worker": "Worker", "p": "PS", "ps": "PS", "c": "Chief", "chief": "Chief",
+              "e": "Evaluator", "evaluator": "Evaluator"}
+
+
+def role_sequence(value: str, field: str) -> str:
+    """`w,p,c,e` or `Worker,PS,...` (upstream's --role-sequence) as the annotation's `Worker,PS,Chief,Evaluator`."""
+    from arena.errors import InvalidSpec
+
+    out = []
+    for item in str(value).split(","):
+        name = ROLE_NAMES.get(item.strip().lower())
+        if name is None:
+            raise InvalidSpec(field, f"unknown role {item.strip()!r}; one of Worker(w), PS(p), Evaluator(e), Chief(c)")
+        out.append(name)
+    return ",".join(out)
+
+
+def _affinity(role: str) -> tuple[Flag, Flag]:
+    """--<role>-affinity-policy and -constraint: how the role's pods spread over (or pack onto) nodes."""
+    policy = Flag(f"--{role}-affinity-policy", f"{role}_affinity_policy", f"{role} pods: none, spread (one per "
+                  "node) or binpack (together) (cluster)", to=Set(f"options.{role}_affinity_policy"),
+                  check=one_of("none", "spread", "binpack"), default="none", needs=(_HAS[role],), example="spread")
+    spread = Need(f"needs --{role}-affinity-policy spread or binpack",
+                  lambda draft: draft.option(f"{role}_affinity_policy", "none") != "none",
+                  {f"{role}_affinity_policy": "spread"})
+    constraint = Flag(f"--{role}-affinity-constraint", f"{role}_affinity_constraint", "preferred or required: "
+                      f"whether --{role}-affinity-policy may be broken when no node fits (cluster)",
+                      to=Set(f"options.{role}_affinity_constraint"), check=one_of("preferred", "required"),
+                      default="preferred", needs=(_HAS[role], spread), example="required")
+    return policy, constraint
+
+
 WORKERS = workers(lambda draft, n: draft.set_replicas("worker", n), non_negative)
 ROLE_FLAGS: tuple[Flag, ...] = (
     Flag("--ps", "ps", "parameter servers", type=int, to=_replicas("ps"), check=non_negative, default=0, phase=0,
@@ -66,21 +114,38 @@ ROLE_FLAGS: tuple[Flag, ...] = (
          example=True),
     # --worker-image and --gpus reach the chief and the evaluator too: they run the workers' program.
     Flag("--worker-image", "worker_image", "worker (and chief, evaluator) image (default: --image)",
-         to=OnRoles(("worker", "chief", "evaluator"), "image"), example="w:1"),
-    Flag("--ps-image", "ps_image", "PS image (default: --image)", to=OnRoles(("ps",), "image"), needs=(_HAS["ps"],),
-         example="p:1"),
-    *(Flag(f"--{role}-cpu", f"{role}_cpu", f"{role} CPU (default: --cpu)", to=OnRoles((role,), "resources.cpu"),
-           check=cpu, needs=(_HAS[role],), example="3") for role in ("worker", "ps", "chief", "evaluator")),
-    *(Flag(f"--{role}-memory", f"{role}_memory", f"{role} memory (default: --memory)",
-           to=OnRoles((role,), "resources.memory"), check=memory, needs=(_HAS[role],), example="3Gi")
+         camel="--workerImage", to=OnRoles(("worker", "chief", "evaluator"), "image"), example="w:1"),
+    Flag("--ps-image", "ps_image", "PS image (default: --image)", camel="--psImage", to=OnRoles(("ps",), "image"),
+         needs=(_HAS["ps"],), example="p:1"),
+    *(Flag(f"--{role}-cpu", f"{role}_cpu", f"{role} CPU (default: --cpu)", camel=f"--{_CAMEL[role]}Cpu",
+           to=OnRoles((role,), "resources.cpu"), check=cpu, needs=(_HAS[role],), example="3")
       for role in ("worker", "ps", "chief", "evaluator")),
+    *(Flag(f"--{role}-cpu-limit", f"{role}_cpu_limit", f"{role} CPU limit above its request (cluster; "
+           "default: the request)", to=OnRoles((role,), "resources.cpu_limit"), check=cpu, needs=(_HAS[role],),
+           example="4") for role in ("worker", "ps", "chief", "evaluator")),
+    *(Flag(f"--{role}-memory", f"{role}_memory", f"{role} memory (default: --memory)",
+           camel=f"--{_CAMEL[role]}Memory", to=OnRoles((role,), "resources.memory"), check=memory,
+           needs=(_HAS[role],), example="3Gi") for role in ("worker", "ps", "chief", "evaluator")),
+    *(Flag(f"--{role}-memory-limit", f"{role}_memory_limit", f"{role} memory limit above its request (cluster; "
+           "default: the request)", to=OnRoles((role,), "resources.memory_limit"), check=memory,
+           needs=(_HAS[role],), example="4Gi") for role in ("worker", "ps", "chief", "evaluator")),
+    *(Flag(f"--{role}-selector", f"{role}_selector", f"node selector k=v of the {role} pods, in place of "
+           "--selector (cluster; repeatable)", repeat=True, to=_selector(role), check=pairs, needs=(_HAS[role],),
+           example=["pool=cpu"]) for role in ("worker", "ps", "chief", "evaluator")),
     Flag("--ps-gpus", "ps_gpus", "GPUs per PS", to=OnRoles(("ps",), "resources.gpus"), check=gpus, default=0,
          needs=(_HAS["ps"],), example="1"),
     *(Flag(f"--{role}-port", f"{role}_port", f"{role} port (default: a free port)", type=int,
-           to=OnRoles((role,), "port"), check=port, needs=(_HAS[role],), example=2222)
+           camel=f"--{role}Port" if role != "evaluator" else None, to=OnRoles((role,), "port"), check=port, needs=(_HAS[role],), example=2222)
       for role in ("worker", "ps", "chief", "evaluator")),
+    *_affinity("worker"),
+    *_affinity("ps"),
     Flag("--success-policy", "success_policy", "ChiefWorker|AllWorkers", to=Set("options.success_policy"),
          check=one_of("ChiefWorker", "AllWorkers"), default="ChiefWorker", example="AllWorkers"),
+    Flag("--role-sequence", "role_sequence", "the order the operator starts the roles in, e.g. w,p,c,e or "
+         "Worker,PS,Chief,Evaluator (cluster; default: tfjob_role_sequence of the arena config)",
+         to=Set("options.role_sequence"), check=role_sequence, example="p,w"),
+    Flag("--starting-timeout", "starting_timeout", "fail the job when it has not started this long after its "
+         "creation, e.g. 10m", to=Set("options.starting_deadline_seconds"), check=seconds, example="10m"),
 )
 
 
@@ -90,7 +155,7 @@ class TFJob(Kind):
     aliases = ('tf', 'tensorflow')
 
     # ---- flags and spec ------------------------------------------------------------------------
-    flags = (*JOB, *COMMAND, *RESOURCES, WORKERS, *SUBMIT, *ROLE_FLAGS, *RUN_POLICY)
+    flags = (*JOB, *COMMAND, *RESOURCES, WORKERS, *SUBMIT, *ROLE_FLAGS, *run_policy(camel="--cleanTaskPolicy"))
     roles = ROLES
     single_roles = ("chief", "evaluator")
     gpuless_roles = ("ps",)  # --ps-gpus sizes them
@@ -107,7 +172,7 @@ class TFJob(Kind):
     def shape(self, tasks: list[TaskSpec], options: KindOptions, job: JobFile, key: str
               ) -> tuple[list[TaskSpec], KindOptions, int]:
         """Roles in the operator's order; `workers` is the worker replicas; one worker alone is standalone
-        (no TF_CONFIG, as upstream) unless the file says otherwise."""
+        (no TF_CONFIG, as upstream) unless the file says otherwise; beside a chief, workers restart OnFailure."""
         import msgspec
 
         from arena.errors import InvalidSpec
@@ -119,6 +184,12 @@ class TFJob(Kind):
         if "worker" not in by_name and "chief" not in by_name:
             raise InvalidSpec(key, "a tfjob needs a worker or a chief role")
         workers_ = by_name["worker"].replicas if "worker" in by_name else 0
+        if "chief" in by_name and "worker" in by_name:
+            # With a chief, the chief decides the job: workers restart OnFailure (upstream's chart) unless set.
+            defaulted = all(f.restart_policy is None for f in job.tasks if f.name == "worker")
+            if defaulted:
+                worker = msgspec.structs.replace(by_name["worker"], restart_policy="OnFailure")
+                tasks = [worker if t.name == "worker" else t for t in tasks]
         if "standalone" not in job.options:
             ps = by_name["ps"].replicas if "ps" in by_name else 0
             options = msgspec.structs.replace(options, standalone=is_standalone(

@@ -16,6 +16,7 @@ from arena.kinds.flags import (
     cpu,
     memory,
     non_negative,
+    port,
     positive,
 )
 
@@ -42,6 +43,8 @@ if TYPE_CHECKING:  # flags and spec hook types
 
 _NO_TASK_FLAG = Need("cannot be used with --task; give each task's resources in --task NAME:REPLICAS:CPU:MEMORY:GPUS "
                      "(or use -f for devices)", lambda draft: not draft.given.get("task"))
+_NOT_WITH_TASK = Need("cannot be used with --task (each --task names its own task)",
+                      lambda draft: not draft.given.get("task"))
 _ONE_TASK = Need("describes the job's only task: cannot be used with --task", lambda draft: not draft.given.get("task"))
 
 
@@ -75,6 +78,35 @@ def _task_items(draft: Draft, items: list[str]) -> None:
             draft.tasks().append(parsed)
 
 
+# Upstream's volcanojob: one task per --task-images image, named <task-name>-<i>, each sized by the --task-*
+# flags, whose defaults are these (`arena submit volcanojob --name x` alone makes three such tasks).
+DEFAULT_TASK_IMAGES = ("ubuntu", "nginx", "busybox")
+IMAGE_TASK_PREFIX = "task"  # --task-name's default for image tasks (the single task of --image is `worker`)
+IMAGE_TASK_DEFAULTS = {"cpu": "250m", "memory": "128Mi", "port": 2222}
+
+
+def _images(items: list[str], field: str) -> list[str]:
+    """--task-images takes a comma-separated list and may be repeated (pflag's string slice)."""
+    from arena.errors import InvalidSpec
+
+    images = [image.strip() for item in items for image in str(item).split(",") if image.strip()]
+    if not images:
+        raise InvalidSpec(field, "needs at least one image")
+    return images
+
+
+def _task_images(draft: Draft, images: list[str]) -> None:
+    """One task per image, `<task-name>-<i>`, with upstream's sizes; the other --task-* flags then size each."""
+    prefix = draft.given.get("task_name") or IMAGE_TASK_PREFIX
+    draft.doc["tasks"] = [{"name": f"{prefix}-{i}", "image": image, "port": IMAGE_TASK_DEFAULTS["port"],
+                           "resources": {"cpu": IMAGE_TASK_DEFAULTS["cpu"], "memory": IMAGE_TASK_DEFAULTS["memory"]}}
+                          for i, image in enumerate(images)]
+
+
+def _image_tasks(draft: Draft) -> bool:
+    return bool(draft.given.get("task_images"))
+
+
 def _only_task(draft: Draft, flag: str) -> dict[str, Any] | None:
     from arena.errors import InvalidSpec
 
@@ -85,14 +117,20 @@ def _only_task(draft: Draft, flag: str) -> dict[str, Any] | None:
 
 
 def _on_only_task(flag: str, key: str) -> Apply:
+    """The only task's field, or every --task-images task's (upstream sizes them all alike)."""
     def apply(draft: Draft, value: Any) -> None:
-        task = _only_task(draft, flag)
-        if task is None:
-            return
-        if key.startswith("resources."):
-            draft.set_resource(task, key.removeprefix("resources."), value)
+        if _image_tasks(draft):
+            if key == "name":
+                return  # the prefix of the image tasks' names, used when they were made
+            targets = draft.tasks()
         else:
-            task[key] = value
+            task = _only_task(draft, flag)
+            targets = [task] if task is not None else []
+        for task in targets:
+            if key.startswith("resources."):
+                draft.set_resource(task, key.removeprefix("resources."), value)
+            else:
+                task[key] = value
 
     return Apply(apply, (f"tasks[*].{key}",))
 
@@ -150,22 +188,34 @@ VOLCANO_FLAGS: tuple[Flag, ...] = (
     Flag("--task", "task", "a task (repeatable); COMMAND defaults to the trailing command", repeat=True,
          metavar="NAME:REPLICAS[:CPU[:MEMORY[:GPUS]]][=COMMAND]", to=Apply(_task_items, ("tasks",)), phase=0,
          example=["ps:1"]),
-    Flag("--task-name", "task_name", "name of the one task when no --task is given", default="worker",
+    Flag("--task-images", "task_images", "upstream's tasks: one per image (comma-separated or repeated), named "
+         "<task-name>-<i>, running the trailing command or else the image's entrypoint (default when neither "
+         "a command, --image nor --task is given: ubuntu,nginx,busybox)", camel="--taskImages", repeat=True,
+         metavar="IMAGE[,IMAGE...]", check=_images, to=Apply(_task_images, ("tasks",)), needs=(_NOT_WITH_TASK,), phase=0,
+         example=["alpine,busybox"]),
+    Flag("--task-name", "task_name", "name of the one task when no --task is given (default: worker), or the "
+         "prefix of the --task-images tasks (default: task)", camel="--taskName",
          to=_on_only_task("--task-name", "name"), needs=(_ONE_TASK,), phase=0, example="trainer"),
-    Flag("--task-replicas", "task_replicas", "replicas of the single task", type=int, check=positive, default=1,
+    Flag("--task-replicas", "task_replicas", "replicas of the single task (of each --task-images task)",
+         camel="--taskReplicas", type=int, check=positive, default=1,
          to=_on_only_task("--task-replicas", "replicas"), needs=(_ONE_TASK,), phase=0, example=2),
-    Flag("--task-cpu", "task_cpu", "CPU per replica of the single task (default: --cpu)", check=cpu,
-         to=_on_only_task("--task-cpu", "resources.cpu"), needs=(_ONE_TASK,), example="250m"),
-    Flag("--task-memory", "task_memory", "memory per replica of the single task (default: --memory)", check=memory,
-         to=_on_only_task("--task-memory", "resources.memory"), needs=(_ONE_TASK,), example="128Mi"),
+    Flag("--task-cpu", "task_cpu", "CPU per replica of the single task (default: --cpu; 250m for --task-images "
+         "tasks)", camel="--taskCPU", check=cpu, to=_on_only_task("--task-cpu", "resources.cpu"),
+         needs=(_ONE_TASK,), example="500m"),
+    Flag("--task-memory", "task_memory", "memory per replica of the single task (default: --memory; 128Mi for "
+         "--task-images tasks)", camel="--taskMemory", check=memory,
+         to=_on_only_task("--task-memory", "resources.memory"), needs=(_ONE_TASK,), example="256Mi"),
+    Flag("--task-port", "task_port", "container port of the single task (2222 for --task-images tasks)",
+         camel="--taskPort", type=int, check=port, to=_on_only_task("--task-port", "port"), needs=(_ONE_TASK,),
+         example=2223),
     Flag("--policy", "policy", "lifecycle policy, e.g. worker:PodFailed=RestartTask (repeatable)", repeat=True,
          metavar="[TASK:]EVENT=ACTION[@TIMEOUT]",
          to=Apply(_policies, ("scheduling.policies", "tasks[*].policies")), example=["PodEvicted=RestartJob"]),
     Flag("--depends-on", "depends_on", "start TASK after its dependencies are ready (repeatable)", repeat=True,
          metavar="TASK:DEP[,DEP...]", to=Apply(_depends_on, ("tasks[*].depends_on",)), example=["b:a"],
          example_with={"task": ["a:1", "b:1"]}),
-    Flag("--min-available", "min_available", "gang size (default: every replica)", type=int, check=non_negative,
-         to=Set("scheduling.min_available"), example=1),
+    Flag("--min-available", "min_available", "gang size (default: every replica)", camel="--minAvailable",
+         type=int, check=non_negative, to=Set("scheduling.min_available"), example=1),
     Flag("--max-retry", "max_retry", "job restarts allowed (default: Volcano's 3)", type=int, check=non_negative,
          to=Set("scheduling.max_retry"), example=2),
     Flag("--tf-config", "tf_config", "none|auto: auto gives tasks a TFJob's TF_CONFIG", check=_tf_config,
@@ -174,6 +224,7 @@ VOLCANO_FLAGS: tuple[Flag, ...] = (
          keywords=("plugins",), metavar="NAME[:--ARG[=V],...]", check=_plugins, to=Set("options.plugins"),
          example=["env"]),
     Flag("--scheduler-name", "scheduler", "schedulerName on the cluster", aliases=("--scheduler",),
+         camel="--schedulerName",
          keywords=("scheduler_name",), to=Set("scheduling.scheduler_name"), default="volcano", example="kube-batch"),
 )
 
@@ -186,6 +237,7 @@ class VolcanoJob(Kind):
     # ---- flags and spec ------------------------------------------------------------------------
     flags = (*JOB, *COMMAND, *VOLCANO_FLAGS)
     needs_command = False  # each --task may carry its own command
+    image_entrypoint = True  # --task-images tasks without a command run their image's entrypoint
     volcano_only = frozenset({"policies", "depends_on", "min_available", "max_retry", "scheduling.policies",
                               "scheduling.max_retry"})
 
@@ -196,9 +248,19 @@ class VolcanoJob(Kind):
         return VolcanoOptions
 
     def base_document(self, opts: Mapping[str, Any]) -> dict[str, Any]:
-        """One task named --task-name (worker) running the trailing command, unless --task lists them."""
-        one = not opts.get("task") and _has_command(opts.get("command"))
+        """One task named --task-name (worker) running the trailing command, unless --task or --task-images
+        lists them."""
+        one = not opts.get("task") and not opts.get("task_images") and _has_command(opts.get("command"))
         return {"kind": self.name, "tasks": [{"name": "worker"}] if one else []}
+
+    def spec_from_options(self, opts: Mapping[str, Any], namespace: str | None = None,
+                          document: Mapping[str, Any] | None = None) -> JobSpec:
+        """Given nothing that describes the tasks (no command, --image, --task, --task-images or file), the job
+        is upstream's default: one task per DEFAULT_TASK_IMAGES image, so its scripts run unchanged."""
+        described = any(opts.get(key) for key in ("task", "task_images", "image")) or _has_command(opts.get("command"))
+        if document is None and not described:
+            opts = {**opts, "task_images": list(DEFAULT_TASK_IMAGES)}
+        return super().spec_from_options(opts, namespace=namespace, document=document)
 
     def volcano_fields(self, options: KindOptions) -> frozenset[str]:
         return self.volcano_only
@@ -228,6 +290,11 @@ class VolcanoJob(Kind):
     def local_check(self, spec: JobSpec) -> None:
         from arena.distributed import volcano
         from arena.errors import InvalidSpec
+
+        idle = [t.name for t in spec.tasks if not t.command]
+        if idle:
+            raise InvalidSpec("--task-images", f"task {idle[0]} runs its image's entrypoint, and the local engine "
+                                               "runs commands, not images: give a command, or --engine kubernetes")
 
         if unmodelled := volcano.unmodelled_plugins(spec):
             raise InvalidSpec("--plugin", f"the local engine does not model the {', '.join(unmodelled)} "
@@ -268,6 +335,7 @@ class VolcanoJob(Kind):
 
     # ---- kubernetes ----------------------------------------------------------------------------
     k8s_created_by = "VolcanoJob"
+    k8s_share_memory = None  # upstream's volcanojob chart mounts no /dev/shm
     k8s_resources = ("jobs.batch.volcano.sh",)
 
     def k8s_render(self, spec: JobSpec, opts: RenderOptions) -> list[dict[str, Any]]:

@@ -7,9 +7,10 @@ from typing import Any
 
 from arena.errors import InvalidSpec
 from arena.spec import duration, quantity
-from arena.spec.job import DataDir, DataMount, Resources, RunPolicy, Scheduling, SyncSpec, TaskSpec, Tensorboard
+from arena.spec.job import (ConfigFile, DataDir, DataMount, Resources, RunPolicy, Scheduling, SyncSpec, TaskSpec,
+                            Tensorboard)
 from arena.spec.keyvalue import parse_annotations, parse_env, parse_labels
-from arena.spec.names import check_dns_label, check_job_name
+from arena.spec.names import check_dns_label, check_dns_subdomain, check_job_name
 
 CLEAN_POD_POLICIES = ("None", "Running", "All")
 IMAGE_PULL_POLICIES = ("Always", "IfNotPresent", "Never")
@@ -128,6 +129,32 @@ def data_dirs(items: Iterable[str]) -> list[DataDir]:
     return out
 
 
+def config_files(items: Iterable[str]) -> list[ConfigFile]:
+    """`HOST[:CONTAINER]` items (upstream's --config-file): the host path made absolute (`~` expanded), the
+    container path the host's when not given; a pair given twice counts once, a container file twice is refused.
+
+    The file is read when the job is planned for a cluster, not here: building a spec never touches the disk."""
+    import os
+
+    out: list[ConfigFile] = []
+    seen: dict[str, str] = {}
+    for item in items:
+        host, sep, mount = str(item).partition(":")
+        if not host or (sep and not mount) or ":" in mount:
+            raise InvalidSpec("--config-file", f"{item!r} must be HOST_FILE[:CONTAINER_FILE]")
+        host = os.path.abspath(os.path.expanduser(host))
+        mount = mount or host
+        if not mount.startswith("/") or mount.endswith("/"):
+            raise InvalidSpec("--config-file", f"container file {mount!r} must be an absolute file path")
+        if mount in seen:
+            if seen[mount] == host:
+                continue
+            raise InvalidSpec("--config-file", f"container file {mount} is given twice")
+        seen[mount] = host
+        out.append(ConfigFile(host_path=host, mount_path=mount))
+    return out
+
+
 def project_name(source: str) -> str:
     """The directory git-sync creates (upstream's rule): the source's last path element without `.git`.
 
@@ -167,6 +194,8 @@ def common_fields(opts: dict[str, Any], kind: str) -> dict[str, Any]:
         tolerations=list(opts.get("toleration") or ()),
     )
     tb = None
+    if opts.get("tensorboard_ttl"):  # a job file's `tensorboard.ttl`, or the SDK's: the flag's check, for every caller
+        duration.parse_seconds(str(opts["tensorboard_ttl"]), "--tensorboard-ttl")
     if opts.get("tensorboard"):
         tb = Tensorboard(logdir=opts.get("logdir") or "/training_logs", image=opts.get("tensorboard_image") or None,
                          ttl=opts.get("tensorboard_ttl") or None)
@@ -176,6 +205,7 @@ def common_fields(opts: dict[str, Any], kind: str) -> dict[str, Any]:
     pull = opts.get("image_pull_policy") or None
     if pull is not None and pull not in IMAGE_PULL_POLICIES:
         raise InvalidSpec("--image-pull-policy", f"{pull!r} must be one of {', '.join(IMAGE_PULL_POLICIES)}")
+    secrets = [check_dns_subdomain(str(s), "--image-pull-secret") for s in opts.get("image_pull_secret") or ()]
     return {
         "kind": kind,
         "name": name,
@@ -193,4 +223,10 @@ def common_fields(opts: dict[str, Any], kind: str) -> dict[str, Any]:
         "data_dirs": data_dirs(opts.get("data_dir") or ()),
         "tensorboard": tb,
         "share_memory": share_memory or None,
+        "image_pull_secrets": list(dict.fromkeys(secrets)),
+        "config_files": config_files(opts.get("config_file") or ()),
+        "host_network": bool(opts.get("host_network")),
+        "host_ipc": bool(opts.get("host_ipc")),
+        "host_pid": bool(opts.get("host_pid")),
+        "rdma": bool(opts.get("rdma")),
     }

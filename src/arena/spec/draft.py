@@ -56,6 +56,10 @@ class Draft:
         """KEY=VALUE items over the mapping at `path` (maps merge key by key; the flag's value wins)."""
         self.set(path, pairs_dict(self.get(path), path) | pairs_dict(items, path))
 
+    def merge_pairs_into(self, task: dict[str, Any], key: str, items: Any) -> None:
+        """KEY=VALUE items over a task's mapping `key` (a role's node selector), the flag's value winning."""
+        task[key] = pairs_dict(task.get(key) or {}, key) | pairs_dict(items, key)
+
     def option(self, key: str, default: Any = None) -> Any:
         options = self.doc.get("options")
         return options.get(key, default) if isinstance(options, dict) else default

@@ -1,12 +1,16 @@
 """Go-style durations ("90s", "1h30m", "500ms") as Arena and the AppWrapper annotations use."""
 from __future__ import annotations
 
+import math
 import re
 
 from arena.errors import InvalidSpec
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h|d)")
+# Go's time.Duration is int64 nanoseconds: nothing longer exists on a cluster, and a bound keeps every
+# duration a finite number that converts to an int and fits SQLite's INTEGER.
+MAX_SECONDS = (2**63 - 1) / 1e9
 
 
 def parse_seconds(text: str, field: str) -> float:
@@ -19,9 +23,11 @@ def parse_seconds(text: str, field: str) -> float:
     except ValueError:
         pass
     else:
+        if math.isnan(value):
+            raise InvalidSpec(field, f"{raw!r} is not a duration (examples: 90s, 5m, 1h30m)")
         if value < 0:
             raise InvalidSpec(field, f"{raw!r} must not be negative")
-        return value
+        return _bounded(value, raw, field)
     pos, total = 0, 0.0
     for m in _PART.finditer(raw):
         if m.start() != pos:
@@ -30,7 +36,13 @@ def parse_seconds(text: str, field: str) -> float:
         pos = m.end()
     if pos != len(raw) or pos == 0:
         raise InvalidSpec(field, f"{raw!r} is not a duration (examples: 90s, 5m, 1h30m)")
-    return total
+    return _bounded(total, raw, field)
+
+
+def _bounded(seconds: float, raw: str, field: str) -> float:
+    if not seconds <= MAX_SECONDS:  # also catches inf
+        raise InvalidSpec(field, f"{raw!r} is longer than the longest duration (about 292 years)")
+    return seconds
 
 
 def short_human(seconds: float) -> str:

@@ -23,6 +23,10 @@ class Resources(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_
     gpus: int = 0
     # Other extended resources, e.g. {"amd.com/gpu": 1}.
     devices: dict[str, int] = {}
+    # Limits above the request (upstream's tfjob --<role>-cpu-limit/--<role>-memory-limit); None: limit == request.
+    # A cluster caps the container at the limit; the local engine reserves the request.
+    cpu_limit: str | None = None
+    memory_limit: str | None = None
 
 
 class Policy(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
@@ -49,6 +53,8 @@ class TaskSpec(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_f
     max_retry: int | None = None
     policies: list[Policy] = []
     depends_on: list[str] = []
+    # Node selector of this role only, replacing the job's (upstream's tfjob --<role>-selector); {}: the job's.
+    node_selector: dict[str, str] = {}
 
 
 class Scheduling(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
@@ -83,6 +89,14 @@ class DataDir(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fi
     mount_path: str
 
 
+class ConfigFile(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
+    """`--config-file HOST[:CONTAINER]`: a file of the submitting machine, mounted in every replica on a cluster
+    (its content goes into a ConfigMap at submit time); the local engine's replicas read the host file itself."""
+
+    host_path: str  # absolute
+    mount_path: str  # absolute; the host path when not given
+
+
 class Tensorboard(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
     logdir: str = "/training_logs"
     image: str | None = None
@@ -107,15 +121,32 @@ class PyTorchOptions(msgspec.Struct, frozen=True, omit_defaults=True, tag=kind_t
     master_port: int = 0
 
 
+AffinityPolicy = Literal["none", "spread", "binpack"]
+AffinityConstraint = Literal["preferred", "required"]
+
+
 class TFOptions(msgspec.Struct, frozen=True, omit_defaults=True, tag=kind_tag, forbid_unknown_fields=True):
     success_policy: Literal["ChiefWorker", "AllWorkers"] = "ChiefWorker"
     standalone: bool = False  # 1 worker, no ps: no TF_CONFIG, as upstream
+    # Upstream's --role-sequence, normalized ("Worker,PS,Chief,Evaluator"): the order Aliyun's tf-operator
+    # starts the roles in (annotation job-role-sequence). None: none given.
+    role_sequence: str | None = None
+    # --starting-timeout in seconds: how long the job may stay pending (upstream's legacy startingDeadlineSeconds).
+    starting_deadline_seconds: int | None = None
+    # --worker/ps-affinity-policy and -constraint: spread (anti-affinity) or binpack (affinity) of the role's pods.
+    worker_affinity_policy: AffinityPolicy = "none"
+    worker_affinity_constraint: AffinityConstraint = "preferred"
+    ps_affinity_policy: AffinityPolicy = "none"
+    ps_affinity_constraint: AffinityConstraint = "preferred"
 
 
 class MPIOptions(msgspec.Struct, frozen=True, omit_defaults=True, tag=kind_tag, forbid_unknown_fields=True):
     slots_per_worker: int = 1
-    api_version: Literal["v1", "v2beta1"] = "v1"
+    # v1: the Training Operator; v2beta1: the mpi-operator; v1alpha1: Aliyun's mpi-operator (arena's own install).
+    api_version: Literal["v1", "v2beta1", "v1alpha1"] = "v1"
     implementation: Literal["auto", "mpich", "openmpi"] = "auto"
+    gpu_topology: bool = False  # upstream's --gputopology (Aliyun's GPU topology-aware scheduling)
+    mounts_on_launcher: bool = False  # upstream's --mounts-on-launcher (v1alpha1's mountsOnLauncher)
 
 
 class VolcanoOptions(msgspec.Struct, frozen=True, omit_defaults=True, tag=kind_tag, forbid_unknown_fields=True):
@@ -153,7 +184,8 @@ class JobSpec(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fi
     name: str
     namespace: str = "default"
     image: str = ""
-    image_pull_policy: str | None = None  # Always | IfNotPresent | Never (cluster only)
+    image_pull_policy: str | None = None  # Always | IfNotPresent | Never (cluster only; None: upstream's Always)
+    image_pull_secrets: list[str] = []  # cluster only; []: the arena config's imagePullSecrets
     shell: str = "sh"
     working_dir: str = ""
     labels: dict[str, str] = {}
@@ -166,7 +198,13 @@ class JobSpec(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fi
     data: list[DataMount] = []
     data_dirs: list[DataDir] = []
     tensorboard: Tensorboard | None = None
-    share_memory: str | None = None
+    share_memory: str | None = None  # None: the kind's default on a cluster (upstream's 2Gi); "0": none
+    config_files: list[ConfigFile] = []
+    # Pod-level switches that only mean something on a cluster (the local engine records them).
+    host_network: bool = False
+    host_ipc: bool = False
+    host_pid: bool = False
+    rdma: bool = False  # an rdma/hca device and the IPC_LOCK capability per replica
     options: KindOptions | None = None
     # The --workers value as the user gave it (upstream's `workers` env; PyTorch counts the master).
     workers: int = 1

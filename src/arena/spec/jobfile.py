@@ -28,7 +28,8 @@ from arena.kinds import flags as kind_flags
 from arena.spec.common import at, check_port, command_text, common_fields, non_negative, resources, run_policy
 from arena.spec.draft import Draft, pairs_dict
 from arena.spec.job import JobSpec, KindOptions, Policy, Resources, TaskSpec
-from arena.spec.keyvalue import parse_env
+from arena.spec import quantity
+from arena.spec.keyvalue import parse_env, parse_labels
 from arena.spec.names import check_dns_label
 
 if TYPE_CHECKING:
@@ -46,6 +47,8 @@ class FileResources(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     memory: str | int | None = None
     gpus: int = 0
     devices: dict[str, int] = {}
+    cpu_limit: str | int | float | None = None
+    memory_limit: str | int | None = None
 
 
 class FilePolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -68,6 +71,7 @@ class FileTask(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_retry: int | None = None
     policies: list[FilePolicy | str] = []
     depends_on: list[str] = []
+    node_selector: dict[str, Scalar] = {}
 
 
 class FileSync(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -83,6 +87,11 @@ class FileData(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class FileDataDir(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    host_path: str
+    mount_path: str | None = None
+
+
+class FileConfigFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     host_path: str
     mount_path: str | None = None
 
@@ -132,6 +141,12 @@ class JobFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     tensorboard: FileTensorboard | bool | None = None
     share_memory: str | None = None
     image_pull_policy: str | None = None
+    image_pull_secrets: list[str] = []
+    config_files: list[FileConfigFile | str] = []
+    host_network: bool = False
+    host_ipc: bool = False
+    host_pid: bool = False
+    rdma: bool = False
     run_policy: FileRunPolicy = FileRunPolicy()
     scheduling: FileScheduling = FileScheduling()
     options: dict[str, Any] = {}
@@ -383,7 +398,8 @@ def _task(f: FileTask, i: int, kind: Kind, options: KindOptions, job: JobFile, k
     if f.replicas < 1:
         raise InvalidSpec(f"{base}.replicas", "must be 1 or more")
     raw_command = f.command if f.command is not None else job.command
-    command = "" if name in kind.commandless_roles else _command(raw_command, f"{base}.command")
+    entrypoint = kind.image_entrypoint and bool(f.image) and raw_command is None  # the image's own command
+    command = "" if name in kind.commandless_roles or entrypoint else _command(raw_command, f"{base}.command")
     r = f.resources
     cpu = None if r.cpu is None else _text(r.cpu)
     memory = None if r.memory is None else _text(r.memory)
@@ -392,7 +408,12 @@ def _task(f: FileTask, i: int, kind: Kind, options: KindOptions, job: JobFile, k
     for dev, count in r.devices.items():
         if "/" not in dev or count < 0:
             raise InvalidSpec(f"{base}.resources.devices", f"{dev}: {count} must be vendor/resource: N (N ≥ 0)")
-    res = Resources(cpu=res.cpu, memory=res.memory, gpus=res.gpus, devices=dict(r.devices))
+    cpu_limit = None if r.cpu_limit is None else _text(r.cpu_limit)
+    memory_limit = None if r.memory_limit is None else _text(r.memory_limit)
+    quantity.cpu_milli(cpu_limit, f"{base}.resources.cpu_limit")
+    quantity.memory_bytes(memory_limit, f"{base}.resources.memory_limit")
+    res = Resources(cpu=res.cpu, memory=res.memory, gpus=res.gpus, devices=dict(r.devices),
+                    cpu_limit=cpu_limit or None, memory_limit=memory_limit or None)
     restart = f.restart_policy or kind.default_restart(name, options)
     if restart not in _RESTART_POLICIES:
         raise InvalidSpec(f"{base}.restart_policy", f"{restart!r} must be one of {', '.join(_RESTART_POLICIES)}")
@@ -403,10 +424,13 @@ def _task(f: FileTask, i: int, kind: Kind, options: KindOptions, job: JobFile, k
         raise InvalidSpec(f"{base}.max_retry", "must be -1 (unlimited) or more")
     with at(f"{base}.envs"):
         env = parse_env(_pairs(f.envs, f"{base}.envs"), f"{base}.envs")
+    with at(f"{base}.node_selector"):
+        selector = parse_labels(_pairs(f.node_selector, f"{base}.node_selector"), f"{base}.node_selector")
     return TaskSpec(name=name, replicas=f.replicas, command=command, image=f.image or job.image, resources=res,
                     env=env, restart_policy=restart, port=port, min_available=f.min_available,  # type: ignore[arg-type]
                     max_retry=f.max_retry, policies=_policies(f.policies, f"{base}.policies", name),
-                    depends_on=[check_dns_label(d, f"{base}.depends_on") for d in f.depends_on])
+                    depends_on=[check_dns_label(d, f"{base}.depends_on") for d in f.depends_on],
+                    node_selector=selector)
 
 
 _TASK_VOLCANO_FIELDS = ("policies", "depends_on", "min_available", "max_retry")
@@ -472,6 +496,10 @@ def to_spec(doc: Mapping[str, Any]) -> JobSpec:
                      for d in job.data_dirs],
         "tensorboard": tb_on, "logdir": tb_struct.logdir, "tensorboard_image": tb_struct.image,
         "tensorboard_ttl": tb_struct.ttl, "share_memory": job.share_memory,
+        "image_pull_secret": job.image_pull_secrets,
+        "config_file": [c if isinstance(c, str) else f"{c.host_path}:{c.mount_path or c.host_path}"
+                        for c in job.config_files],
+        "host_network": job.host_network, "host_ipc": job.host_ipc, "host_pid": job.host_pid, "rdma": job.rdma,
     }
     with at(kind_flags.path_of):  # the shared checks name flags: name the file's paths instead
         fields = common_fields(opts, kind.name)
@@ -503,3 +531,30 @@ def to_spec(doc: Mapping[str, Any]) -> JobSpec:
 def from_file(path: str | os.PathLike[str], flag_opts: Mapping[str, Any] | None = None) -> JobSpec:
     """Load a job file, apply the explicitly given flags, and build the JobSpec."""
     return to_spec(merge(load(path), flag_opts or {}))
+
+
+# ---------------------------------------------------------------------------------------------------
+# A JobSpec back to its document: the daemon's door
+
+def document(spec: JobSpec) -> dict[str, Any]:
+    """The job-file document of a JobSpec: the inverse of `to_spec`.
+
+    A JobSpec that arrives from outside (the SDK, or anyone who can write to the daemon's socket) is typed
+    but not validated; turned back into its document it goes through exactly the checks a job file and the
+    flags get (`check`): one validation, two callers. The spec's fields are the file's (`env` is spelt
+    `envs` there, and `workers` is derived from the tasks), so a field added to both needs nothing here."""
+    doc: dict[str, Any] = msgspec.to_builtins(spec)
+    doc.pop("workers", None)
+    if "env" in doc:
+        doc["envs"] = doc.pop("env")
+    for task in doc.get("tasks", ()):
+        if "env" in task:
+            task["envs"] = task.pop("env")
+    if isinstance(doc.get("options"), dict):
+        doc["options"].pop("type", None)
+    return doc
+
+
+def check(spec: JobSpec) -> None:
+    """Refuse (InvalidSpec naming the job-file path) a JobSpec that the job file or the flags would refuse."""
+    to_spec(document(spec))

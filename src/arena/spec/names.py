@@ -43,3 +43,10 @@ def check_label_value(value: str, field: str) -> str:
     if len(value) > 63 or not _LABEL_VALUE.match(value):
         raise InvalidSpec(field, f"label value {value!r} must be at most 63 alphanumerics, '-', '_' or '.'")
     return value
+
+
+def check_dns_subdomain(value: str, field: str) -> str:
+    """Names of Secrets and ConfigMaps (an image pull secret): a DNS-1123 subdomain of at most 253 characters."""
+    if not value or len(value) > 253 or not _DNS1123_SUBDOMAIN.match(value):
+        raise InvalidSpec(field, f"{value!r} must be a DNS-1123 subdomain: lower-case letters, digits, '-' and '.'")
+    return value

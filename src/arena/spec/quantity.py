@@ -14,6 +14,9 @@ _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei"
 _DECIMAL = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
             "k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12"),
             "P": Decimal("1e15"), "E": Decimal("1e18")}
+# Kubernetes keeps a quantity's value in an int64: a larger request can never be scheduled anywhere, so it is
+# refused here rather than queued forever (and never reaches an int conversion or SQLite).
+MAX_VALUE = Decimal(2**63 - 1)
 _RE = re.compile(r"^([+]?[0-9]+(?:\.[0-9]*)?|[+]?\.[0-9]+)([eE][-+]?[0-9]+|Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?$")
 
 
@@ -28,11 +31,16 @@ def parse(value: str | int | float, field: str) -> Decimal:
         base = Decimal(number)
     except InvalidOperation:  # pragma: no cover - the regex already checked it
         raise InvalidSpec(field, f"{text!r} is not a quantity") from None
-    if suffix in _BINARY:
-        return base * _BINARY[suffix]
-    if suffix[:1] in ("e", "E"):
-        return base * (Decimal(10) ** int(suffix[1:]))
-    return base * _DECIMAL[suffix]
+    if suffix[:1] in ("e", "E") and suffix not in _BINARY:  # 1e3, not the binary Ei
+        exponent = int(suffix[1:])
+        if exponent > 30:  # beyond any bound below; keeps Decimal from building a 10**1000000 number
+            raise InvalidSpec(field, f"{text!r} is too large (at most {MAX_VALUE})")
+        value = base * (Decimal(10) ** exponent)
+    else:
+        value = base * (_BINARY[suffix] if suffix in _BINARY else _DECIMAL[suffix])
+    if value > MAX_VALUE:
+        raise InvalidSpec(field, f"{text!r} is too large (at most {MAX_VALUE})")
+    return value
 
 
 def cpu_milli(value: str | None, field: str = "--cpu") -> int:

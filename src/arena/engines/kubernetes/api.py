@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import json
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
@@ -53,6 +54,10 @@ class AlreadyExists(ArenaError):
         self.resource, self.name, self.namespace = resource, name, namespace
         where = f" in namespace {namespace}" if namespace else ""
         super().__init__(f"{resource.kind} {name!r} already exists{where}")
+
+
+READ_VERBS = frozenset({"get", "list", "watch"})
+READ_RETRY_DELAYS = (0.1, 0.4)  # seconds before the 2nd and 3rd try of a read that failed in transport
 
 
 class _Missing(Exception):
@@ -175,14 +180,23 @@ class Api:
         import httpx2
         from lightkube.core.exceptions import ConfigError
 
-        try:
-            return fn()
-        except httpx2.HTTPStatusError as exc:
-            raise translate(exc, verb=verb, resource=resources.by_key(key), namespace=namespace, name=name) from None
-        except httpx2.TransportError as exc:
-            raise EngineUnavailable(f"cannot reach the Kubernetes API server at {self.server}: {exc}") from None
-        except ConfigError as exc:  # e.g. a kubeconfig exec credential plugin that failed
-            raise EngineUnavailable(f"kubeconfig credentials: {exc}") from None
+        attempts = len(READ_RETRY_DELAYS) + 1 if verb in READ_VERBS else 1
+        for attempt in range(attempts):
+            try:
+                return fn()
+            except httpx2.HTTPStatusError as exc:
+                raise translate(exc, verb=verb, resource=resources.by_key(key), namespace=namespace,
+                                name=name) from None
+            except httpx2.TransportError as exc:
+                # A read is safe to repeat: a connection reset or a TLS alert under load (seen against a
+                # real API server) should not fail `arena list`. A write is not retried: it may have landed.
+                if attempt + 1 < attempts:
+                    time.sleep(READ_RETRY_DELAYS[attempt])
+                    continue
+                raise EngineUnavailable(f"cannot reach the Kubernetes API server at {self.server}: {exc}") from None
+            except ConfigError as exc:  # e.g. a kubeconfig exec credential plugin that failed
+                raise EngineUnavailable(f"kubeconfig credentials: {exc}") from None
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     # ---- the handful of calls --------------------------------------------------------------
     def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
@@ -282,4 +296,21 @@ class Api:
             raise PermissionDenied(f"no permission to read API discovery ({path})")
         if resp.status_code >= 400:
             raise ArenaError(f"API discovery {path} failed: HTTP {resp.status_code}")
+        return resp.json()
+
+    def post_raw(self, path: str, body: Mapping[str, Any]) -> dict[str, Any] | None:
+        """POST a body to a path lightkube has no resource for (TokenReview, SelfSubjectReview: `arena
+        whoami`); None when the API server does not serve it (404)."""
+        import httpx2
+
+        try:
+            resp = self._http.post(path, json=dict(body))
+        except httpx2.TransportError as exc:
+            raise EngineUnavailable(f"cannot reach the Kubernetes API server at {self.server}: {exc}") from None
+        if resp.status_code == 404:
+            return None
+        if resp.status_code == 403:
+            raise PermissionDenied(f"no permission to POST {path}")
+        if resp.status_code >= 400:
+            raise ArenaError(f"POST {path} failed: HTTP {resp.status_code}")
         return resp.json()

@@ -18,7 +18,8 @@ from arena import kinds
 from arena.engines.kubernetes.models import Deployment
 from arena.engines.kubernetes.resources import CRDS
 
-CHECKED = ("pytorchjobs", "tfjobs", "mpijobs", "mpijobs-v2beta1", "jobs.batch.volcano.sh", "queues", "podgroups",
+CHECKED = ("pytorchjobs", "tfjobs", "mpijobs", "mpijobs-v2beta1", "mpijobs-v1alpha1", "jobs.batch.volcano.sh",
+           "queues", "podgroups",
            "commands", "appwrappers", "clusterqueues", "localqueues", "resourceflavors", "clusterqueues-v1beta1")
 
 
@@ -42,7 +43,8 @@ OPERATORS: tuple[Operator, ...] = (
     Operator("Training Operator", ("training-operator",), ("pytorchjobs", "tfjobs", "mpijobs")),
     Operator("TF operator (legacy)", ("tf-operator", "tf_operator"), ("tfjobs",)),
     Operator("PyTorch operator (legacy)", ("pytorch-operator",), ("pytorchjobs",)),
-    Operator("MPI operator", ("mpi-operator",), ("mpijobs-v2beta1",)),
+    # The mpi-operator (v2beta1) and Aliyun's, which upstream's arena-artifacts installs (v1alpha1).
+    Operator("MPI operator", ("mpi-operator",), ("mpijobs-v2beta1", "mpijobs-v1alpha1")),
     Operator("Volcano controllers", ("vc-controller-manager",), ("jobs.batch.volcano.sh", "queues", "commands")),
     Operator("Volcano scheduler", ("vc-scheduler",), ("podgroups",)),
     Operator("Kueue", ("kueue",), ("clusterqueues", "localqueues", "resourceflavors", "clusterqueues-v1beta1")),

@@ -23,7 +23,7 @@ from arena import kinds
 from arena.engines.kubernetes import kubeconfig as kcfg
 from arena.engines.kubernetes import planner
 from arena.engines.kubernetes.labels import INIT_CONTAINER, LABEL_KUEUE_QUEUE
-from arena.errors import ArenaError, InvalidSpec, JobExists, JobNotFound, Unsupported
+from arena.errors import ArenaError, EngineUnavailable, InvalidSpec, JobExists, JobNotFound, Unsupported
 from arena.spec.job import JobSpec
 from arena.views import DataView, Event, JobView, NodeView, QueueView
 
@@ -62,6 +62,7 @@ class KubernetesEngine:
         self._env = os.environ if env is None else env
         self.namespace = kcfg.resolve_namespace(namespace, arena_config, kubeconfig, context, self._env)
         self.images = images
+        self.arena_config = dict(arena_config or {})  # Prometheus for `get -g` (gpumetrics)
         self.propagation = propagation
         self.poll_interval = poll_interval
         self.log_retries = log_retries
@@ -90,8 +91,53 @@ class KubernetesEngine:
     def plan(self, spec: JobSpec) -> planner.KubePlan:
         """The manifests `apply` will create, primary first, in the API versions the cluster serves
         (what `--dry-run` prints). Pure but for that one discovery lookup, made only for a kind with a
-        choice of versions; without a reachable cluster the kind's default is kept."""
-        return planner.plan(spec, self._env, self.images, serves=self._discovery)
+        choice of versions (without a reachable cluster the kind's default is kept), and the Kubernetes
+        user's name where only the API server knows it (`_owner`)."""
+        return planner.plan(spec, self._env, self.images, serves=self._discovery, owner=self._owner(),
+                            config=getattr(self, "arena_config", None) or {})
+
+    def _owner(self) -> tuple[str, str]:
+        """(upstream's user id, user name) of the kubeconfig's user, as upstream's binary decides them, so that
+        its per-user isolation and ownership checks see the job as this user's: basic auth and client
+        names the user itself (`kubecfg:basicauth:<user>`); a certificate, a token, an exec or auth-provider
+        plugin's user is asked about as `arena whoami` does (`whoami.user_name`). Without
+        credentials or an answer, `ARENA_USER` or the OS user (`planner.user`). Asked once per engine."""
+        if getattr(self, "_owner_cache", None) is None:
+            from arena.engines.kubernetes import identity
+
+            name: str | None = None
+            if kcfg.configured(self.kubeconfig, self._env):
+                try:
+                    name = self._kubernetes_user()
+                except ArenaError:
+                    name = None
+            self._owner_cache = (identity.user_id(name), name) if name else planner.user(self._env)
+        return self._owner_cache
+
+    def _kubernetes_user(self) -> str | None:
+        """The name, from the kubeconfig's YAML where it tells (no API client is built for basic auth or a
+        certificate), else from the API server."""
+        from arena.engines.kubernetes import identity, whoami
+
+        try:
+            user = kcfg.context_user(kcfg.read(kcfg.paths(self.kubeconfig, self._env), self.kubeconfig),
+                                     self.context)
+        except (InvalidSpec, EngineUnavailable):
+            return None
+        credential = identity.credential(user)
+        if credential == "basic":
+            return identity.offline_name(user)
+        if credential not in ("cert", "token", "exec", "auth-provider"):
+            return None
+        from arena.engines.kubernetes.api import Api
+
+        # A client of its own with discovery's short timeout: a plan (`--dry-run`) against an unreachable
+        # cluster falls back quickly instead of waiting for the API client's full timeout. The order is
+        # upstream's (and `arena whoami`'s): a certificate user is asked about (SelfSubjectReview), then
+        # named by its CommonName, then `kubecfg:certauth:admin`; a token is reviewed (TokenReview).
+        api = Api(lambda: kcfg.load(self.kubeconfig, self.context, self._env), timeout=planner.DISCOVERY_TIMEOUT,
+                  transport=self._transport)
+        return whoami.user_name(api, user)
 
     def apply(self, plan: Plan) -> JobView:
         """Create exactly `plan.manifests` (and the credentials Secret the plan names); the job's view."""
@@ -152,11 +198,17 @@ class KubernetesEngine:
                 if i >= len(secrets):
                     out.append(obj)
         except ArenaError as exc:
+            from arena.engines.kubernetes.api import AlreadyExists
+
             meta = primary.get("metadata") or {}
             try:
                 self.api.delete(resources.key_for(primary), meta.get("name", ""), meta.get("namespace"), "Background")
             except ArenaError:
                 pass
+            if isinstance(exc, AlreadyExists):
+                # An owned object that exists already (upstream's `<name>-<kind>` record of a job of that name)
+                # is the job existing: apply says so in upstream's words.
+                raise exc from None
             raise ArenaError(f"{exc}; {primary.get('kind')} {meta.get('name')} was deleted again") from None
         return out
 
@@ -180,7 +232,7 @@ class KubernetesEngine:
     def _collect_all(self, namespace: str | None, kind: str | None) -> list[tuple[str, JobView]]:
         from arena.engines.kubernetes import jobview
         from arena.engines.kubernetes import models
-        from arena.engines.kubernetes.api import CRDNotInstalled, parallel
+        from arena.engines.kubernetes.api import CRDNotInstalled, PermissionDenied, parallel
 
         from lightkube import operators
 
@@ -194,14 +246,24 @@ class KubernetesEngine:
         calls.append(lambda: self.api.list("Pod", namespace, labels=pod_labels))
         results = parallel(calls)
         pod_list = results.pop()
-        missing: dict[str, list[CRDNotInstalled]] = defaultdict(list)
+        # A kind whose CRD is not served, or that this user may not list, has no jobs to show: `list` of every
+        # kind shows the others (a namespace-scoped Role often grants only some API groups). Asked for one
+        # kind, or refused everything, the user gets the reason.
+        missing: dict[str, list[ArenaError]] = defaultdict(list)
+        refused: list[PermissionDenied] = []
         for (k, _), r in zip(targets, results):
             if isinstance(r, CRDNotInstalled):
                 missing[k].append(r)
+            elif isinstance(r, PermissionDenied):
+                missing[k].append(r)
+                refused.append(r)
             elif isinstance(r, BaseException):
                 raise r
         if kind and len(missing[wanted[0]]) == len(targets):
             raise missing[wanted[0]][0]
+        if refused and len(refused) + sum(1 for errs in missing.values() for e in errs
+                                          if isinstance(e, CRDNotInstalled)) == len(targets):
+            raise refused[0]
         if isinstance(pod_list, BaseException):
             raise pod_list
         by_job: dict[tuple[str, str, str], list[models.Pod]] = defaultdict(list)
@@ -419,12 +481,65 @@ class KubernetesEngine:
                 time.sleep(self.poll_interval)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    # ---- attach, GPU metrics, whoami (exec.py, gpumetrics.py, whoami.py) -----------------------
+    def attach(self, namespace: str, name: str, kind: str | None = None, instance: str | None = None,
+               container: str | None = None, command: Sequence[str] = ()) -> int:
+        from arena.engines.kubernetes import exec as pod_exec
+
+        return pod_exec.attach(self, namespace, name, kind, instance, container, command)
+
+    def queue_plan(self, op: str, name: str, **fields: Any) -> list[dict[str, Any]]:
+        """The objects `queue_op("create", …)` would create (`queue create --dry-run`)."""
+        from arena.engines.kubernetes import render
+
+        if op != "create":
+            raise Unsupported(self.name, f"queue {op} (edit the Queue object instead)")
+        if fields.get("kueue"):
+            return render.kueue_queues(name, self.namespace, fields.get("capability") or {})
+        return render.volcano_queue(name, weight=int(fields.get("weight") or 1), capability=fields.get("capability"),
+                                    guarantee=fields.get("guarantee"), reclaimable=fields.get("reclaimable"),
+                                    state=fields.get("state") or "Open")
+
+    def gpu_metrics(self, view: JobView) -> dict:
+        from arena.engines.kubernetes import gpumetrics
+
+        query = gpumetrics.query_for(self.arena_config, self.api.raw)
+        pods = [i.name for i in view.instances if i.requestGPUs and i.status == "Running"]
+        return gpumetrics.fetch(query, view.namespace, pods) if query is not None else {}
+
+    def whoami(self, namespace: str, arena_namespace: str = "arena-system") -> Any:
+        from arena.engines.kubernetes import whoami
+
+        return whoami.whoami(self.api, self.api.config.user, namespace, arena_namespace)
+
     # ---- delete ------------------------------------------------------------------------------
     def delete(self, namespace: str, name: str, kind: str | None = None) -> None:
-        """Delete the job; its pods, Services, TensorBoard and Secret go with it (ownerReferences)."""
-        _, key, _ = self._one(namespace, name, kind)
-        if not self.api.delete(key, name, namespace, self.propagation):
+        """Delete the job; its pods, Services, TensorBoard and Secret go with it (ownerReferences), and so
+        does upstream's `<name>-<kind>` record of it with what that lists (`_delete_job`)."""
+        k, key, obj = self._one(namespace, name, kind)
+        if not self._delete_job(k, key, name, namespace, (obj.get("metadata") or {}).get("uid", "")):
             raise JobNotFound(name, namespace)
+
+    def _delete_job(self, kind: str, key: str, name: str, namespace: str, uid: str) -> bool:
+        """Delete the job object and upstream's `<name>-<kind>` record of it. A record owned by the job (Arena's,
+        upstream v0.15.5's) goes with the job; another (an older upstream's, unowned) is read first, and what it
+        lists is deleted too, as upstream's `delete` does. False when the job was already gone."""
+        from arena.engines.kubernetes import resources
+        from arena.engines.kubernetes.render.configmaps import APP_KEY, record_name
+
+        record = self.api.get("ConfigMap", record_name(name, kind), namespace)
+        gone = self.api.delete(key, name, namespace, self.propagation)
+        owners = {ref.get("uid") for ref in ((record or {}).get("metadata") or {}).get("ownerReferences") or []}
+        if record is None or (uid and uid in owners):
+            return gone
+        primary = (resources.by_key(key).kind.lower(), name)
+        for line in str(((record.get("data") or {}).get(APP_KEY)) or "").splitlines():
+            found = resources.from_kubectl_name(line)
+            if found is None or (resources.by_key(found[0]).kind.lower(), found[1]) == primary:
+                continue
+            self.api.delete(found[0], found[1], namespace, self.propagation)
+        self.api.delete("ConfigMap", record_name(name, kind), namespace, self.propagation)
+        return gone
 
     def prune(self, since_seconds: float, namespace: str | None, kind: str | None = None) -> list[JobView]:
         """Delete finished (SUCCEEDED/FAILED) jobs (of `kind`, when given) that finished at least
@@ -434,7 +549,7 @@ class KubernetesEngine:
         now = self.clock()
         victims = [(key, v) for key, v in self._collect(namespace, kind)
                    if v.finished and now - (v.finishTime or v.creationTimestamp) >= since_seconds]
-        results = parallel([(lambda key=key, v=v: self.api.delete(key, v.name, v.namespace, self.propagation))
+        results = parallel([(lambda key=key, v=v: self._delete_job(v.kind, key, v.name, v.namespace, v.uuid))
                             for key, v in victims])
         _raise_first(results)
         return [v for (_, v), gone in zip(victims, results) if gone]
@@ -523,6 +638,12 @@ class KubernetesEngine:
         if op != "list":
             raise Unsupported(self.name, f"data {op} (create or delete the PersistentVolumeClaim with kubectl)")
         return claims.data_views(self.api.list_objects("PersistentVolumeClaim", namespace))
+
+    def serving(self) -> Any:
+        """`arena serve` on the cluster: Deployments + Services, KServe InferenceServices (engines/kubernetes/serving.py)."""
+        from arena.engines.kubernetes.serving import KubeServing
+
+        return KubeServing(self)
 
     def check(self) -> discovery.CheckReport:
         """Which CRDs the cluster serves, which operators run, and so which job kinds can run."""

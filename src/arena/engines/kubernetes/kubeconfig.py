@@ -112,6 +112,21 @@ def context_namespace(data: Mapping[str, Any] | None, context: str | None = None
     return None
 
 
+def context_user(data: Mapping[str, Any] | None, context: str | None = None) -> dict[str, Any]:
+    """The `user:` mapping of the selected context's user (in-cluster: the service account's token file), read
+    from the YAML alone: who the user is can often be told without an API client (`identity.credential`)."""
+    if data is None:
+        token = SERVICE_ACCOUNT / "token"
+        return {"tokenFile": str(token)} if token.is_file() else {}
+    name = context or data.get("current-context")
+    user_name = next(((item.get("context") or {}).get("user") for item in data.get("contexts") or []
+                      if item.get("name") == name), None)
+    for item in data.get("users") or []:
+        if item.get("name") == user_name:
+            return dict(item.get("user") or {})
+    return {}
+
+
 def resolve_namespace(flag: str | None, arena_config: Mapping[str, Any] | None = None,
                       kubeconfig: str | None = None, context: str | None = None,
                       env: Mapping[str, str] | None = None) -> str:

@@ -9,7 +9,6 @@ once per group version; every other kind asks nothing, so `--dry-run` of it neve
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -61,26 +60,64 @@ class KubePlan(msgspec.Struct, frozen=True):
 
 
 def credentials(spec: JobSpec, env: Mapping[str, str]) -> dict[str, str] | None:
-    """Code-sync credentials from the submitter's environment; they only ever go into a Secret."""
+    """Code-sync credentials, from the job's `-e` values (upstream's way: `-e GIT_SYNC_PASSWORD=...`) or else
+    the submitter's environment; they only ever go into a Secret, never into a manifest."""
+    from arena.engines.kubernetes.render.sync import GIT_CREDENTIALS, RSYNC_CREDENTIALS
+
     if spec.sync is None:
         return None
-    if spec.sync.mode == "git":
-        user, password = env.get("GIT_SYNC_USERNAME"), env.get("GIT_SYNC_PASSWORD")
-        return {"username": user or "", "password": password or ""} if (user or password) else None
-    password = env.get("RSYNC_PASSWORD")
-    return {"password": password} if password else None
+    given = {**env, **{k: v for t in spec.tasks for k, v in t.env.items()}, **spec.env}
+    names = GIT_CREDENTIALS if spec.sync.mode == "git" else RSYNC_CREDENTIALS
+    found = {key: given.get(name) or "" for name, key in names.items()}
+    return found if any(found.values()) else None
 
 
 def user(env: Mapping[str, str]) -> tuple[str, str]:
-    """(label-safe user id, user name) for upstream's `arena.kubeflow.org/uid` label and username annotation."""
+    """(user id, user name) when the cluster cannot say who the user is: `ARENA_USER`, else the OS user,
+    with upstream's id for a name (its md5), so the `arena.kubeflow.org/uid` label keeps upstream's form."""
     import getpass
+
+    from arena.engines.kubernetes.identity import user_id
 
     try:
         name = env.get("ARENA_USER") or getpass.getuser()
     except (KeyError, OSError):
         name = "unknown"
-    uid = re.sub(r"[^a-z0-9._-]", "-", name.lower()).strip("-._")[:63] or "unknown"
-    return uid, name
+    return user_id(name), name
+
+
+def role_sequence(config: Mapping[str, Any]) -> str | None:
+    """The arena config's `tfjob_role_sequence` (upstream's default for --role-sequence), normalized."""
+    value = str(config.get("tfjob_role_sequence") or "").strip()
+    if not value:
+        return None
+    from arena.kinds.tfjob import role_sequence as normalize
+
+    return normalize(value, "tfjob_role_sequence")
+
+
+def pull_secrets(config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The arena config's `imagePullSecrets`: a comma-separated string (upstream's) or a list."""
+    value = config.get("imagePullSecrets") or ()
+    items = value.split(",") if isinstance(value, str) else [str(v) for v in value]
+    return tuple(i.strip() for i in items if i.strip())
+
+
+def read_files(spec: JobSpec, read: Callable[[str], str] | None = None) -> dict[str, str]:
+    """The content of every `--config-file`, read on the submitting machine (they go into ConfigMaps)."""
+    out: dict[str, str] = {}
+    for cf in spec.config_files:
+        try:
+            out[cf.host_path] = (read or _read_text)(cf.host_path)
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or "not a text file"
+            raise InvalidSpec("--config-file", f"cannot read {cf.host_path}: {reason}") from None
+    return out
+
+
+def _read_text(path: str) -> str:
+    with open(path, encoding="utf-8") as fh:
+        return fh.read()
 
 
 def choose_api(spec: JobSpec, serves: Serves | None) -> JobSpec:
@@ -94,18 +131,28 @@ def choose_api(spec: JobSpec, serves: Serves | None) -> JobSpec:
     return spec if chosen is None else kind.k8s_with_api(spec, chosen)
 
 
-def plan(spec: JobSpec, env: Mapping[str, str], images: Any = None, serves: Serves | None = None) -> KubePlan:
-    """The plan for `spec`: API versions chosen (see `choose_api`), every manifest rendered.
+def plan(spec: JobSpec, env: Mapping[str, str], images: Any = None, serves: Serves | None = None, *,
+         owner: tuple[str, str] | None = None, config: Mapping[str, Any] | None = None,
+         read: Callable[[str], str] | None = None) -> KubePlan:
+    """The plan for `spec`: API versions chosen (see `choose_api`), every manifest rendered, and upstream's
+    `<name>-<kind>` record of the job last (`configmaps.app_record`).
 
-    The credentials Secret is referenced by name when the environment holds credentials, never included.
+    owner: (user id, user name) of the Kubernetes user (the engine asks; `user(env)` without one);
+    config: the arena config (imagePullSecrets, tfjob_role_sequence); read: reads a `--config-file`.
+    The credentials Secret is referenced by name when the job or the environment holds credentials, never
+    included.
     """
     from arena.engines.kubernetes import render
-    from arena.engines.kubernetes.render import sync
+    from arena.engines.kubernetes.render import configmaps, sync
 
     spec = choose_api(spec, serves)
     secret = sync.secret_name(spec) if credentials(spec, env) else None
-    user_id, user_name = user(env)
-    manifests = render.render(spec, user_id=user_id, user_name=user_name, sync_secret=secret, images=images)
+    user_id, user_name = owner or user(env)
+    config = config or {}
+    manifests = render.render(spec, user_id=user_id, user_name=user_name, sync_secret=secret, images=images,
+                              pull_secrets=pull_secrets(config), files=read_files(spec, read),
+                              role_sequence=role_sequence(config))
+    manifests.append(configmaps.app_record(spec, manifests, user_id))
     return KubePlan(spec=spec, manifests=manifests, credentials_secret=secret)
 
 

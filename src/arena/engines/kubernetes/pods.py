@@ -111,10 +111,13 @@ def role(pod: Pod) -> tuple[str, int]:
     """(task, index) from the operators' labels, falling back to the <job>-<task>-<i> name."""
     labels = pod.metadata.labels
     task = (labels.get("training.kubeflow.org/replica-type") or labels.get("training.kubeflow.org/job-role")
-            or labels.get("volcano.sh/task-spec") or labels.get("pytorch-replica-type") or "")
+            or labels.get("volcano.sh/task-spec") or labels.get("pytorch-replica-type")
+            or labels.get("mpi_role_type") or "")  # the last: Aliyun's MPIJob v1alpha1 operator
     index = (labels.get("training.kubeflow.org/replica-index") or labels.get("volcano.sh/task-index")
              or pod.metadata.annotations.get("volcano.sh/task-index"))
     name = pod.metadata.name
+    if index is None and labels.get("mpi_role_type") == "launcher":
+        index = "0"  # a batch Job's pod: <job>-launcher-<random>
     if index is None:
         m = _INDEX.search(name)
         index = m.group(1) if m else "0"
@@ -199,6 +202,7 @@ def instance(pod: Pod, is_chief: bool = False, task_index: Role | None = None, g
         requestGPUs=gpus(pod) if gpu is None else gpu,
         node=pod.spec.nodeName or "N/A",
         ip=pod.status.podIP or "",
+        nodeIP=pod.status.hostIP or "",
         restarts=restarts(pod),
         exitCode=term.exitCode if term else None,
         startTime=ts(pod.status.startTime),

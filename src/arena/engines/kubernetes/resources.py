@@ -38,12 +38,13 @@ class Resource:
 
 # key -> custom resource. A key is the resource's plural as `kubectl api-resources` names it, qualified
 # by its group where the plural alone is ambiguous (Volcano's `jobs`), and suffixed by the version
-# where one resource is served in two (MPIJob by two different operators; Kueue before v0.15).
+# where one resource is served in several (MPIJob by three different operators; Kueue before v0.15).
 CRDS: dict[str, Resource] = {
     "pytorchjobs": Resource("kubeflow.org", "v1", "PyTorchJob", "pytorchjobs"),
     "tfjobs": Resource("kubeflow.org", "v1", "TFJob", "tfjobs"),
     "mpijobs": Resource("kubeflow.org", "v1", "MPIJob", "mpijobs"),
     "mpijobs-v2beta1": Resource("kubeflow.org", "v2beta1", "MPIJob", "mpijobs"),
+    "mpijobs-v1alpha1": Resource("kubeflow.org", "v1alpha1", "MPIJob", "mpijobs"),
     "jobs.batch.volcano.sh": Resource("batch.volcano.sh", "v1alpha1", "Job", "jobs"),
     "queues": Resource("scheduling.volcano.sh", "v1beta1", "Queue", "queues", namespaced=False),
     "podgroups": Resource("scheduling.volcano.sh", "v1beta1", "PodGroup", "podgroups"),
@@ -137,6 +138,20 @@ def generic(key: str) -> Any:
 def _keys() -> dict[tuple[str, str], str]:
     """(apiVersion, kind) -> declaration key, for every declared resource."""
     return {(r.api_version, r.kind): key for table in (CORE, CRDS) for key, r in table.items()}
+
+
+def from_kubectl_name(text: str) -> tuple[str, str] | None:
+    """(declaration key, object name) of a `kubectl -o name` line (`pytorchjob.kubeflow.org/x`, `service/y`),
+    as upstream's `<name>-<type>` record lists a job's objects; None for a resource Arena does not declare."""
+    ref, sep, name = text.strip().partition("/")
+    if not sep or not name:
+        return None
+    kind, _, group = ref.partition(".")
+    for table in (CORE, CRDS):
+        for key, r in table.items():
+            if r.kind.lower() == kind.lower() and r.group == group:
+                return key, name
+    return None
 
 
 def key_for(manifest: dict[str, Any]) -> str:

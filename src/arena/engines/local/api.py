@@ -1,14 +1,21 @@
 """The daemon's API: every request decoded into a typed body, validated, then carried out.
 
 `route` maps `METHOD /v1/...` onto the operations of `Api`. Nothing a client sends is trusted: a body is
-decoded into its struct (unknown or ill-typed fields are refused), a submitted plan must be the plan of
-its own spec (the daemon plans it again, with the same pure planner), and submit-time checks that need
-the engine's state (queue, priority, capacity, data volumes) run here, before anything is created.
+decoded into its struct (unknown or ill-typed fields are refused), a submitted spec passes the very checks a
+job file and the flags get (`spec.jobfile.check`) and the configured limits (`config.Limits`), a submitted
+plan must be the plan of its own spec (the daemon plans it again, with the same pure planner), and
+submit-time checks that need the engine's state (queue, priority, capacity, data volumes) run here, before
+anything is created. Whatever is refused is an `InvalidSpec` (HTTP 400, one line) and leaves nothing behind.
+
+A submit carries an idempotency key: a client that lost its connection (the daemon crashed right after the
+commit) sends the same request again and gets the job it created, not "already exists".
 """
 from __future__ import annotations
 
+import math
 import os
-import shutil
+import re
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,33 +23,43 @@ from typing import Any
 import msgspec
 
 from arena import __version__, kinds
+from arena import config as arena_config
 from arena.engines.local import jobview, planner, queues
 from arena.engines.local import plan as plans
+from arena.engines.local import faults, integrity
 from arena.engines.local.binder import Binder
 from arena.engines.local.catalog import Catalog
 from arena.engines.local.clock import Clock
 from arena.engines.local.effects import Effects
 from arena.engines.local.loop import Reconciler
 from arena.engines.local.node import Capacity, nvml_gpus
-from arena.engines.local.paths import Paths
+from arena.engines.local.paths import Paths, mount_link, remove_job_dir
 from arena.engines.local.plan import LocalPlan
 from arena.engines.local.repo import Repo
 from arena.engines.local.rows import JobRow
 from arena.engines.local.scheduler import queue_report
-from arena.engines.local.supervisor import KILL, TERM, Processes
-from arena.errors import ArenaError, InvalidSpec, JobExists, JobNotFound, QueueNotFound
+from arena.engines.local.store import is_disk_full
+from arena.engines.local.supervisor import TERM, Processes
+from arena.errors import ArenaError, DiskFull, InvalidSpec, JobExists, JobNotFound, QueueNotFound
+from arena.spec import duration, jobfile, quantity
 from arena.spec.job import JobSpec
 from arena.spec.names import check_dns_label
 from arena.views import DataView, Event, JobView, NodeView, QueueView
 
 BUILTIN_PRIORITIES = {"low": -1000, "normal": 0, "high": 1000}
-MAX_BODY = 16 * 2**20  # bytes: a plan of thousands of replicas fits; a runaway client does not
+MAX_BODY = arena_config.Limits.request_bytes  # the default; the daemon bounds bodies by its configured limit
+_KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 
 # ---- request bodies ---------------------------------------------------------------------------
 class SubmitRequest(msgspec.Struct, forbid_unknown_fields=True):
     plan: LocalPlan
     staged_code: str | None = None  # a directory under $ARENA_HOME/staging holding the synced code
+    key: str | None = None  # idempotency key: the same key again returns the job this request created
+
+
+class StopRequest(msgspec.Struct, forbid_unknown_fields=True):
+    stop_jobs: bool = False  # `arena daemon stop --stop-jobs`: end every running job before the daemon stops
 
 
 class QueueRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -68,15 +85,36 @@ class PruneRequest(msgspec.Struct, forbid_unknown_fields=True):
     kind: str | None = None
 
 
-def decode(body: bytes, type_: type[Any]) -> Any:
-    if len(body) > MAX_BODY:
-        raise InvalidSpec("request", f"body of {len(body)} bytes exceeds {MAX_BODY}")
+def decode(body: bytes, type_: type[Any], limit: int = MAX_BODY) -> Any:
+    if len(body) > limit:
+        raise InvalidSpec("request", f"body of {len(body)} bytes exceeds the limit of {limit} "
+                                     f"({arena_config.Limits().key('request_bytes')})")
     try:
         return msgspec.json.decode(body or b"{}", type=type_)
     except msgspec.ValidationError as exc:
-        raise InvalidSpec("request", str(exc)) from None
+        raise InvalidSpec("request", _one_line(str(exc))) from None
     except msgspec.DecodeError as exc:
-        raise InvalidSpec("request", f"not JSON: {exc}") from None
+        raise InvalidSpec("request", f"not JSON: {_one_line(str(exc))}") from None
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[:limit] + "..."
+
+
+def check_strings(value: Any, where: str) -> None:
+    """No NUL byte anywhere in what becomes argv, env, paths or file names: the OS would refuse it when the
+    replica starts, long after the request was accepted."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidSpec(where, "contains a NUL byte")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            check_strings(k, where)
+            check_strings(v, f"{where}.{k}")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            check_strings(v, f"{where}[{i}]")
 
 
 class Encoded(bytes):
@@ -97,6 +135,8 @@ class Api:
         self.clock = clock
         self.grace = effects.grace
         self.started = clock.now()
+        self.config_path = paths.home / "config"
+        self.limits = arena_config.limits(config, self.config_path)
         self._list_cache: dict[tuple[str | None, str | None], tuple[int, bytes]] = {}
         self.priorities = dict(BUILTIN_PRIORITIES)
         for name, value in (config.get("priority_classes") or {}).items():
@@ -133,25 +173,73 @@ class Api:
         if mina is not None and not 0 < mina <= spec.total_replicas:
             raise InvalidSpec("--min-available", f"must be between 1 and the number of replicas ({spec.total_replicas})")
 
+    def validate(self, req: SubmitRequest) -> None:
+        """Everything about a submit that needs no state: the spec as a job file would be checked, the limits,
+        the plan's inputs, and that the plan is the plan of its spec."""
+        plan = req.plan
+        spec = plan.spec
+        if req.key is not None and not _KEY.match(req.key):
+            raise InvalidSpec("key", "an idempotency key is 8 to 64 letters, digits, '-' or '_'")
+        self.limits.check_job(spec, self.config_path)
+        if kinds.serving(spec.kind):  # a serving version's generation (`arena serve`): the serving layer's rules
+            from arena.engines.local.serving.plan import check_job
+
+            check_job(spec)
+        else:
+            jobfile.check(spec)
+        check_strings(msgspec.to_builtins(plan), "plan")
+        cwd = plan.inputs.cwd
+        if cwd and not cwd.startswith("/"):
+            raise InvalidSpec("plan.inputs.cwd", f"{cwd!r} must be an absolute path")
+        try:
+            replanned = planner.plan(spec, plan.inputs)
+        except ArenaError:
+            raise
+        except Exception as exc:  # the planner trusts a valid spec; anything else it cannot plan is refused
+            raise InvalidSpec("plan", f"cannot be planned: {_one_line(f'{type(exc).__name__}: {exc}')}") from None
+        if replanned != plan:
+            raise InvalidSpec("plan", "is not the plan of its spec (is the daemon another version? "
+                                      "'arena daemon stop' and retry)")
+
+    def _submitted(self, key: str | None, spec: JobSpec) -> JobView | None:
+        """The job an earlier attempt of this very request created (a retry after a lost connection)."""
+        if key is None:
+            return None
+        with self.repo.tx() as tx:
+            found = tx.job_submitted_as(key)
+        if found is None:
+            return None
+        if found != (spec.namespace, spec.name):
+            raise InvalidSpec("key", f"this idempotency key created job {found[0]}/{found[1]}, not this one")
+        return self.get(*found)
+
     def submit(self, req: SubmitRequest) -> JobView:
         plan = req.plan
         spec = plan.spec
-        if planner.plan(spec, plan.inputs) != plan:
-            raise InvalidSpec("plan", "is not the plan of its spec (is the daemon another version? "
-                                      "'arena daemon stop' and retry)")
+        self.validate(req)
         with self.loop.mu:
+            done = self._submitted(req.key, spec)
+            if done is not None:
+                return done
             self.check(spec)
             uid = uuid.uuid4().hex
             job_dir = self.paths.job_dir(spec.namespace, spec.name, uid)
+            plan_text = plans.encode(plan).decode()
+            spec_text = msgspec.json.encode(spec).decode()
             try:
                 with self.repo.tx() as tx:
                     if tx.job_exists(spec.namespace, spec.name):
                         raise JobExists(spec.name, spec.namespace)
-                    tx.insert_job(uid, spec.namespace, spec.name, spec.kind, msgspec.json.encode(spec).decode(),
-                                  plans.encode(plan).decode(), spec.scheduling.queue,
+                    if tx.count_jobs(spec.namespace) >= self.limits.jobs_per_namespace:
+                        raise InvalidSpec("--namespace", f"namespace {spec.namespace!r} holds "
+                                          f"{self.limits.jobs_per_namespace} jobs, the limit "
+                                          f"({self.limits.key('jobs_per_namespace', self.config_path)}); "
+                                          "remove finished ones with 'arena prune'")
+                    tx.insert_job(uid, spec.namespace, spec.name, spec.kind, spec_text,
+                                  plan_text, spec.scheduling.queue,
                                   self.priority(spec.scheduling.priority), spec.scheduling.priority,
                                   spec.requested_gpus, str(job_dir), spec.run_policy.active_deadline_seconds,
-                                  [(f"{r.task}-{r.index}", r.task, r.index) for r in plan.replicas])
+                                  [(f"{r.task}-{r.index}", r.task, r.index) for r in plan.replicas], req.key)
                     tx.event(uid, "Created", f"{kinds.get(spec.kind, 'kind').trainer} {spec.name} created",
                              source=f"{spec.kind}/{spec.name}")
                     (job_dir / "logs").mkdir(parents=True, exist_ok=True)
@@ -162,10 +250,22 @@ class Api:
                         if staged.parent != self.paths.home / "staging" or not staged.is_dir():
                             raise InvalidSpec("--sync-source", "staged code is missing")
                         staged.rename(job_dir / "code")
+            except OSError as exc:
+                remove_job_dir(job_dir)
+                if is_disk_full(exc):
+                    raise DiskFull(str(self.paths.home)) from None
+                raise
             except BaseException:
-                shutil.rmtree(job_dir, ignore_errors=True)
+                remove_job_dir(job_dir)
                 raise
             self.catalog.remember(uid, plan)
+            faults.crash("submit-committed", self.paths.home)
+            try:  # the job's record: proof on disk, for `integrity`, that the store committed this job
+                integrity.write_record(job_dir, {"uid": uid, "plan": plan_text, "spec": spec_text,
+                                                 "priority": self.priority(spec.scheduling.priority),
+                                                 "priority_class": spec.scheduling.priority})
+            except OSError:
+                pass  # a full disk: the store has the job; only the evidence for a repair is missing
         self.loop.wake.set()
         return self.get(spec.namespace, spec.name)
 
@@ -173,9 +273,10 @@ class Api:
         """Data volumes and host dirs appear as links at `<job dir>/mnt/<mount path>` (ARENA_MNT)."""
         pairs = [(self.repo.volume(m.name).path, m.path) for m in spec.data]  # type: ignore[union-attr]
         pairs += [(d.host_path, d.mount_path) for d in spec.data_dirs]
-        for source, mount in pairs:
-            link = job_dir / "mnt" / mount.strip("/")
-            link.parent.mkdir(parents=True, exist_ok=True)
+        taken: list[str] = []
+        for (source, mount), flag in zip(pairs, ["--data"] * len(spec.data) + ["--data-dir"] * len(spec.data_dirs)):
+            link = mount_link(job_dir, mount, flag, taken)  # normalised, inside the job's folder, or refused
+            taken.append(str(link.relative_to(job_dir / "mnt")))
             link.symlink_to(source, target_is_directory=True)
 
     # ---- read ---------------------------------------------------------------------------------
@@ -187,7 +288,8 @@ class Api:
 
     def list(self, namespace: str | None, kind: str | None = None) -> list[JobView]:
         kind = kinds.canonical(kind) if kind else None
-        return [jobview.job(row, alloc=alloc) for row, alloc in self.repo.jobs_listed(namespace, kind)]
+        return [jobview.job(row, alloc=alloc) for row, alloc in self.repo.jobs_listed(namespace, kind)
+                if not kinds.serving(row.kind)]  # serving versions are listed by `arena serve list`
 
     def list_encoded(self, namespace: str | None, kind: str | None = None) -> bytes:
         """`list` as JSON, cached until the store changes (durations are computed by the reader)."""
@@ -205,9 +307,13 @@ class Api:
     def get(self, namespace: str, name: str, kind: str | None = None, events: bool = True,
             with_spec: bool = False) -> JobView:
         row = self.job_row(namespace, name, kind)
-        return jobview.job(row, self.catalog.spec(row.uid, row.spec), self.repo.replicas(row.uid),
+        try:
+            spec: JobSpec | None = self.catalog.spec(row.uid, row.spec)
+        except Exception:  # a stored spec this version cannot read: the job is still shown, and deletable
+            spec = None
+        return jobview.job(row, spec, self.repo.replicas(row.uid),
                            self.repo.events(row.uid) if events else [], self.repo.transitions(row.uid),
-                           with_spec=with_spec)
+                           with_spec=with_spec and spec is not None)
 
     def events(self, namespace: str, name: str, kind: str | None = None) -> list[Event]:
         return self.repo.events(self.job_row(namespace, name, kind).uid)
@@ -219,30 +325,36 @@ class Api:
 
     # ---- delete / prune -----------------------------------------------------------------------
     def delete(self, namespace: str, name: str, kind: str | None = None) -> None:
+        """Stop the job's processes, then remove it. On a full disk, where the store cannot record the
+        stopping, the processes are signalled directly and the job's folder goes before its row: a delete is
+        what frees the space."""
         with self.loop.mu:
             row = self.job_row(namespace, name, kind)
-            with self.repo.tx() as tx:
-                if row.finished is None:
-                    tx.job_deleting(row.uid)
-                    tx.set_phase(row.uid, "Terminating", "deleted by user")
-            pids = self.effects.terminate(row.uid, "job deleted")
-            if row.tb_pid:
-                self.procs.signal_tree(row.tb_pid, row.tb_ctime, TERM)
-                pids.append((row.tb_pid, row.tb_ctime))
-        self._wait_gone([p for p, _ in pids], self.grace)
-        for pid, ctime in pids:
-            self.procs.signal_tree(pid, ctime, KILL)
-        self._wait_gone([p for p, _ in pids], 5.0)
+            try:
+                with self.repo.tx() as tx:
+                    if row.finished is None:
+                        tx.job_deleting(row.uid)
+                        tx.set_phase(row.uid, "Terminating", "deleted by user")
+                pids = self.effects.terminate(row.uid, "job deleted")
+                full = False
+            except DiskFull:
+                full = True
+                pids = self.effects.signal(self.repo.replicas_running(row.uid), TERM)
+            pids += self.effects.stop_tensorboard(row)
+        self.effects.wait_stopped(pids)  # SIGKILL after the grace period; every descendant gone
         with self.loop.mu:
-            self.loop.remove(row)
+            if full:
+                remove_job_dir(row.job_dir)
+            try:
+                self.loop.remove(row)
+            except DiskFull:  # the store needs room to record the delete: the job's folder makes it
+                remove_job_dir(row.job_dir)
+                self.loop.remove(row)
         self.loop.wake.set()
 
-    def _wait_gone(self, pids: list[int | None], seconds: float) -> None:
-        deadline = self.clock.monotonic() + seconds
-        while self.procs.any_group_alive(pids) and self.clock.monotonic() < deadline:
-            self.clock.sleep(0.02)
-
     def prune(self, req: PruneRequest) -> list[JobView]:
+        if not math.isfinite(req.since) or req.since < 0:
+            raise InvalidSpec("--since", f"{req.since!r} must be a finite number of seconds, 0 or more")
         namespace = None if req.all else (req.namespace or "default")
         kind = kinds.canonical(req.kind) if req.kind else None
         victims = [jobview.job(r) for r in self.repo.jobs_prunable(self.clock.now() - req.since, namespace, kind)]
@@ -284,10 +396,17 @@ class Api:
     def data(self, op: str, req: DataRequest) -> list[DataView]:
         if op == "create":
             check_dns_label(req.name, "NAME")
+            check_strings(req.path, "--path")
+            check_strings(req.description, "--description")
             p = Path(req.path).expanduser()
             if not req.path or not p.is_absolute():
                 raise InvalidSpec("--path", f"{req.path!r} must be an absolute directory path")
-            p.mkdir(parents=True, exist_ok=True)
+            try:
+                p.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                if is_disk_full(exc):
+                    raise DiskFull(str(self.paths.home)) from None
+                raise InvalidSpec("--path", f"{req.path!r}: {exc.strerror}") from None
             with self.repo.tx() as tx:
                 if tx.volume_exists(req.name):
                     raise InvalidSpec("NAME", f"data volume {req.name!r} already exists")
@@ -299,6 +418,61 @@ class Api:
             return []
         return [jobview.data(v) for v in self.repo.volumes()]
 
+    # ---- the daemon itself --------------------------------------------------------------------
+    def stop_jobs(self, reason: str = "stopped with the daemon ('arena daemon stop --stop-jobs')") -> list[str]:
+        """End every job that has a replica running, and wait until none of their processes is left: what
+        `arena daemon stop --stop-jobs` asks before the daemon stops (queued jobs stay queued)."""
+        ended: list[JobRow] = []
+        stopping = []
+        with self.loop.mu:
+            for row in self.repo.jobs_active():
+                if self.repo.any_live(row.uid):
+                    with self.repo.tx() as tx:
+                        self.effects.finish(tx, row.uid, False, reason)
+                    stopping += self.effects.terminate(row.uid, reason)
+                    stopping += self.effects.stop_tensorboard(row)
+                    ended.append(row)
+        self.effects.wait_stopped(stopping)
+        with self.loop.mu:
+            self.loop.reconcile()  # records that they are gone
+        return [f"{row.namespace}/{row.name}" for row in ended]
+
+    def _runnable(self, row: JobRow) -> None:
+        """What the loop computes from a stored job: its spec, controller and plan, its requests, its TTLs."""
+        spec = self.catalog.spec(row.uid, row.spec)
+        self.catalog.controller(row.uid, row.spec)
+        if self.catalog.plan(row.uid) is None:
+            raise InvalidSpec("plan", "is missing")
+        for t in spec.tasks:
+            quantity.cpu_milli(t.resources.cpu, f"tasks[{t.name}].resources.cpu")
+            quantity.memory_bytes(t.resources.memory, f"tasks[{t.name}].resources.memory")
+        if spec.tensorboard is not None and spec.tensorboard.ttl:
+            duration.parse_seconds(spec.tensorboard.ttl, "--tensorboard-ttl")
+
+    def quarantine_unreadable(self) -> list[str]:
+        """Stored active jobs the loop could not process (a value an older daemon accepted) end FAILED with the
+        reason, before the loop runs: one bad job must not stop the loop for every other."""
+        failed = []
+        for row in self.repo.jobs_active():
+            try:
+                self._runnable(row)
+            except Exception as exc:
+                problem = _one_line(str(exc) if isinstance(exc, ArenaError) else f"{type(exc).__name__}: {exc}")
+                reason = f"the daemon cannot run this job: {problem}"
+                with self.loop.mu:
+                    self.effects.terminate(row.uid, reason)
+                    with self.repo.tx() as tx:
+                        tx.job_finished(row.uid, reason, None)
+                        tx.set_phase(row.uid, "Failed", reason, "FAILED")
+                        tx.event(row.uid, "Failed", reason, "Warning", "daemon")
+                    self.catalog.forget(row.uid)
+                try:
+                    print(f"arenad: job {row.namespace}/{row.name} failed: {reason}", file=sys.stderr, flush=True)
+                except (OSError, ValueError):  # a full disk: the job's event says it
+                    pass
+                failed.append(f"{row.namespace}/{row.name}")
+        return failed
+
     def ping(self) -> dict[str, Any]:
         return {"version": __version__, "pid": os.getpid(), "started": self.started, "home": str(self.paths.home),
                 "capacity": msgspec.to_builtins(self.capacity)}
@@ -308,13 +482,21 @@ def route(api: Api, method: str, parts: list[str], q: dict[str, str], body: byte
     """/v1/ping, /v1/jobs[/<ns>/<name>[/events]], /v1/prune, /v1/queues[/<name>[/open|close]], /v1/data[/<name>],
     /v1/node."""
     if parts[:1] != ["v1"]:
-        raise ArenaError(f"unknown path /{'/'.join(parts)}")
+        raise InvalidSpec("path", f"unknown path /{'/'.join(parts)}")
     parts = parts[1:]
     kind = q.get("kind") or None
+    if kind:
+        kinds.canonical(kind)  # an unknown kind is a 400 naming --type, wherever it is given
     if parts == ["ping"]:
         return api.ping()
+    if parts[:1] == ["serving"]:  # `arena serve` (engines/local/serving/api.py)
+        from arena.engines.local.serving.api import route as serving_route
+
+        return serving_route(api, method, parts[1:], q, body)
+    if parts == ["daemon", "stop"] and method == "POST":
+        return {"stopped": api.stop_jobs() if decode(body, StopRequest, api.limits.request_bytes).stop_jobs else []}
     if parts == ["jobs"] and method == "POST":
-        return api.submit(decode(body, SubmitRequest))
+        return api.submit(decode(body, SubmitRequest, api.limits.request_bytes))
     if parts == ["jobs"] and method == "GET":
         ns = None if q.get("all") == "1" else q.get("namespace", "default")
         return Encoded(api.list_encoded(ns, kind))
@@ -322,35 +504,40 @@ def route(api: Api, method: str, parts: list[str], q: dict[str, str], body: byte
         ns, name = parts[1], parts[2]
         if len(parts) == 4 and parts[3] == "events" and method == "GET":
             return api.events(ns, name, kind)
+        if len(parts) == 4 and parts[3] == "attach" and method == "GET":  # `arena attach`: the bound launch
+            from arena.engines.local.attach import launch
+
+            return launch(api, ns, name, kind, q.get("instance") or None)
         if len(parts) == 3 and method == "GET":
             return api.get(ns, name, kind, events=q.get("events", "1") == "1", with_spec=q.get("spec") == "1")
         if len(parts) == 3 and method == "DELETE":
             api.delete(ns, name, kind)
             return {"deleted": name, "namespace": ns}
     if parts == ["prune"] and method == "POST":
-        return api.prune(decode(body, PruneRequest))
+        return api.prune(decode(body, PruneRequest, api.limits.request_bytes))
     if parts and parts[0] == "queues":
         if len(parts) == 1:
             if method == "POST":
-                req = decode(body, QueueRequest)
+                req = decode(body, QueueRequest, api.limits.request_bytes)
                 return api.queue_op("create", req.name, req)
             return api.queues()
         name = parts[1]
         if len(parts) == 3 and method == "POST" and parts[2] in ("open", "close"):
-            return api.queue_op(parts[2], name, decode(body, QueueRequest))
+            return api.queue_op(parts[2], name, decode(body, QueueRequest, api.limits.request_bytes))
         if len(parts) == 2:
             if method == "GET":
                 return api.queues(name)
             if method == "PUT":
-                return api.queue_op("update", name, decode(body, QueueRequest))
+                return api.queue_op("update", name, decode(body, QueueRequest, api.limits.request_bytes))
             if method == "DELETE":
                 return api.queue_op("delete", name, QueueRequest(name=name))
     if parts and parts[0] == "data":
         if method == "POST":
-            return api.data("create", decode(body, DataRequest))
+            return api.data("create", decode(body, DataRequest, api.limits.request_bytes))
         if method == "DELETE" and len(parts) == 2:
             return api.data("delete", DataRequest(name=parts[1]))
         return api.data("list", DataRequest())
     if parts == ["node"]:
         return api.node()
-    raise ArenaError(f"unknown API call {method} /v1/{'/'.join(parts)}")
+    raise InvalidSpec("path", f"unknown API call {method} /v1/{'/'.join(parts)}")
+

@@ -9,15 +9,18 @@ then records GPUs and starts the bound replicas through the spawner.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from arena.engines.local import resources, wording
+from arena.engines.local import faults, resources, wording
 from arena.engines.local.catalog import Catalog
 from arena.engines.local.controllers.volcano import depends_ready
 from arena.engines.local.effects import Effects
+from arena.engines.local.isolation import isolated
 from arena.engines.local.node import Capacity
+from arena.engines.local.paths import ReplicaFiles
 from arena.engines.local.planner import fixed_port
 from arena.engines.local.ports import Ports
 from arena.engines.local.repo import Repo
@@ -54,31 +57,33 @@ class Binder:
         reps_by_job = self.repo.replicas_schedulable() if jobs_rows else {}
         jobs = []
         for row in jobs_rows:
-            spec = self.catalog.spec(row.uid, row.spec)
-            finished_job = row.finished is not None
-            reps = reps_by_job.get(row.uid, [])
-            states: dict[str, list[str]] = {}
-            for r in reps:
-                states.setdefault(r.task, []).append(r.state)
-            # A restarted (or evicted) job's next generation waits until the last one has stopped, and then
-            # binds as one gang; a still-terminating replica must not count as a member of the new gang.
-            stopping = not finished_job and any("Terminating" in s for s in states.values())
-            replicas = []
-            for r in reps:
-                t = spec.task(r.task)
-                if stopping and not r.bound:
-                    continue
-                if not r.bound and not depends_ready(spec, r.task, states):
-                    continue  # dependsOn: not created until its dependencies are ready
-                if finished_job and not r.bound:
-                    continue
-                done = r.state in ("Succeeded", "Failed", "Terminated") and not r.bound
-                replicas.append(Replica(r.key, _request(t.resources) if t else Amount(), r.bound, tuple(r.gpus), done))
-            mina = spec.scheduling.min_available or sum(t.replicas for t in spec.tasks if not t.depends_on)
-            releasing = finished_job or any(st == "Terminating" for sts in states.values() for st in sts)
-            jobs.append(Job(row.uid, row.name, row.namespace, row.queue, row.priority, row.created, mina,
-                            tuple(replicas), admitted=row.admitted or finished_job, releasing=releasing,
-                            waiting_reason=decode_reason(row.waiting)))
+            with isolated(self.repo, self.catalog, self.effects, row.uid):
+                spec = self.catalog.spec(row.uid, row.spec)
+                finished_job = row.finished is not None
+                reps = reps_by_job.get(row.uid, [])
+                states: dict[str, list[str]] = {}
+                for r in reps:
+                    states.setdefault(r.task, []).append(r.state)
+                # A restarted (or evicted) job's next generation waits until the last one has stopped, and then
+                # binds as one gang; a still-terminating replica must not count as a member of the new gang.
+                stopping = not finished_job and any("Terminating" in s for s in states.values())
+                replicas = []
+                for r in reps:
+                    t = spec.task(r.task)
+                    if stopping and not r.bound:
+                        continue
+                    if not r.bound and not depends_ready(spec, r.task, states):
+                        continue  # dependsOn: not created until its dependencies are ready
+                    if finished_job and not r.bound:
+                        continue
+                    done = r.state in ("Succeeded", "Failed", "Terminated") and not r.bound
+                    replicas.append(Replica(r.key, _request(t.resources) if t else Amount(), r.bound, tuple(r.gpus),
+                                            done))
+                mina = spec.scheduling.min_available or sum(t.replicas for t in spec.tasks if not t.depends_on)
+                releasing = finished_job or any(st == "Terminating" for sts in states.values() for st in sts)
+                jobs.append(Job(row.uid, row.name, row.namespace, row.queue, row.priority, row.created, mina,
+                                tuple(replicas), admitted=row.admitted or finished_job, releasing=releasing,
+                                waiting_reason=decode_reason(row.waiting)))
         return Snapshot(node, queues, tuple(jobs), now)
 
     # ---- decide and apply ---------------------------------------------------------------------
@@ -103,12 +108,14 @@ class Binder:
             for uid, event, what in decisions.events:
                 tx.event(uid, event, wording.text(what), source="scheduler")
         for ev in decisions.evictions:
-            self.effects.evict(ev.job_uid, wording.text(ev.reason))
+            with isolated(self.repo, self.catalog, self.effects, ev.job_uid):
+                self.effects.evict(ev.job_uid, wording.text(ev.reason))
         by_job: dict[str, list[Bind]] = {}
         for b in decisions.binds:
             by_job.setdefault(b.job_uid, []).append(b)
         for uid, binds in by_job.items():
-            self.bind(uid, binds, now)
+            with isolated(self.repo, self.catalog, self.effects, uid):
+                self.bind(uid, binds, now)
 
     def bind(self, uid: str, binds: list[Bind], now: float) -> None:
         job = self.repo.job(uid)
@@ -117,6 +124,10 @@ class Binder:
         spec = self.catalog.spec(uid, job.spec)
         reps = {r.key: r for r in self.repo.replicas(uid)}
         ports = {k: r.port for k, r in reps.items()}
+        for b in binds:  # a new run: its last run's pid and exit files must not be read as this one's
+            files = ReplicaFiles.of(job.job_dir, b.replica)
+            files.pid.unlink(missing_ok=True)
+            files.exit.unlink(missing_ok=True)
         with self.repo.tx() as tx:
             for key in [k for k, p in ports.items() if not p]:
                 r = reps[key]
@@ -131,6 +142,7 @@ class Binder:
                      + (f" (GPUs {','.join(map(str, gpus))})" if gpus else ""), source="scheduler")
             phase = {"Created": "Inqueue", "Resetting": "Resuming", "Restarting": "Pending"}.get(job.phase, job.phase)
             tx.set_phase(uid, phase, "admitted", "PENDING")
+        faults.crash("replica-bound", Path(job.job_dir))  # tests: a daemon killed between bind and spawn
         for b in binds:
             self.spawner.start_replica(uid, b.replica)
         if job.started is None and spec.tensorboard is not None:

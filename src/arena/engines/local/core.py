@@ -51,7 +51,9 @@ def assemble(paths: Paths, capacity: Capacity, config: dict[str, Any] | None = N
     catalog = Catalog(repo)
     ports = ports or Ports()
     effects = Effects(repo, catalog, procs, clock, grace)
-    spawner = Spawner(repo, catalog, effects, procs, ports, clock)
+    from arena import config as arena_config
+
+    spawner = Spawner(repo, catalog, effects, procs, ports, clock, arena_config.limits(config).log_bytes_per_replica)
     binder = Binder(repo, catalog, capacity, effects, spawner, ports)
     loop = Reconciler(repo, catalog, effects, spawner, binder, procs, clock)
     api = Api(paths, capacity, config, repo, catalog, effects, binder, loop, procs, clock)

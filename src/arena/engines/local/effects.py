@@ -6,10 +6,23 @@ file, or their process group gone) and sends SIGKILL once the grace period is ov
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from arena.engines.local.catalog import Catalog
 from arena.engines.local.clock import Clock
 from arena.engines.local.repo import RUNNING, Repo, Tx
-from arena.engines.local.supervisor import KILL, TERM, Processes
+from arena.engines.local.rows import JobRow, ReplicaRow
+from arena.engines.local.supervisor import KILL, TERM, Processes, tag_of
+
+KILL_WAIT = 5.0  # seconds to wait for SIGKILLed processes to be gone (they cannot refuse; this is reaping)
+
+
+class Stopping(NamedTuple):
+    """A process being stopped: its shim (as recorded) and its replica's tag (every descendant)."""
+
+    pid: int | None
+    ctime: float | None
+    tag: str
 
 # Volcano's phases while a finished job's pods are being killed, and the phase each leads to.
 TRANSITIONAL = {"Completed": "Completing", "Aborted": "Aborting", "Terminated": "Terminating"}
@@ -37,25 +50,51 @@ class Effects:
         tx.set_phase(uid, TRANSITIONAL[phase] if phase in TRANSITIONAL and live else phase, reason, status)
         tx.event(uid, phase, reason, "Normal" if ok else "Warning")
 
-    def end(self, uid: str, ok: bool, reason: str, phase: str = "") -> None:
-        """Finish the job and stop its replicas."""
+    def end(self, uid: str, ok: bool, reason: str, phase: str = "") -> list[Stopping]:
+        """Finish the job and stop its replicas (what is being stopped, for a caller that waits on it)."""
         with self.repo.tx() as tx:
             self.finish(tx, uid, ok, reason, phase)
-        self.terminate(uid, reason)
+        return self.terminate(uid, reason)
 
-    def terminate(self, uid: str, reason: str, task: str | None = None) -> list[tuple[int | None, float | None]]:
-        """SIGTERM every live replica (of `task`, or all); the loop sends SIGKILL after the grace period."""
+    def terminate(self, uid: str, reason: str, task: str | None = None) -> list[Stopping]:
+        """SIGTERM every live replica (of `task`, or all) and all its descendants; the loop sends SIGKILL
+        after the grace period."""
         rows = self.repo.replicas_running(uid, task) if task is None else self.repo.replicas_running(uid, task, RUNNING)
         with self.repo.tx() as tx:
             tx.replicas_terminating(uid, self.clock.now() + self.grace, reason, task)
-        out = []
-        for r in rows:
-            self.procs.signal_tree(r.pid, r.pid_ctime, TERM)
-            out.append((r.pid, r.pid_ctime))
+        return self.signal(rows, TERM)
+
+    def signal(self, rows: list[ReplicaRow], sig: int) -> list[Stopping]:
+        """Signal these replicas, every descendant included, without recording anything."""
+        out = [Stopping(r.pid, r.pid_ctime, tag_of(r.job_uid, r.key)) for r in rows]
+        for s in out:
+            self.procs.signal_tree(s.pid, s.ctime, sig, s.tag)
         return out
 
-    def kill(self, pid: int | None, ctime: float | None) -> None:
-        self.procs.signal_tree(pid, ctime, KILL)
+    def stop_tensorboard(self, row: JobRow) -> list[Stopping]:
+        """SIGTERM the job's TensorBoard, if it runs (`wait_stopped` finishes it)."""
+        if not row.tb_pid:
+            return []
+        tb = Stopping(row.tb_pid, row.tb_ctime, tag_of(row.uid, "tensorboard"))
+        self.procs.signal_tree(tb.pid, tb.ctime, TERM, tb.tag)
+        return [tb]
+
+    def wait_stopped(self, stopping: list[Stopping]) -> None:
+        """Wait out the grace period for them to go, SIGKILL what is left (every descendant: a double-forked
+        one or one that ignores SIGTERM), and wait until nothing of them runs."""
+        self._wait_gone(stopping, self.grace)
+        for s in stopping:
+            self.procs.signal_tree(s.pid, s.ctime, KILL, s.tag)
+        self._wait_gone(stopping, KILL_WAIT)
+
+    def _wait_gone(self, stopping: list[Stopping], seconds: float) -> None:
+        procs = [(s.pid, s.tag) for s in stopping]
+        deadline = self.clock.monotonic() + seconds
+        while self.procs.any_alive(procs) and self.clock.monotonic() < deadline:
+            self.clock.sleep(0.02)
+
+    def kill(self, pid: int | None, ctime: float | None, tag: str = "") -> None:
+        self.procs.signal_tree(pid, ctime, KILL, tag)
 
     def requeue(self, uid: str, reason: str, event: str, status: str, phase: str, hold: float = 0.0) -> None:
         """Stop every replica, release the job's resources and queue it again (after `hold` seconds)."""

@@ -40,19 +40,36 @@ class LocalEngine:
 
     # ---- submit -------------------------------------------------------------------------------
     def plan(self, spec: JobSpec) -> LocalPlan:
+        """The plan of `spec` here; a job larger than the configured limits is refused before it is planned
+        (a plan holds every replica's argv and environment)."""
+        from arena import config
         from arena.engines.local import planner, probe
 
+        path = self.home / "config"
+        config.limits(config.load(path), path).check_job(spec, path)
         return planner.plan(spec, probe.gather(spec, os.environ, os.getcwd()))
 
     def apply(self, plan: LocalPlan) -> JobView:
+        """Send the plan with an idempotency key: if the connection is lost after the daemon committed the
+        job, the transport's retry returns that job instead of "already exists"."""
+        import uuid
+
         import msgspec
 
-        body: dict[str, Any] = {"plan": msgspec.to_builtins(plan)}
+        body: dict[str, Any] = {"plan": msgspec.to_builtins(plan), "key": uuid.uuid4().hex}
         staged = None
         if plan.spec.sync is not None:  # fetched here, before anything is created; credentials stay in this process
             from arena.engines.local import codesync
+            from arena.engines.local.store import is_disk_full
 
-            staged = codesync.stage(plan.spec.sync, self.home / "staging")
+            try:
+                staged = codesync.stage(plan.spec.sync, self.home / "staging")
+            except OSError as exc:
+                if is_disk_full(exc):
+                    from arena.errors import DiskFull
+
+                    raise DiskFull(str(self.home)) from None
+                raise
             body["staged_code"] = str(staged)
         try:
             return self.transport.request("POST", "/v1/jobs", body, type=JobView)
@@ -74,7 +91,7 @@ class LocalEngine:
 
     def _job_path(self, namespace: str, name: str, suffix: str = "", **query: str | None) -> str:
         q = urlencode({k: v for k, v in query.items() if v is not None})
-        return f"/v1/jobs/{quote(namespace)}/{quote(name)}{suffix}" + (f"?{q}" if q else "")
+        return f"/v1/jobs/{quote(namespace, safe='')}/{quote(name, safe='')}{suffix}" + (f"?{q}" if q else "")
 
     def get(self, namespace: str, name: str, kind: str | None = None, events: bool = True,
             with_spec: bool = False) -> JobView:
@@ -121,9 +138,31 @@ class LocalEngine:
 
         return logs.read(Path(inst.logPath), tail=tail, since=since, timestamps=timestamps, follow=follow, done=done)
 
+    # ---- attach, GPU metrics, whoami (engines/local/{attach,gpumetrics,whoami}.py) --------------
+    def attach(self, namespace: str, name: str, kind: str | None = None, instance: str | None = None,
+               container: str | None = None, command: Sequence[str] = ()) -> int:
+        from arena.engines.local import attach
+
+        return attach.run(self, namespace, name, _kind(kind), instance, container, command)
+
+    def queue_plan(self, op: str, name: str, **fields: Any) -> list[dict[str, Any]]:
+        from arena.engines.local import queueplan
+
+        return queueplan.plan(self, op, name, **fields)
+
+    def gpu_metrics(self, view: JobView) -> dict:
+        from arena.engines.local import gpumetrics
+
+        return gpumetrics.of_job(view, [self.node()]) if any(i.gpuIndices for i in view.instances) else {}
+
+    def whoami(self, namespace: str, arena_namespace: str = "arena-system") -> Any:
+        from arena.engines.local import whoami
+
+        return whoami.whoami()
+
     # ---- queues -------------------------------------------------------------------------------
     def queues(self, name: str | None = None) -> list[QueueView]:
-        path = "/v1/queues" if name is None else f"/v1/queues/{quote(name)}"
+        path = "/v1/queues" if name is None else f"/v1/queues/{quote(name, safe='')}"
         return self.transport.request("GET", path, type=list[QueueView])
 
     def queue_op(self, op: str, name: str, **fields: Any) -> list[QueueView]:
@@ -132,10 +171,10 @@ class LocalEngine:
             from arena.errors import Unsupported
 
             raise Unsupported(self.name, f"queue field(s) {', '.join(unknown)}")
-        method, path = {"create": ("POST", "/v1/queues"), "update": ("PUT", f"/v1/queues/{quote(name)}"),
-                        "delete": ("DELETE", f"/v1/queues/{quote(name)}"),
-                        "open": ("POST", f"/v1/queues/{quote(name)}/open"),
-                        "close": ("POST", f"/v1/queues/{quote(name)}/close")}[op]
+        method, path = {"create": ("POST", "/v1/queues"), "update": ("PUT", f"/v1/queues/{quote(name, safe='')}"),
+                        "delete": ("DELETE", f"/v1/queues/{quote(name, safe='')}"),
+                        "open": ("POST", f"/v1/queues/{quote(name, safe='')}/open"),
+                        "close": ("POST", f"/v1/queues/{quote(name, safe='')}/close")}[op]
         body = {"name": name, **{k: v for k, v in fields.items() if v is not None}}
         return self.transport.request(method, path, body, type=list[QueueView])
 
@@ -155,8 +194,15 @@ class LocalEngine:
             body = {"name": name, "path": path, "description": description}
             return self.transport.request("POST", "/v1/data", body, type=list[DataView])
         if op == "delete":
-            return self.transport.request("DELETE", f"/v1/data/{quote(name)}", type=list[DataView])
+            return self.transport.request("DELETE", f"/v1/data/{quote(name, safe='')}", type=list[DataView])
         return self.transport.request("GET", "/v1/data", type=list[DataView])
+
+    # ---- serving ------------------------------------------------------------------------------
+    def serving(self) -> Any:
+        """`arena serve` on this machine (engines/local/serving): replica sets of the daemon behind a proxy."""
+        from arena.engines.local.serving.client import LocalServing
+
+        return LocalServing(self.transport)
 
 
 def instance_of(view: JobView, instance: str | None = None) -> Instance:

@@ -41,8 +41,12 @@ def job(row: JobRow, spec: JobSpec | None = None, reps: list[ReplicaRow] | None 
         task = spec.task(r.task) if spec else None
         if r.bound and r.state in ("Starting", "Running"):
             bound_gpus += len(r.gpus)
+        status = "Pending" if r.state == "Starting" else r.state
+        if r.restart_at is not None and r.restart_at > (r.finished or 0) and row.finished is None:
+            # waiting out its back-off, as kubectl shows it
+            status = "CrashLoopBackOff"
         instances.append(Instance(
-            name=name, task=r.task, index=r.idx, status="Pending" if r.state == "Starting" else r.state, chief=is_chief,
+            name=name, task=r.task, index=r.idx, status=status, chief=is_chief,
             requestGPUs=task.resources.gpus if task else 0, gpuIndices=r.gpus, port=r.port, restarts=r.restarts,
             exitCode=r.exit_code, pid=r.pid, startTime=r.started, finishTime=r.finished,
             logPath=str(Path(row.job_dir) / "logs" / f"{r.key}.log"), reason=r.reason))

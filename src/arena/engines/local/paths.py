@@ -1,9 +1,13 @@
-"""Layout of `$ARENA_HOME` for the local engine."""
+"""Layout of `$ARENA_HOME` for the local engine, and the rules that keep a job's paths inside its folder."""
 from __future__ import annotations
 
+import posixpath
+import shutil
 from pathlib import Path
 
 import msgspec
+
+from arena.errors import InvalidSpec
 
 
 class Paths(msgspec.Struct, frozen=True):
@@ -38,14 +42,63 @@ class Paths(msgspec.Struct, frozen=True):
         self.jobs.mkdir(exist_ok=True)
 
 
+def remove_job_dir(job_dir: str | Path) -> None:
+    """A deleted job leaves nothing: its folder (`jobs/<namespace>/<name>/<uid>`), then its name's and its
+    namespace's folders once empty (another job of that name or namespace keeps them)."""
+    d = Path(job_dir)
+    shutil.rmtree(d, ignore_errors=True)
+    for parent in (d.parent, d.parent.parent):
+        try:
+            parent.rmdir()
+        except OSError:
+            break
+
+
 class ReplicaFiles(msgspec.Struct, frozen=True):
-    """Where a replica's shim writes its pid and exit status, and where its output goes."""
+    """Where a replica's shim writes its pid and exit status, the lock it holds while it runs, and where
+    its output goes."""
 
     pid: Path
     exit: Path
     log: Path
+    lock: Path
 
     @classmethod
     def of(cls, job_dir: str | Path, key: str) -> ReplicaFiles:
         d = Path(job_dir)
-        return cls(d / "status" / f"{key}.pid", d / "status" / f"{key}.exit", d / "logs" / f"{key}.log")
+        return cls(d / "status" / f"{key}.pid", d / "status" / f"{key}.exit", d / "logs" / f"{key}.log",
+                   d / "status" / f"{key}.lock")
+
+
+def mount_point(mount_path: str, flag: str) -> str:
+    """Where a mount appears under `<job dir>/mnt`: the path normalised as the container would see it
+    (`/../../tmp/x` is `/tmp/x`), relative. A path that normalises to nothing or still climbs out is
+    refused, naming the flag."""
+    if "\0" in mount_path:
+        raise InvalidSpec(flag, f"mount path {mount_path!r} contains a NUL byte")
+    norm = posixpath.normpath(posixpath.join("/", mount_path)).lstrip("/")
+    if not norm or norm == "." or norm.split("/")[0] == "..":
+        raise InvalidSpec(flag, f"mount path {mount_path!r} must name a directory inside the job (like /data)")
+    return norm
+
+
+def mount_link(job_dir: Path, mount_path: str, flag: str, taken: list[str] | tuple[str, ...] = ()) -> Path:
+    """The link for a mount at `<job dir>/mnt/<normalised path>`, refused (naming the flag) when it would
+    land outside the job's folder or inside another mount (`taken`: the mount points made before it),
+    whose link would lead the new one into the mounted directory itself."""
+    point = mount_point(mount_path, flag)
+    for other in taken:
+        if point == other or point.startswith(other + "/") or other.startswith(point + "/"):
+            raise InvalidSpec(flag, f"mount path {mount_path!r} overlaps the mount at /{other}")
+    mnt = job_dir / "mnt"
+    link = mnt / point
+    on_the_way = mnt
+    for part in point.split("/")[:-1]:  # before creating anything: no link (another mount) on the way
+        on_the_way = on_the_way / part
+        if on_the_way.is_symlink():
+            raise InvalidSpec(flag, f"mount path {mount_path!r} leads outside the job's folder (through /{part})")
+    link.parent.mkdir(parents=True, exist_ok=True)
+    where, inside = link.parent.resolve(), mnt.resolve()
+    if where != inside and inside not in where.parents:
+        raise InvalidSpec(flag, f"mount path {mount_path!r} leads outside the job's folder")
+    return link

@@ -118,13 +118,17 @@ class LocalPlan(msgspec.Struct, frozen=True):
 
     def text(self, fmt: str) -> str:
         """The document as `-o json` or `-o yaml` (the default) prints it."""
-        doc = self.document()
-        if fmt == "json":
-            return msgspec.json.format(msgspec.json.encode(doc), indent=2).decode() + "\n"
-        import yaml
+        return document_text(self.document(), fmt)
 
-        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-        return yaml.dump(doc, Dumper=dumper, sort_keys=False, default_flow_style=False)
+
+def document_text(doc: Any, fmt: str) -> str:
+    """A plan's document as `--dry-run -o json` or `-o yaml` (the default) prints it; PyYAML only for yaml."""
+    if fmt == "json":
+        return msgspec.json.format(msgspec.json.encode(doc), indent=2).decode() + "\n"
+    import yaml
+
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(doc, Dumper=dumper, sort_keys=False, default_flow_style=False)
 
 
 class Bindings(msgspec.Struct, frozen=True):

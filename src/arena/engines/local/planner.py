@@ -9,6 +9,7 @@ its spec.
 """
 from __future__ import annotations
 
+import posixpath
 from pathlib import PurePosixPath
 
 import msgspec
@@ -28,6 +29,7 @@ from arena.engines.local.plan import (
     in_job_dir,
     port,
 )
+from arena.engines.local.shim import MARKER
 from arena.spec.job import JobSpec, TaskSpec
 
 TRAINING_LOGS = "/training_logs"  # upstream's default --logdir; here `<job dir>/training_logs`
@@ -35,9 +37,18 @@ TRAINING_LOGS = "/training_logs"  # upstream's default --logdir; here `<job dir>
 
 def resolve(spec: JobSpec, inputs: Inputs) -> JobSpec:
     """The spec as this engine runs it: in the submitting directory unless it names one (or syncs code),
-    and with a Kueue LocalQueue read as the queue of the same name."""
-    if not spec.working_dir and spec.sync is None and inputs.cwd:
+    and with a Kueue LocalQueue read as the queue of the same name.
+
+    A relative `--working-dir` is relative to where the user typed the command, as a shell would read it
+    (not to the daemon's directory); with code sync, to the job's directory, where the code lands."""
+    wd = spec.working_dir
+    if not wd and spec.sync is None and inputs.cwd:
         spec = msgspec.structs.replace(spec, working_dir=inputs.cwd)
+    elif wd and not PurePosixPath(wd).is_absolute() and not wd.startswith(JOB_DIR):
+        if spec.sync is not None:
+            spec = msgspec.structs.replace(spec, working_dir=in_job_dir(wd))
+        elif inputs.cwd:
+            spec = msgspec.structs.replace(spec, working_dir=posixpath.normpath(posixpath.join(inputs.cwd, wd)))
     sched = spec.scheduling
     if sched.kueue_queue and sched.kueue_queue != sched.queue:
         spec = msgspec.structs.replace(spec, scheduling=msgspec.structs.replace(sched, queue=sched.kueue_queue))
@@ -86,6 +97,9 @@ def _replica(spec: JobSpec, kind: kinds.Kind, net: Rendezvous, inputs: Inputs, t
         "ARENA_TASK": t.name,
         "ARENA_REPLICA_INDEX": str(index),
         "ARENA_REPLICA_NAME": f"{spec.name}-{key}",
+        # Inherited by every process the replica starts, however it detaches: how they are all found and
+        # ended with it (supervisor.py).
+        MARKER: f"{JOB_UID}/{key}",
     })
     if spec.data or spec.data_dirs:
         env["ARENA_MNT"] = in_job_dir("mnt")
@@ -115,4 +129,5 @@ def _tensorboard(spec: JobSpec, inputs: Inputs) -> ProcessPlan | None:
         return None
     logdir = tensorboard_logdir(spec)
     argv = [*(inputs.tensorboard or ["tensorboard"]), "--logdir", logdir, "--host", LOOPBACK, "--port", port(TENSORBOARD)]
-    return ProcessPlan(argv=argv, cwd=JOB_DIR, env=dict(inputs.base_env), dirs=[logdir])
+    return ProcessPlan(argv=argv, cwd=JOB_DIR, env={**inputs.base_env, MARKER: f"{JOB_UID}/{TENSORBOARD}"},
+                       dirs=[logdir])

@@ -20,6 +20,8 @@ def weight(value: Any) -> int:
         raise InvalidSpec("--weight", f"{value!r} must be a whole number") from None
     if w < 1:
         raise InvalidSpec("--weight", "must be 1 or more")
+    if w > 2**31 - 1:  # Volcano's weight is an int32 (and SQLite's INTEGER is 64 bits)
+        raise InvalidSpec("--weight", f"{value!r} must be at most {2**31 - 1}")
     return w
 
 

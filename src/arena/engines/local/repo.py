@@ -25,7 +25,7 @@ from arena.engines.local.rows import (
     VolumeRow,
     WaitState,
 )
-from arena.engines.local.store import Store
+from arena.engines.local.store import RECORD, Store
 from arena.views import Event, Transition
 
 LIVE = ("Starting", "Running", "Terminating")  # a process may exist
@@ -111,6 +111,13 @@ class Repo:
         return {r["uid"]: WaitState(r["waiting"], r["position"], r["status"]) for r in self.store.query(
             "SELECT uid, waiting, position, status FROM jobs WHERE finished IS NULL")}
 
+    def job_uids(self) -> dict[str, str]:
+        """Every stored job's uid -> its directory (what `integrity` compares the disk with)."""
+        return {r["uid"]: r["job_dir"] for r in self.store.query("SELECT uid, job_dir FROM jobs")}
+
+    def jobs_active(self) -> list[JobRow]:
+        return [rows.job(r) for r in self.store.query(f"SELECT {JOB_COLUMNS} FROM jobs WHERE finished IS NULL")]
+
     def plan_source(self, uid: str) -> tuple[str, str, str] | None:
         """(plan JSON, spec JSON, base env JSON): the plan, or what re-plans a job stored before plans."""
         row = self.store.one("SELECT plan, spec, base_env FROM jobs WHERE uid=?", (uid,))
@@ -151,6 +158,12 @@ class Repo:
         """Every bound replica, with its job's spec (what `arena top node` counts as allocated)."""
         return [(rows.replica(tuple(r)[:-1]), r["spec"]) for r in self.store.query(
             f"SELECT {_R}, j.spec AS spec FROM replicas r JOIN jobs j ON j.uid=r.job_uid WHERE r.bound=1")]
+
+    def replicas_restart_due(self, now: float) -> list[tuple[str, str]]:
+        """(job uid, key) of replicas whose crash-loop back-off is over, in active jobs."""
+        return [(r["job_uid"], r["key"]) for r in self.store.query(
+            "SELECT r.job_uid, r.key FROM replicas r JOIN jobs j ON j.uid=r.job_uid WHERE r.restart_at IS NOT NULL"
+            " AND r.restart_at <= ? AND j.finished IS NULL", (now,))]
 
     def any_live(self, uid: str) -> bool:
         return self.store.one(f"SELECT 1 FROM replicas WHERE job_uid=? AND state IN {_in(LIVE)}", (uid,)) is not None
@@ -203,15 +216,20 @@ class Tx:
 
     # ---- history ------------------------------------------------------------------------------
     def event(self, uid: str, reason: str, message: str, type_: str = "Normal", source: str = "",
-              ts: float | None = None) -> None:
-        """Record an event; a repeat of the job's latest one only bumps its count (as Kubernetes does)."""
+              ts: float | None = None, aggregate: bool = False) -> None:
+        """Record an event; a repeat of the job's latest one only bumps its count and time (as Kubernetes does).
+
+        `aggregate`: a repeat of any of the job's recent events does (Kubernetes' event correlator keys on the
+        object and the text, not on order), so that a replica restarting in place — Exited, Restarting,
+        BackOff, Started, over and over — stays a few rows with counts however long it crash-loops."""
         ts = ts or self.clock.now()
-        last = self._x("SELECT id, type, source, reason, message FROM events WHERE job_uid=? ORDER BY id DESC LIMIT 1",
-                       (uid,)).fetchone()
-        if last is not None and (last["type"], last["source"], last["reason"], last["message"]) == \
-                (type_, source, reason, message):
-            self._x("UPDATE events SET count=count+1, ts=? WHERE id=?", (ts, last["id"]))
-            return
+        window = 16 if aggregate else 1
+        same = self._x("SELECT id, type, source, reason, message FROM events WHERE job_uid=? ORDER BY id DESC LIMIT ?",
+                       (uid, window)).fetchall()
+        for row in same:
+            if (row["type"], row["source"], row["reason"], row["message"]) == (type_, source, reason, message):
+                self._x("UPDATE events SET count=count+1, ts=? WHERE id=?", (ts, row["id"]))
+                return
         self._x("INSERT INTO events(job_uid, ts, first_ts, type, source, reason, message) VALUES (?,?,?,?,?,?,?)",
                 (uid, ts, ts, type_, source, reason, message))
 
@@ -229,20 +247,33 @@ class Tx:
     def job_exists(self, namespace: str, name: str) -> bool:
         return self._x("SELECT 1 FROM jobs WHERE namespace=? AND name=?", (namespace, name)).fetchone() is not None
 
+    def job_submitted_as(self, key: str) -> tuple[str, str] | None:
+        """(namespace, name) of the job a submit with this idempotency key created, if any."""
+        row = self._x("SELECT namespace, name FROM jobs WHERE submit_key=?", (key,)).fetchone()
+        return None if row is None else (row["namespace"], row["name"])
+
+    def count_jobs(self, namespace: str) -> int:
+        return self._x("SELECT COUNT(*) FROM jobs WHERE namespace=?", (namespace,)).fetchone()[0]
+
     def insert_job(self, uid: str, namespace: str, name: str, kind: str, spec: str, plan: str, queue: str,
                    priority: int, priority_class: str | None, requested_gpus: int, job_dir: str,
-                   deadline_s: float | None, replicas: list[tuple[str, str, int]]) -> None:
+                   deadline_s: float | None, replicas: list[tuple[str, str, int]], submit_key: str | None = None) -> None:
         """A new job, QUEUING/Created, with its replicas (key, task, index), all Pending."""
         now = self.clock.now()
         self._x("INSERT INTO jobs(uid, namespace, name, kind, spec, plan, status, phase, queue, priority, priority_class,"
-                " created, requested_gpus, job_dir, deadline_s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " created, requested_gpus, job_dir, deadline_s, submit_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (uid, namespace, name, kind, spec, plan, "QUEUING", "Created", queue, priority, priority_class, now,
-                 requested_gpus, job_dir, deadline_s))
+                 requested_gpus, job_dir, deadline_s, submit_key))
         self.db.executemany("INSERT INTO replicas(job_uid, key, task, idx) VALUES (?,?,?,?)",
                             [(uid, key, task, idx) for key, task, idx in replicas])
         self._x("INSERT INTO transitions(job_uid, ts, phase, reason) VALUES (?,?,?,?)", (uid, now, "Created", "submitted"))
 
     def delete_job(self, uid: str) -> None:
+        """The job is gone. Its directory's record goes first: a crash before the commit leaves a stored job
+        without one (harmless), never a record of a job the store no longer has (read as a damaged store)."""
+        row = self._x("SELECT job_dir FROM jobs WHERE uid=?", (uid,)).fetchone()
+        if row is not None:
+            (Path(row["job_dir"]) / RECORD).unlink(missing_ok=True)
         self._x("DELETE FROM jobs WHERE uid=?", (uid,))
 
     def job_deleting(self, uid: str) -> None:
@@ -253,7 +284,8 @@ class Tx:
         """The job ended: its reason, its TTL (how it ended decides), and nothing bound that has stopped."""
         self._x("UPDATE jobs SET finished=?, reason=?, waiting=NULL, position=0, ttl_s=? WHERE uid=?",
                 (self.clock.now(), reason, ttl, uid))
-        self._x("UPDATE replicas SET bound=0 WHERE job_uid=? AND state IN ('Pending','Succeeded','Failed')", (uid,))
+        self._x("UPDATE replicas SET bound=0, restart_at=NULL WHERE job_uid=? AND state IN ('Pending','Succeeded','Failed')",
+                (uid,))
 
     def job_counters(self, uid: str, restarts: int = 0, retries: int = 0) -> None:
         self._x("UPDATE jobs SET restarts=restarts+?, retries=retries+? WHERE uid=?", (restarts, retries, uid))
@@ -295,12 +327,18 @@ class Tx:
 
     def bind_replica(self, uid: str, key: str, gpus: list[int], port: int, now: float) -> None:
         self._x("UPDATE replicas SET bound=1, gpus=?, port=?, state='Starting', started=?, pid=NULL, pid_ctime=NULL,"
-                " exit_code=NULL, finished=NULL, kill_at=NULL, reason='' WHERE job_uid=? AND key=?",
+                " exit_code=NULL, finished=NULL, kill_at=NULL, reason='', restart_at=NULL, backoff=0"
+                " WHERE job_uid=? AND key=?",
                 (json.dumps(gpus), port, now, uid, key))
 
-    def replica_running(self, uid: str, key: str, pid: int, ctime: float) -> None:
-        self._x("UPDATE replicas SET pid=?, pid_ctime=?, state='Running', started=? WHERE job_uid=? AND key=?",
-                (pid, ctime, self.clock.now(), uid, key))
+    def replica_running(self, uid: str, key: str, pid: int, ctime: float | None) -> None:
+        self._x("UPDATE replicas SET pid=?, pid_ctime=?, state='Running', started=?, restart_at=NULL, reason=''"
+                " WHERE job_uid=? AND key=?", (pid, ctime, self.clock.now(), uid, key))
+
+    def replica_backoff(self, uid: str, key: str, restart_at: float | None, backoff: float, reason: str = "") -> None:
+        """An in-place restart: due at `restart_at` (None: now), with the back-off the next crash will wait."""
+        self._x("UPDATE replicas SET restart_at=?, backoff=?, reason=? WHERE job_uid=? AND key=?",
+                (restart_at, backoff, reason, uid, key))
 
     def replica_exited(self, uid: str, key: str, code: int, ts: float, reason: str) -> None:
         self._x("UPDATE replicas SET state=?, exit_code=?, finished=?, reason=? WHERE job_uid=? AND key=?",
@@ -316,12 +354,14 @@ class Tx:
     def replica_pending(self, uid: str, key: str) -> None:
         """Stopped for a restart: back to Pending, unbound."""
         self._x("UPDATE replicas SET state='Pending', bound=0, pid=NULL, pid_ctime=NULL, kill_at=NULL, exit_code=NULL,"
-                " finished=NULL WHERE job_uid=? AND key=?", (uid, key))
+                " finished=NULL, restart_at=NULL, backoff=0 WHERE job_uid=? AND key=?", (uid, key))
 
-    def replica_stopped(self, uid: str, key: str, state: str, code: int | None) -> None:
-        """Its process is gone after the job ended (Succeeded if it still exited 0, else Terminated)."""
-        self._x("UPDATE replicas SET state=?, bound=0, exit_code=COALESCE(?, exit_code), finished=COALESCE(finished, ?)"
-                " WHERE job_uid=? AND key=?", (state, code, self.clock.now(), uid, key))
+    def replica_stopped(self, uid: str, key: str, state: str, code: int | None, reason: str | None = None) -> None:
+        """Its process is gone after the job ended (Succeeded if it still exited 0, Failed if it failed on its
+        own, else Terminated); `reason` replaces the stopping reason when given."""
+        self._x("UPDATE replicas SET state=?, bound=0, exit_code=COALESCE(?, exit_code), finished=COALESCE(finished, ?),"
+                " restart_at=NULL, reason=COALESCE(?, reason) WHERE job_uid=? AND key=?",
+                (state, code, self.clock.now(), reason, uid, key))
 
     def replicas_terminating(self, uid: str, kill_at: float, reason: str, task: str | None = None) -> None:
         """Starting/Running replicas (of `task`, or all) are being stopped; SIGKILL is due at `kill_at`."""
@@ -338,10 +378,12 @@ class Tx:
         finished ones)."""
         if task is None:
             self._x("UPDATE replicas SET state='Pending', exit_code=NULL, finished=NULL, pid=NULL, pid_ctime=NULL,"
-                    " kill_at=NULL, bound=0 WHERE job_uid=? AND state != 'Terminating'", (uid,))
+                    " kill_at=NULL, bound=0, restart_at=NULL, backoff=0 WHERE job_uid=? AND state != 'Terminating'",
+                    (uid,))
         else:
             self._x("UPDATE replicas SET state='Pending', bound=0, exit_code=NULL, finished=NULL, pid=NULL,"
-                    " pid_ctime=NULL WHERE job_uid=? AND task=? AND state IN ('Succeeded','Failed')", (uid, task))
+                    " pid_ctime=NULL, restart_at=NULL, backoff=0 WHERE job_uid=? AND task=? AND state IN"
+                    " ('Succeeded','Failed')", (uid, task))
 
     # ---- queues -------------------------------------------------------------------------------
     def ensure_default_queue(self) -> None:

@@ -63,6 +63,8 @@ class ReplicaRow(msgspec.Struct):
     finished: float | None
     kill_at: float | None
     reason: str
+    restart_at: float | None = None  # CrashLoopBackOff: when its next in-place restart is due
+    backoff: float = 0.0  # its current restart back-off in seconds (0: none yet), as the kubelet keeps it
 
 
 REPLICA_COLUMNS = ", ".join(ReplicaRow.__struct_fields__)

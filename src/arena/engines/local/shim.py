@@ -1,23 +1,165 @@
 """Per-replica shim: runs one replica, timestamps its output into a log file, records its exit.
 
 Started by the daemon in its own session (`python -I -S shim.py ...`), so it and the replica
-outlive a daemon crash; the daemon re-adopts them from the pid and exit files. Standard
-library only, and no package import, to start in a few milliseconds.
+outlive a daemon crash; the daemon re-adopts them from the lock, pid and exit files. Standard
+library only, and no package import, to start in a few milliseconds (the daemon imports the
+process helpers below from here, so both sides find a replica's processes the same way).
+
+What it guarantees:
+- **One shim per replica.** It holds a POSIX lock on the replica's lock file for its whole life and
+  runs nothing unless it got it, so a replica started twice (a daemon killed between starting a shim
+  and recording it, then starting it again) runs once; the lock's holder is how the daemon tells
+  whether a shim runs (no pid to be reused).
+- **The replica's exit is its main process's exit**, as a container's is: when the command exits, the
+  shim ends whatever it left behind (background jobs, double-forked daemons, children that ignore
+  SIGTERM) and records the main process's code, even while a leftover still holds its stdout.
+- **Every descendant is found**: in the replica's own cgroup (v2) when the machine allows it, else
+  by its process group and by the marker variable (ARENA_REPLICA_UID) that every descendant inherits.
+  The shim is also a child subreaper, so orphans of the replica are reaped here.
+- **Logs are bounded**: lines are cut at 64 KiB, and past `--log-bytes` the log is rotated (the older
+  half kept in `<log>.1`) with a marker line saying so.
 
 Log lines are `<RFC3339 UTC timestamp with microseconds> <text>`, like the container
 runtime's log format, so `arena logs --since/--timestamps` work.
-Usage: shim.py PID_FILE EXIT_FILE LOG_FILE -- ARGV...
+Usage: shim.py --lock F --pid F --exit F --log F [--cgroup DIR] [--marker TAG] [--log-bytes N] -- ARGV...
 """
 from __future__ import annotations
 
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
+import threading
 import time
 
+MARKER = "ARENA_REPLICA_UID"  # inherited by every descendant of a replica: "<job uid>/<key>"
+LINE_MAX = 64 * 1024  # a longer line (a progress bar without newlines) is cut into pieces of this size
+LEFTOVER_WAIT = 5.0  # seconds to end what the main process left behind before reporting anyway
+PR_SET_CHILD_SUBREAPER = 36
 
+
+# ---- process helpers, shared with the daemon (supervisor.py) ---------------------------------------
+def marked(tag: str, skip: int = 0) -> list[int]:
+    """Pids of the live processes whose environment carries the replica's marker (one walk of /proc).
+
+    Unreadable entries (another user's processes, a process that just exited) are skipped: a replica's
+    processes run as the user who started it."""
+    needle = f"\0{MARKER}={tag}\0".encode()
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == skip:
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        if needle in b"\0" + data and not zombie(int(name)):
+            out.append(int(name))
+    return out
+
+
+def in_group(pgid: int, skip: int = 0) -> list[int]:
+    """Pids of the live processes of process group `pgid`."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == skip:
+            continue
+        try:
+            if os.getpgid(int(name)) == pgid and not zombie(int(name)):
+                out.append(int(name))
+        except OSError:
+            continue
+    return out
+
+
+def zombie(pid: int) -> bool:
+    """True for a process that has exited and waits to be reaped (or is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return True
+    return stat[stat.rfind(b")") + 2:][:1] in (b"Z", b"X")
+
+
+def cgroup_members(cgroup: str) -> list[int]:
+    """Live pids in the cgroup (and its children); empty when it does not exist."""
+    out = []
+    for root, _dirs, _files in os.walk(cgroup):
+        try:
+            with open(os.path.join(root, "cgroup.procs")) as f:
+                out.extend(int(x) for x in f.read().split())
+        except (OSError, ValueError):
+            continue
+    return [p for p in out if not zombie(p)]
+
+
+def cgroup_kill(cgroup: str) -> bool:
+    """SIGKILL every process of the cgroup at once (`cgroup.kill`, Linux 5.14+): nothing can fork away."""
+    try:
+        with open(os.path.join(cgroup, "cgroup.kill"), "w") as f:
+            f.write("1")
+        return True
+    except OSError:
+        return False
+
+
+def cgroup_remove(cgroup: str) -> None:
+    """Remove the (empty) cgroup and its empty children; a populated one stays."""
+    for root, _dirs, _files in os.walk(cgroup, topdown=False):
+        try:
+            os.rmdir(root)
+        except OSError:
+            pass
+
+
+def lock_holder(path: str) -> int | None:
+    """The pid holding the POSIX lock on `path` (a running shim), None when nobody does.
+
+    Tested with F_GETLK, which takes nothing: probing never makes a starting shim lose its lock."""
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        # struct flock: short l_type, short l_whence, off_t l_start, off_t l_len, pid_t l_pid
+        query = struct.pack("hhqqixxxx", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+        answer = fcntl.fcntl(fd, fcntl.F_GETLK, query)
+        l_type, _, _, _, l_pid = struct.unpack("hhqqixxxx", answer)
+        return l_pid if l_type != fcntl.F_UNLCK and l_pid > 0 else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def end_all(cgroup: str, tag: str, pgid: int, me: int, sig: int = signal.SIGKILL) -> list[int]:
+    """Signal every process of the replica but `me`: its cgroup, else its marker; and its process group.
+
+    Returns what was signalled (empty: nothing of it is left)."""
+    members = cgroup_members(cgroup) if cgroup else []
+    if members and sig == signal.SIGKILL:
+        cgroup_kill(cgroup)
+    targets = set(members)
+    if not members and tag:
+        targets.update(marked(tag, skip=me))
+    if pgid:
+        targets.update(in_group(pgid, skip=me))
+    targets.discard(me)
+    for pid in targets:
+        try:
+            os.kill(pid, sig)
+        except OSError:
+            pass
+    return sorted(targets)
+
+
+# ---- the shim itself -------------------------------------------------------------------------------
 def _stamp() -> bytes:
     now = time.time()
     return (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z ").encode()
@@ -30,41 +172,157 @@ def _write_atomic(path: str, data: str) -> None:
     os.replace(tmp, path)
 
 
+class Log:
+    """The replica's log file, rotated past `limit` bytes: the newest half stays, the older half moves to
+    `<log>.1` (replacing the one before), and the new file starts with a line saying so."""
+
+    def __init__(self, path: str, limit: int) -> None:
+        self.path = path
+        self.limit = limit
+        self.f = open(path, "ab", buffering=0)
+        self.size = self.f.tell()
+
+    def write(self, text: bytes) -> None:
+        line = _stamp() + text
+        if self.limit and self.size + len(line) > max(self.limit // 2, 1) and self.size:
+            self.rotate()
+        self.f.write(line)
+        self.size += len(line)
+
+    def rotate(self) -> None:
+        self.f.close()
+        os.replace(self.path, self.path + ".1")
+        self.f = open(self.path, "ab", buffering=0)
+        name = os.path.basename(self.path)
+        marker = (f"arena: log rotated at {self.size} bytes (limits.log_bytes_per_replica {self.limit}): "
+                  f"the previous part is in {name}.1, older output was dropped\n").encode()
+        self.f.write(_stamp() + marker)
+        self.size = self.f.tell()
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def _options(argv: list[str]) -> tuple[dict[str, str], list[str]]:
+    split = argv.index("--")
+    opts, cmd = argv[:split], argv[split + 1:]
+    return {opts[i].lstrip("-"): opts[i + 1] for i in range(0, len(opts) - 1, 2)}, cmd
+
+
+def _join(cgroup: str) -> None:
+    """In the replica's child, before exec: move into its cgroup (best effort; the marker still finds it)."""
+    try:
+        with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
+            f.write(str(os.getpid()))
+    except OSError:
+        pass
+
+
+def _subreaper() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - non-Linux
+        pass
+
+
 def main(argv: list[str]) -> int:
-    pid_file, exit_file, log_file = argv[0], argv[1], argv[2]
-    cmd = argv[4:] if argv[3] == "--" else argv[3:]
-    _write_atomic(pid_file, str(os.getpid()))
+    opts, cmd = _options(argv)
+    import fcntl
+
+    lock = os.open(opts["lock"], os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return 0  # another shim runs this replica: it is the one (it writes the pid and exit files)
+    pid_file, exit_file = opts["pid"], opts["exit"]
+    cgroup, tag = opts.get("cgroup", ""), opts.get("marker", "")
+    me = os.getpid()
+    try:  # its own session and group (the daemon starts it so): ending the group's leftovers ends nothing else
+        os.setsid()
+    except OSError:  # already a group leader
+        pass
+    _write_atomic(pid_file, str(me))
+    _subreaper()
     child: subprocess.Popen[bytes] | None = None
+    stopped: list[int] = []
 
     def forward(signum: int, _frame: object) -> None:
-        # The daemon signals the whole process group; pass it on in case the child left it.
-        if child is not None and child.poll() is None:
+        # The daemon signals every process of the replica; pass it on in case the child left the group.
+        stopped.append(signum)
+        if child is not None and child.returncode is None:
             try:
-                child.send_signal(signum)
+                os.kill(child.pid, signum)
             except ProcessLookupError:
                 pass
 
     # A handler (not SIG_IGN): handlers reset to default in the exec'd child.
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    signal.signal(signal.SIGHUP, forward)
-    with open(log_file, "ab", buffering=0) as log:
-        try:
-            child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        except OSError as exc:
-            log.write(_stamp() + f"arena: cannot start replica: {exc}\n".encode())
-            _write_atomic(exit_file, json.dumps({"code": 127, "ts": time.time(), "error": str(exc)}))
-            return 127
-        assert child.stdout is not None
-        for line in iter(child.stdout.readline, b""):
-            if not line.endswith(b"\n"):
-                line += b"\n"
-            log.write(_stamp() + line)
-        code = child.wait()
-    if code < 0:  # killed by a signal: report as a shell would (128 + signal)
-        code = 128 - code
+    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(s, forward)
+    log = Log(opts["log"], int(opts.get("log-bytes", "0")))
+    if stopped:  # stopped before it started: nothing to run
+        log.close()
+        _write_atomic(exit_file, json.dumps({"code": 128 + stopped[0], "ts": time.time()}))
+        return 0
+    try:
+        child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 preexec_fn=(lambda: _join(cgroup)) if cgroup else None)
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.write(f"arena: cannot start replica: {exc}\n".encode())
+        log.close()
+        _write_atomic(exit_file, json.dumps({"code": 127, "ts": time.time(), "error": str(exc)}))
+        return 127
+    if stopped:
+        forward(stopped[0], None)
+    # In its cgroup, every descendant is found there; else by the marker (a walk over every process's environment).
+    joined = bool(cgroup) and child.pid in cgroup_members(cgroup)
+    out = child.stdout
+    assert out is not None
+
+    def pump() -> None:
+        for line in iter(lambda: out.readline(LINE_MAX), b""):
+            log.write(line if line.endswith(b"\n") else line + b"\n")
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    status = _wait_main(child.pid)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    code = child.returncode if child.returncode >= 0 else 128 - child.returncode  # killed: as a shell reports it
+    # The main process is gone: end what it left behind, as a container's end does, then drain its output.
+    deadline = time.monotonic() + LEFTOVER_WAIT
+    while end_all(cgroup, "" if joined else tag, os.getpgid(0), me) and time.monotonic() < deadline:
+        _reap()
+        time.sleep(0.01)
+    reader.join(timeout=max(deadline - time.monotonic(), 0.5))
+    _reap()
+    if cgroup:
+        cgroup_remove(cgroup)
+    if not reader.is_alive():
+        log.close()
     _write_atomic(exit_file, json.dumps({"code": code, "ts": time.time()}))
     return 0
+
+
+def _wait_main(pid: int) -> int:
+    """Wait for the main process, reaping any orphan of the replica that was re-parented here meanwhile."""
+    while True:
+        try:
+            got, status = os.waitpid(-1, 0)
+        except ChildProcessError:  # pragma: no cover - the main process is our child until we reap it
+            return 0
+        if got == pid:
+            return status
+
+
+def _reap() -> None:
+    while True:
+        try:
+            got, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if not got:
+            return
 
 
 if __name__ == "__main__":

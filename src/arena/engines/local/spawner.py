@@ -11,6 +11,7 @@ import os
 import threading
 from pathlib import Path
 
+from arena.engines.local import faults
 from arena.engines.local.catalog import Catalog
 from arena.engines.local.clock import Clock
 from arena.engines.local.effects import Effects
@@ -20,18 +21,21 @@ from arena.engines.local.paths import ReplicaFiles
 from arena.engines.local.ports import Ports
 from arena.engines.local.repo import Repo
 from arena.engines.local.rows import JobRow
-from arena.engines.local.supervisor import Processes
+from arena.engines.local.supervisor import Processes, tag_of
+
+LOG_BYTES = 2**30  # a replica's log is rotated past this (`limits.log_bytes_per_replica` in the config file)
 
 
 class Spawner:
     def __init__(self, repo: Repo, catalog: Catalog, effects: Effects, procs: Processes, ports: Ports,
-                 clock: Clock) -> None:
+                 clock: Clock, log_bytes: int = LOG_BYTES) -> None:
         self.repo = repo
         self.catalog = catalog
         self.effects = effects
         self.procs = procs
         self.ports = ports
         self.clock = clock
+        self.log_bytes = log_bytes
 
     def bindings(self, job: JobRow) -> Bindings:
         reps = self.repo.replicas(job.uid)
@@ -40,7 +44,9 @@ class Spawner:
             ports[TENSORBOARD] = job.tb_port
         return Bindings.of(job.uid, job.job_dir, ports, {r.key: r.gpus for r in reps})
 
-    def start_replica(self, uid: str, key: str) -> None:
+    def start_replica(self, uid: str, key: str, in_place: bool = False) -> None:
+        """Start (or, `in_place`, restart) a bound replica; idempotent, as the shim's lock makes it: a replica
+        whose shim already runs is recorded as running, not started twice."""
         job = self.repo.job(uid)
         if job is None or job.finished is not None or self.repo.replica(uid, key) is None:
             return
@@ -54,17 +60,26 @@ class Spawner:
             write_files(Path(job.job_dir), bindings.files(plan.files))
             with open(files.log, "ab"):
                 pass
-            pid, ctime = self.procs.spawn(launch.argv, launch.env, launch.cwd, files.pid, files.exit, files.log)
+            pid, ctime = self.procs.spawn(launch.argv, launch.env, launch.cwd, files, tag_of(uid, key), self.log_bytes)
         except OSError as exc:
             with self.repo.tx() as tx:
                 self.effects.finish(tx, uid, False, f"cannot start {job.name}-{key}: {exc}")
             self.effects.terminate(uid, str(exc))
             return
-        name = f"{job.name}-{key}"
+        faults.crash("replica-spawned", Path(job.job_dir))  # tests: a daemon killed before recording a start
+        self.started(job, key, pid, ctime, in_place)
+
+    def started(self, job: JobRow, key: str, pid: int, ctime: float | None, in_place: bool = False) -> None:
+        """Record a replica's shim as running: just started, or found running (adopted) after a daemon that
+        started it died before recording it."""
+        uid, name = job.uid, f"{job.name}-{key}"
         with self.repo.tx() as tx:
             tx.replica_running(uid, key, pid, ctime)
-            tx.event(uid, "Started", f"started {name} (pid {pid})", source=f"pod/{name}")
-            if tx.count_replicas(uid, ("Pending", "Starting")) == 0:
+            # No pid in the message: a replica restarting in place keeps one row with a count (its pid is shown with
+            # the instance).
+            tx.event(uid, "Started", f"started {name}", source=f"pod/{name}", aggregate=in_place)
+            state = tx.job_state(uid)
+            if state is not None and state[0] is None and tx.count_replicas(uid, ("Pending", "Starting")) == 0:
                 tx.set_phase(uid, "Running", "all replicas running", "RUNNING")
 
     def start_tensorboard(self, uid: str) -> None:
@@ -75,12 +90,11 @@ class Spawner:
             return
         port = self.ports.allocate()
         proc = Bindings({**self.bindings(job).values, placeholder_port(TENSORBOARD): str(port)}).process(plan.tensorboard)
-        status = Path(job.job_dir) / "status"
         try:
             for d in proc.dirs:
                 Path(d).mkdir(parents=True, exist_ok=True)
-            pid, ctime = self.procs.spawn(proc.argv, proc.env, proc.cwd, status / "tensorboard.pid",
-                                          status / "tensorboard.exit", Path(job.job_dir) / "logs" / "tensorboard.log")
+            pid, ctime = self.procs.spawn(proc.argv, proc.env, proc.cwd, ReplicaFiles.of(job.job_dir, TENSORBOARD),
+                                          tag_of(uid, TENSORBOARD), self.log_bytes)
         except OSError as exc:
             with self.repo.tx() as tx:
                 tx.event(uid, "TensorboardFailed", f"cannot start tensorboard: {exc}", "Warning")

@@ -13,6 +13,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from arena.errors import DiskFull
+
+# Each committed job's record in its directory (`<job dir>/job.json`: its uid, names and plan), written after the
+# job's transaction commits and removed before the one that deletes it. A job directory holding a record that the
+# store does not know is proof that the store lost committed work (a lost or garbled write-ahead log, or an
+# older backup): `integrity` refuses to serve from such a store and `arena daemon repair` re-records the job.
+RECORD = "job.json"
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     uid TEXT PRIMARY KEY,
@@ -46,11 +54,13 @@ CREATE TABLE IF NOT EXISTS jobs (
     tb_port INTEGER,
     ttl_s REAL,
     job_dir TEXT NOT NULL,
+    submit_key TEXT,
     UNIQUE(namespace, name)
 );
 CREATE INDEX IF NOT EXISTS jobs_active ON jobs(finished);
 CREATE INDEX IF NOT EXISTS jobs_ttl ON jobs(ttl_s) WHERE ttl_s IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_deadline ON jobs(deadline_s) WHERE deadline_s IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_submit_key ON jobs(submit_key) WHERE submit_key IS NOT NULL;
 CREATE TABLE IF NOT EXISTS replicas (
     job_uid TEXT NOT NULL REFERENCES jobs(uid) ON DELETE CASCADE,
     key TEXT NOT NULL,
@@ -68,6 +78,8 @@ CREATE TABLE IF NOT EXISTS replicas (
     finished REAL,
     kill_at REAL,
     reason TEXT NOT NULL DEFAULT '',
+    restart_at REAL,
+    backoff REAL NOT NULL DEFAULT 0,
     PRIMARY KEY (job_uid, key)
 );
 CREATE INDEX IF NOT EXISTS replicas_state ON replicas(state);
@@ -148,21 +160,52 @@ class Store:
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
-        """One atomic state change. Nested use joins the outer transaction."""
+        """One atomic state change. Nested use joins the outer transaction.
+
+        A full disk is reported as such (`DiskFull`, naming ARENA_HOME), never as a broken connection."""
         with self.lock:
             if self._conn.in_transaction:
                 yield self._conn
                 return
-            self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                except BaseException:
+                    if self._conn.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL)
+                        self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                if is_disk_full(exc):
+                    raise DiskFull(str(self.path.parent)) from None
                 raise
-            self._conn.execute("COMMIT")
             if self._conn.total_changes != self._seen_total:
                 self._seen_total = self._conn.total_changes
                 self.changes += 1
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database (a clean stop leaves nothing that a lost log could take)."""
+        try:
+            with self.lock:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error:
+            pass
+
+    def backup(self, target: Path) -> None:
+        """A consistent copy of the whole store at `target` (SQLite's online backup), written beside it and
+        renamed into place, so a copy is either whole or absent."""
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.unlink(missing_ok=True)
+        dest = sqlite3.connect(str(tmp))
+        try:
+            with self.lock:
+                self._conn.backup(dest)
+        finally:
+            dest.close()
+        tmp.replace(target)
 
     def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
         with self.lock:
@@ -171,3 +214,13 @@ class Store:
     def one(self, sql: str, params: tuple | dict = ()) -> sqlite3.Row | None:
         with self.lock:
             return self._conn.execute(sql, params).fetchone()
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """SQLite's SQLITE_FULL (or an I/O error for want of space), or an OSError ENOSPC/EDQUOT."""
+    import errno
+
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        return code == sqlite3.SQLITE_FULL or "disk is full" in str(exc) or "No space left" in str(exc)
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)

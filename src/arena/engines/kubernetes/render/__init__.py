@@ -8,6 +8,7 @@ placeholder `OWNER_UID` until apply calls `bind_owner(manifests, uid)` after cre
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from arena import kinds
@@ -19,17 +20,28 @@ from arena.spec.job import JobSpec
 
 
 def render(spec: JobSpec, *, user_id: str | None = None, user_name: str | None = None,
-           sync_secret: str | None = None, images: Images | None = None) -> list[dict[str, Any]]:
-    """Every manifest for `spec`, primary object first.
+           sync_secret: str | None = None, images: Images | None = None, pull_secrets: Sequence[str] = (),
+           files: Mapping[str, str] | None = None, role_sequence: str | None = None) -> list[dict[str, Any]]:
+    """Every manifest for `spec`, primary object first, then what it owns (TensorBoard, the ConfigMaps of
+    its `--config-file`s).
 
     user_id: the `arena.kubeflow.org/uid` label (upstream's per-user isolation);
     user_name: the `arena.kubeflow.org/username` annotation;
     sync_secret: Secret with the code-sync credentials (see `sync.credentials_secret`);
-    images: helper images (git-sync, rsync, TensorBoard).
+    images: helper images (git-sync, rsync, TensorBoard);
+    pull_secrets, role_sequence: the arena config's defaults (`RenderOptions`);
+    files: the content of each `--config-file`, by host path (the planner reads them).
     """
+    from arena.engines.kubernetes.render import configmaps
+    from arena.engines.kubernetes.render.context import Ctx
+
     kind = kinds.get(spec.kind)  # an unknown kind is InvalidSpec on --type
-    opts = RenderOptions(user_id=user_id, user_name=user_name, sync_secret=sync_secret, images=images or Images())
-    return kind.k8s_render(spec, opts)
+    opts = RenderOptions(user_id=user_id, user_name=user_name, sync_secret=sync_secret, images=images or Images(),
+                         pull_secrets=tuple(pull_secrets), files=dict(files or {}), role_sequence=role_sequence)
+    manifests = kind.k8s_render(spec, opts)
+    if spec.config_files:
+        manifests += configmaps.config_files(Ctx.of(spec, opts), manifests[0])
+    return manifests
 
 
 __all__ = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from arena.engines.kubernetes.labels import ANNOTATION_ENI
 from arena.engines.kubernetes.render import sync, tensorboard, tolerations
 from arena.engines.kubernetes.render.context import Ctx
 from arena.errors import InvalidSpec
@@ -17,7 +18,9 @@ from arena.spec.job import Resources, TaskSpec
 DEFAULT_WORKING_DIR = "/root"  # upstream's --working-dir default
 SHM_VOLUME = "dshm"
 GPU_RESOURCE = "nvidia.com/gpu"
+RDMA_RESOURCE = "rdma/hca"  # upstream's --rdma device
 POD_RESTART_POLICIES = ("Never", "OnFailure", "Always")
+CONFIG_FILE_KEY = 15  # upstream names a --config-file ConfigMap <job>-<md5(container dir)[:15]>
 
 
 def env_value(name: str, value: str) -> dict[str, Any]:
@@ -44,19 +47,38 @@ def image(ctx: Ctx, task: TaskSpec) -> str:
     return img
 
 
-def resources(res: Resources) -> dict[str, Any] | None:
-    """requests == limits, as upstream renders them: the pod gets exactly what it asked for."""
+def resources(res: Resources, *, rdma: bool = False, gpu_resource: str = GPU_RESOURCE) -> dict[str, Any] | None:
+    """requests == limits, as upstream renders them: the pod gets exactly what it asked for, except where a
+    limit above the request is given (tfjob's --<role>-cpu-limit/--<role>-memory-limit); --rdma adds the
+    rdma/hca device; `gpu_resource` is the GPU's name (aliyun.com/gpu under --gputopology)."""
     amounts: dict[str, Any] = {}
     if res.cpu:
         amounts["cpu"] = res.cpu
     if res.memory:
         amounts["memory"] = res.memory
     if res.gpus:
-        amounts[GPU_RESOURCE] = res.gpus
+        amounts[gpu_resource] = res.gpus
     amounts.update(res.devices)
-    if not amounts:
+    if rdma:
+        amounts[RDMA_RESOURCE] = 1
+    limits = dict(amounts)
+    if res.cpu_limit:
+        limits["cpu"] = res.cpu_limit
+    if res.memory_limit:
+        limits["memory"] = res.memory_limit
+    if not limits:
         return None
-    return {"limits": dict(amounts), "requests": dict(amounts)}
+    # A limit alone: Kubernetes makes the request equal to it, as upstream's chart leaves it.
+    return {"limits": limits, "requests": amounts} if amounts else {"limits": limits}
+
+
+def user_env(ctx: Ctx, task: TaskSpec) -> dict[str, str]:
+    """The job's and the task's `-e` values, the task's winning, without the code-sync credentials: those
+    only ever reach the init container through the credentials Secret (`sync.credentials_secret`)."""
+    env = {**ctx.spec.env, **task.env}
+    if ctx.spec.sync is not None:
+        env = {k: v for k, v in env.items() if k not in sync.CREDENTIAL_ENV}
+    return env
 
 
 def container_env(ctx: Ctx, task: TaskSpec, kind_env: Iterable[Mapping[str, Any]] = ()) -> list[dict[str, Any]]:
@@ -76,16 +98,49 @@ def container_env(ctx: Ctx, task: TaskSpec, kind_env: Iterable[Mapping[str, Any]
         out["gpus"] = env_value("gpus", str(res.gpus))
     for item in kind_env:
         out[item["name"]] = dict(item)
-    for name, value in {**ctx.spec.env, **task.env}.items():
+    for name, value in user_env(ctx, task).items():
         out[name] = env_value(name, value)
     return list(out.values())
 
 
+def config_file_key(mount_path: str) -> str:
+    """Upstream's key of a --config-file's container directory: the ConfigMap `<job>-<key>` and its volume."""
+    import hashlib
+    import posixpath
+
+    return hashlib.md5(posixpath.dirname(mount_path).encode()).hexdigest()[:CONFIG_FILE_KEY]  # noqa: S324 - a name
+
+
+def config_files(ctx: Ctx) -> dict[str, dict[str, str]]:
+    """--config-file contents by container directory key: {key: {file name: content}} (one ConfigMap each)."""
+    import posixpath
+
+    out: dict[str, dict[str, str]] = {}
+    for cf in ctx.spec.config_files:
+        content = ctx.opts.files.get(cf.host_path)
+        if content is None:
+            raise InvalidSpec("--config-file", f"{cf.host_path} was not read (the plan reads --config-file files)")
+        out.setdefault(config_file_key(cf.mount_path), {})[posixpath.basename(cf.mount_path)] = content
+    return out
+
+
 def volumes(ctx: Ctx) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(pod volumes, main-container mounts) for sync, data, data dirs, shm and TensorBoard logs."""
+    """(pod volumes, main-container mounts) for config files, sync, data, data dirs, shm and TensorBoard logs.
+
+    Config files are mounted file by file (subPath), where upstream mounts the ConfigMap over the whole
+    container directory and so hides the directory's other files (`--config-file a.cnf:/etc/a.cnf` hid /etc)."""
+    import posixpath
+
     spec = ctx.spec
     vols: list[dict[str, Any]] = []
     mounts: list[dict[str, Any]] = []
+    keys: list[str] = []
+    for cf in spec.config_files:
+        key = config_file_key(cf.mount_path)
+        if key not in keys:
+            keys.append(key)
+            vols.append({"name": key, "configMap": {"name": f"{ctx.name}-{key}"}})
+        mounts.append({"name": key, "mountPath": cf.mount_path, "subPath": posixpath.basename(cf.mount_path)})
     if spec.sync:
         vols.append(sync.volume())
         mounts.append(sync.mount(working_dir(ctx)))
@@ -99,8 +154,9 @@ def volumes(ctx: Ctx) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     if logs:
         vols.append(logs[0])
         mounts.append(logs[1])
-    if spec.share_memory:
-        vols.append({"name": SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": spec.share_memory}})
+    shm = ctx.share_memory
+    if shm and not ctx.no_shm:
+        vols.append({"name": SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": shm}})
         mounts.append({"name": SHM_VOLUME, "mountPath": "/dev/shm"})
     names = [v["name"] for v in vols]
     clash = sorted({n for n in names if names.count(n) > 1})
@@ -109,19 +165,36 @@ def volumes(ctx: Ctx) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return vols, mounts
 
 
-def placement(ctx: Ctx, scheduler_name: str | None) -> dict[str, Any]:
-    """Pod spec fields deciding where and how urgently pods run."""
+def placement(ctx: Ctx, scheduler_name: str | None, task: TaskSpec | None = None) -> dict[str, Any]:
+    """Pod spec fields deciding where and how urgently pods run; a role's own node selector replaces the
+    job's (upstream's tfjob --<role>-selector)."""
     sched = ctx.spec.scheduling
     out: dict[str, Any] = {}
     if scheduler_name:
         out["schedulerName"] = scheduler_name
     if sched.priority:
         out["priorityClassName"] = sched.priority
-    if sched.node_selector:
-        out["nodeSelector"] = dict(sched.node_selector)
+    selector = (task.node_selector if task is not None else None) or sched.node_selector
+    if selector:
+        out["nodeSelector"] = dict(selector)
     tols = tolerations.parse_all(sched.tolerations)
     if tols:
         out["tolerations"] = tols
+    return out
+
+
+def host_namespaces(ctx: Ctx) -> dict[str, Any]:
+    """--hostNetwork/--hostIPC/--hostPID as upstream renders them: the host network with the DNS policy that
+    keeps cluster names resolvable, and no host network for Aliyun ENI pods (they get their own interface)."""
+    spec = ctx.spec
+    out: dict[str, Any] = {}
+    eni = spec.annotations.get(ANNOTATION_ENI) == "true"
+    if (spec.host_network or ctx.host_network) and not eni:
+        out.update(hostNetwork=True, dnsPolicy="ClusterFirstWithHostNet")
+    if spec.host_pid:
+        out["hostPID"] = True
+    if spec.host_ipc:
+        out["hostIPC"] = True
     return out
 
 
@@ -146,9 +219,11 @@ def main_container(ctx: Ctx, task: TaskSpec, name: str, *, ports: Iterable[Mappi
     port_list = [dict(p) for p in ports]
     if port_list:
         out["ports"] = port_list
-    res = resources(task.resources)
+    res = resources(task.resources, rdma=ctx.spec.rdma, gpu_resource=ctx.gpu_resource)
     if res:
         out["resources"] = res
+    if ctx.spec.rdma:  # RDMA memory registration needs locked memory
+        out["securityContext"] = {"capabilities": {"add": ["IPC_LOCK"]}}
     if mounts:
         out["volumeMounts"] = mounts
     return out
@@ -167,16 +242,20 @@ def pod_template(ctx: Ctx, task: TaskSpec, *, container: str, ports: Iterable[Ma
     spec: dict[str, Any] = {}
     if restart:
         spec["restartPolicy"] = restart
-    spec.update(placement(ctx, scheduler_name))
+    spec.update(placement(ctx, scheduler_name, task))
+    spec.update(host_namespaces(ctx))
     if extra_spec:
         spec.update(extra_spec)
     if ctx.spec.sync:
         init_res = resources(Resources(cpu=task.resources.cpu, memory=task.resources.memory))
-        spec["initContainers"] = [sync.init_container(ctx, init_res)]
+        spec["initContainers"] = [sync.init_container(ctx, init_res, user_env(ctx, task))]
+    pull_secrets = ctx.pull_secrets()
+    if pull_secrets:
+        spec["imagePullSecrets"] = pull_secrets
     spec["containers"] = [main_container(ctx, task, container, ports=ports, kind_env=kind_env, mounts=mounts)]
     if vols:
         spec["volumes"] = vols
-    meta: dict[str, Any] = {"labels": {**ctx.labels(), **(labels or {})}}
+    meta: dict[str, Any] = {"labels": {**ctx.labels(), **ctx.gang_labels(), **(labels or {})}}
     annotations = ctx.annotations()
     if annotations:
         meta["annotations"] = annotations

@@ -16,6 +16,11 @@ from arena.spec.job import JobSpec
 
 VOLUME = "code-sync"
 SYNC_ROOT = "/code"  # where the init container writes
+# Env names that are credentials of the code sync: given with -e or in the submitter's environment, their
+# values go into the credentials Secret only, never into a manifest (`--dry-run` prints no password).
+GIT_CREDENTIALS = {"GIT_SYNC_USERNAME": "username", "GIT_SYNC_PASSWORD": "password"}
+RSYNC_CREDENTIALS = {"RSYNC_PASSWORD": "password"}
+CREDENTIAL_ENV = frozenset({*GIT_CREDENTIALS, *RSYNC_CREDENTIALS})
 
 
 def secret_name(spec: JobSpec) -> str:
@@ -31,8 +36,13 @@ def mount(working_dir: str) -> dict[str, Any]:
     return {"name": VOLUME, "mountPath": f"{working_dir.rstrip('/')}/code"}
 
 
-def init_container(ctx: Ctx, resources: dict[str, Any] | None) -> dict[str, Any]:
-    """The git-sync (one shot) or rsync init container for the job's SyncSpec."""
+def init_container(ctx: Ctx, resources: dict[str, Any] | None, user_env: dict[str, str] | None = None
+                   ) -> dict[str, Any]:
+    """The git-sync (one shot) or rsync init container for the job's SyncSpec.
+
+    The user's -e values reach it too, as upstream's charts copy them (so `-e GIT_SYNC_BRANCH=dev` or
+    `-e GIT_SYNC_DEPTH=1` tune git-sync); one with the name of an Arena-set variable replaces it in place.
+    Credentials are never among them (`pod.user_env`): they come from the Secret."""
     sync = ctx.spec.sync
     assert sync is not None
     secret = ctx.opts.sync_secret
@@ -55,6 +65,11 @@ def init_container(ctx: Ctx, resources: dict[str, Any] | None) -> dict[str, Any]
         image = sync.image or ctx.opts.images.rsync
         env = [_secret_env("RSYNC_PASSWORD", secret, "password")] if secret else []
         command = ["rsync", "-avP", sync.source, SYNC_ROOT]
+    if user_env:
+        merged = {e["name"]: e for e in env}
+        for name, value in user_env.items():
+            merged[name] = {"name": name, "value": value}
+        env = list(merged.values())
     out: dict[str, Any] = {"name": INIT_CONTAINER, "image": image, **ctx.pull_policy()}
     if command:
         out["command"] = command

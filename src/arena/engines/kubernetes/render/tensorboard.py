@@ -16,6 +16,7 @@ from arena.engines.kubernetes.render.owner import owner_reference
 from arena.spec.job import DataMount, JobSpec
 
 PORT = 6006
+PULL_POLICY = "Always"  # upstream's tensorboardImagePullpolicy, whatever the job's --image-pull-policy
 LOG_VOLUME = "training-logs-volume"
 HOST_LOG_ROOT = "/arena_logs"
 ROLE = {"role": "tensorboard"}
@@ -66,9 +67,13 @@ def objects(ctx: Ctx, primary: dict[str, Any], chief_selector: dict[str, str]) -
     # Placed like the job's pods (priority, node selector, tolerations), but left to the default
     # scheduler: TensorBoard is not part of the job's gang.
     pod_spec: dict[str, Any] = pod.placement(ctx, None)
+    pull_secrets = ctx.pull_secrets()
+    if pull_secrets:
+        pod_spec["imagePullSecrets"] = pull_secrets
     container: dict[str, Any] = {
         "name": "tensorboard",
         "image": tb.image or ctx.opts.images.tensorboard,
+        "imagePullPolicy": PULL_POLICY,
         "command": ["tensorboard", "--logdir", tb.logdir, "--host", "0.0.0.0", "--port", str(PORT)],
         "ports": [{"name": "tensorboard", "containerPort": PORT}],
     }

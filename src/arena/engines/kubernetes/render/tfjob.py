@@ -2,7 +2,10 @@
 `arena.kinds.tfjob`.
 
 The operator writes TF_CONFIG into the `tensorflow` container; Arena sets the success policy and,
-for a standalone job (one worker, no PS), upstream's annotation that turns TF_CONFIG off.
+for a standalone job (one worker, no PS), upstream's annotation that turns TF_CONFIG off; upstream's
+role sequence annotation; and the PS/worker spread or binpack affinity of upstream's chart, selecting the
+Training Operator's own pod labels (upstream's chart selects the labels of the old tf-operator,
+`group-name`/`tf-replica-type`, which the Training Operator v1 no longer sets, so its terms matched nothing).
 """
 from __future__ import annotations
 
@@ -19,23 +22,65 @@ CONTAINER = "tensorflow"
 PORT_NAME = "tfjob-port"
 DEFAULT_PORT = 2222
 DISABLE_TF_CONFIG = "arena.kubeflow.org/disable-tf-config"
+ROLE_SEQUENCE = "job-role-sequence"  # read by Aliyun's tf-operator: the order it starts the roles in
+HOSTNAME = "kubernetes.io/hostname"
+REPLICA_TYPE = "training.kubeflow.org/replica-type"
+JOB_NAME = "training.kubeflow.org/job-name"
+
+
+def _term(ctx: Ctx, role: str | None) -> dict[str, Any]:
+    """A pod affinity term over the job's pods (of one role when given), per node."""
+    labels = {JOB_NAME: ctx.name}
+    if role:
+        labels[REPLICA_TYPE] = role
+    return {"topologyKey": HOSTNAME, "labelSelector": {"matchLabels": labels}}
+
+
+def affinity(ctx: Ctx, role: str, policy: str, constraint: str) -> dict[str, Any] | None:
+    """Upstream's --<role>-affinity-policy: spread keeps the role's pods on different nodes (anti-affinity),
+    binpack keeps the job's pods together (affinity: the job first, then workers, then parameter servers);
+    `required` makes the rule a hard constraint."""
+    if policy == "spread":
+        if constraint == "required":
+            return {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [_term(ctx, role)]}}
+        return {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 100, "podAffinityTerm": _term(ctx, role)}]}}
+    if policy == "binpack":
+        if constraint == "required":
+            return {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [_term(ctx, role)]}}
+        first, second = ("ps", "worker") if role == "worker" else ("worker", "ps")
+        return {"podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 100, "podAffinityTerm": _term(ctx, None)},
+            {"weight": 60, "podAffinityTerm": _term(ctx, first)},
+            {"weight": 30, "podAffinityTerm": _term(ctx, second)}]}}
+    return None
 
 
 def job(ctx: Ctx) -> dict[str, Any]:
     kubeflow.check_job_names(ctx)
     options = ctx.spec.options_as(TFOptions)
+    policies = {"worker": (options.worker_affinity_policy, options.worker_affinity_constraint),
+                "ps": (options.ps_affinity_policy, options.ps_affinity_constraint)}
     replicas: dict[str, Any] = {}
     for rtype, task in kubeflow.replica_types(ctx, ROLES):
         ports = [{"name": PORT_NAME, "containerPort": task.port or DEFAULT_PORT, "protocol": "TCP"}]
+        rule = affinity(ctx, task.name, *policies[task.name]) if task.name in policies else None
         template = pod.pod_template(ctx, task, container=CONTAINER, ports=ports,
-                                    scheduler_name=ctx.spec.scheduling.scheduler_name)
+                                    scheduler_name=ctx.spec.scheduling.scheduler_name,
+                                    extra_spec={"affinity": rule} if rule else None)
         replicas[rtype] = kubeflow.replica_spec(task, template)
     spec: dict[str, Any] = {"runPolicy": kubeflow.run_policy(ctx)}
     if options.success_policy == "AllWorkers":
         spec["successPolicy"] = "AllWorkers"  # ChiefWorker is the operator's default ("")
     spec["tfReplicaSpecs"] = replicas
-    annotations = {DISABLE_TF_CONFIG: "true"} if options.standalone else None
-    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": kubeflow.metadata(ctx, annotations), "spec": spec}
+    annotations: dict[str, str] = {}
+    if options.standalone:
+        annotations[DISABLE_TF_CONFIG] = "true"
+    sequence = options.role_sequence or ctx.opts.role_sequence
+    if sequence:
+        annotations[ROLE_SEQUENCE] = sequence
+    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": kubeflow.metadata(ctx, annotations or None),
+            "spec": spec}
 
 
 def chief_selector(ctx: Ctx) -> dict[str, str]:

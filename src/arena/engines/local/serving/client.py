@@ -1,0 +1,138 @@
+"""`arena serve` on the local engine, as the SDK sees it: the `Serving` interface over the daemon's API.
+
+Planning runs here, in the submitting process (it reads this shell's environment and where the type's
+server is installed, once); logs are read here too, straight from the replica's log file.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
+
+if TYPE_CHECKING:
+    from arena.engines.local.serving.plan import ServingPlan
+    from arena.engines.local.transport import Transport
+    from arena.serving.spec import ServingSpec, ServingUpdate, TrafficSplit
+    from arena.serving.views import ServingInstance, ServingView
+
+FIRST_REVISION = "00001"
+
+
+class LocalServing:
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    def plan(self, spec: ServingSpec) -> ServingPlan:
+        import msgspec
+
+        from arena.engines.local.serving import plan as planning
+        from arena.serving import types
+
+        if types.get(spec.type).versionless and not spec.version:  # kserve: its revisions are the versions
+            spec = msgspec.structs.replace(spec, version=FIRST_REVISION)
+        planning.check_local(spec)
+        return planning.plan(spec, planning.gather(spec, os.environ, os.getcwd()))
+
+    def apply(self, plan: ServingPlan) -> ServingView:
+        import msgspec
+
+        from arena.serving.views import ServingView
+
+        return self.transport.request("POST", "/v1/serving", {"plan": msgspec.to_builtins(plan)}, type=ServingView)
+
+    def submit(self, spec: ServingSpec) -> ServingView:
+        return self.apply(self.plan(spec))
+
+    def _path(self, namespace: str, name: str, suffix: str = "", **query: str | None) -> str:
+        q = urlencode({k: v for k, v in query.items() if v})
+        return f"/v1/serving/{quote(namespace)}/{quote(name)}{suffix}" + (f"?{q}" if q else "")
+
+    def list(self, namespace: str | None, type: str | None = None) -> list[ServingView]:  # noqa: A002
+        from arena.serving.views import ServingView
+
+        q: dict[str, str] = {"all": "1"} if namespace is None else {"namespace": namespace}
+        if type:
+            q["type"] = type
+        return self.transport.request("GET", f"/v1/serving?{urlencode(q)}", type=list[ServingView])
+
+    def get(self, namespace: str, name: str, version: str | None = None,
+            type: str | None = None) -> ServingView:  # noqa: A002
+        from arena.serving.views import ServingView
+
+        return self.transport.request("GET", self._path(namespace, name, version=version, type=type), type=ServingView)
+
+    def delete(self, namespace: str, name: str, version: str | None = None,
+               type: str | None = None) -> list[ServingView]:  # noqa: A002
+        from arena.serving.views import ServingView
+
+        return self.transport.request("DELETE", self._path(namespace, name, version=version, type=type),
+                                      type=list[ServingView])
+
+    def update(self, update: ServingUpdate) -> ServingView:
+        """The new generation runs in this shell's environment, with the servers found from here; in the job's
+        first working directory (its relative paths keep their meaning)."""
+        import msgspec
+
+        from arena.engines.local.serving import plan as planning
+        from arena.serving.spec import ServingSpec
+        from arena.serving.views import ServingView
+
+        probe = ServingSpec(type=update.type, name=update.name, command=update.command)
+        inputs = planning.gather(probe, os.environ, os.getcwd())
+        return self.transport.request("PUT", self._path(update.namespace, update.name),
+                                      {"update": msgspec.to_builtins(update), "inputs": msgspec.to_builtins(inputs)},
+                                      type=ServingView)
+
+    def traffic_split(self, split: TrafficSplit) -> list[ServingView]:
+        import msgspec
+
+        from arena.serving.views import ServingView
+
+        return self.transport.request("POST", self._path(split.namespace, split.name, "/traffic"),
+                                      {"split": msgspec.to_builtins(split)}, type=list[ServingView])
+
+    def logs(self, namespace: str, name: str, version: str | None = None, type: str | None = None,  # noqa: A002
+             instance: str | None = None, follow: bool = False, tail: int = -1, since: float | None = None,
+             timestamps: bool = False) -> Iterator[str]:
+        """Lines of one instance's log; the only instance when there is one (upstream asks for `-i` otherwise)."""
+        from pathlib import Path
+
+        from arena import logs
+        from arena.errors import ArenaError
+
+        view = self.get(namespace, name, version, type)
+        inst = pick_instance(view, instance)
+
+        def done() -> bool:
+            try:
+                v = self.get(namespace, name, version, type)
+            except ArenaError:
+                return True
+            return not any(i.name == inst.name for i in v.instances)
+
+        return logs.read(Path(inst.logPath), tail=tail, since=since, timestamps=timestamps, follow=follow, done=done)
+
+
+def pick_instance(view: ServingView, instance: str | None) -> ServingInstance:
+    """Upstream's rules and texts (SERVING.md §8), each on one line."""
+    from arena.errors import ArenaError, InvalidSpec
+
+    if not view.instances:
+        raise ArenaError(f"not found instances of serving job,please use 'arena serve get {view.name}' to get job "
+                         "information")
+    if instance:
+        for i in view.instances:
+            if i.name == instance:
+                return i
+        raise InvalidSpec("--instance", f"invalid instance name {instance} of serving job {view.name},please use "
+                                        f"'arena serve get {view.name}' to get instance names")
+    if len(view.instances) > 1:
+        names = ", ".join(i.name for i in view.instances)
+        raise InvalidSpec("--instance", f"There is {len(view.instances)} instances have been found: {names}; please "
+                                        "use '-i' or '--instance' to filter.")
+    return view.instances[0]
+
+
+def serving(engine: Any) -> LocalServing:
+    return LocalServing(engine.transport)

@@ -1,0 +1,7 @@
+"""The serving tests import their helpers (`serving_helpers`) from this directory."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))

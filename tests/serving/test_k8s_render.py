@@ -1,0 +1,109 @@
+"""`arena serve` on the Kubernetes engine: upstream's charts' objects, validated like the job kinds' manifests."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kubernetes"))
+
+from k8s_validation import load  # noqa: E402
+
+from arena.engines.kubernetes.render.serving import ServingContext, fullname, render  # noqa: E402
+from arena.errors import InvalidSpec  # noqa: E402
+from arena.serving import options, types  # noqa: E402
+
+CTX = ServingContext(user_id="u123", user_name="alice", created=1700000000)
+
+
+@pytest.fixture(scope="module")
+def validator() -> Any:
+    found = load()
+    if found is None:
+        pytest.skip("the shared manifest validator (../shared/tools/validate_manifests.py) is absent")
+    return found
+
+
+def manifests(type_: str, **opts: Any) -> list[dict]:
+    spec = options.spec_from_options(type_, {"namespace": "team", **opts})
+    return render(types.get(spec.type), spec, CTX)
+
+
+def test_custom_is_a_deployment_and_a_service_with_upstreams_labels(validator: Any) -> None:
+    objs = manifests("custom", name="web", version="v1", image="python:3.11", port=9000, restful_port=8080,
+                     replicas=2, gpus=1, cpu="2", memory="4Gi", env=["A=1"], label=["team=x"],
+                     annotation=["note=y"], selector=["pool=gpu"], toleration=["gpu=true:NoSchedule"],
+                     image_pull_secret=["regcred"], data=["models:/models"], data_dir=["/host/data:/data"],
+                     readiness_probe_action="httpGet", readiness_probe_action_option=["path: /healthz"],
+                     max_surge="1", max_unavailable="25%", command="python serve.py")
+    validator.assert_valid(objs)
+    dep, svc = objs
+    assert dep["kind"] == "Deployment" and dep["metadata"]["name"] == "web-v1-custom-serving"
+    labels = dep["metadata"]["labels"]
+    assert {k: labels[k] for k in ("servingName", "servingVersion", "servingType", "app", "release", "serviceName")} == \
+        {"servingName": "web", "servingVersion": "v1", "servingType": "custom-serving", "app": "custom-serving",
+         "release": "web-v1", "serviceName": "web"}
+    assert labels["arena.kubeflow.org/uid"] == "u123" and labels["team"] == "x"
+    assert dep["metadata"]["annotations"]["helm.sh/created"] == "1700000000"
+    pod = dep["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    assert c["command"] == ["sh", "-c", "python serve.py"]
+    assert [(p["name"], p["containerPort"]) for p in c["ports"]] == [("grpc", 9000), ("restful", 8080)]
+    assert c["resources"]["limits"] == {"cpu": "2", "memory": "4Gi", "nvidia.com/gpu": 1}
+    assert c["readinessProbe"] == {"httpGet": {"path": "/healthz", "port": "restful"}}
+    assert {e["name"] for e in c["env"]} >= {"A", "ARENA_POD_NAME", "ARENA_NODE_NAME"}
+    assert pod["nodeSelector"] == {"pool": "gpu"} and pod["imagePullSecrets"] == [{"name": "regcred"}]
+    assert dep["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": "25%"}
+    assert svc["metadata"]["name"] == "web-v1" and svc["spec"]["type"] == "ClusterIP"
+    assert [(p["name"], p["port"]) for p in svc["spec"]["ports"]] == [("grpc-serving", 9000), ("http-serving", 8080)]
+    assert svc["spec"]["selector"] == {"app": "custom-serving", "release": "web-v1"}
+    assert dep["spec"]["selector"]["matchLabels"] == svc["spec"]["selector"]
+
+
+def test_tensorflow_and_triton_run_their_servers(validator: Any) -> None:
+    tf = manifests("tensorflow", name="mnist", version="1", model_name="mnist", model_path="/models/mnist")
+    validator.assert_valid(tf)
+    c = tf[0]["spec"]["template"]["spec"]["containers"][0]
+    assert tf[0]["metadata"]["name"] == "mnist-1-tensorflow-serving" and c["image"] == "tensorflow/serving:latest"
+    assert c["args"] == ["/usr/bin/tensorflow_model_server --port=8500 --rest_api_port=8501 --model_name=mnist "
+                         "--model_base_path=/models/mnist"]
+    assert tf[0]["metadata"]["labels"]["servingType"] == "tf-serving"
+    assert [p["port"] for p in tf[1]["spec"]["ports"]] == [8500, 8501]
+    tr = manifests("triton", name="bert", version="2", model_repository="/repo", allow_metrics=True)
+    validator.assert_valid(tr)
+    c = tr[0]["spec"]["template"]["spec"]["containers"][0]
+    assert tr[0]["metadata"]["name"] == "bert-2-tritoninferenceserver"
+    assert c["image"] == "nvcr.io/nvidia/tritonserver:24.01-py3" and c["name"] == "tritonserver"
+    assert c["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
+    assert "--model-repository=/repo" in c["args"][0] and "--allow-metrics=true" in c["args"][0]
+    assert [p["name"] for p in tr[1]["spec"]["ports"]] == ["http-serving", "grpc-serving", "http-metrics"]
+
+
+def test_kserve_is_an_inference_service(validator: Any) -> None:
+    objs = manifests("kserve", name="sk", model_format="sklearn:1", storage_uri="gs://models/sk", min_replicas=1,
+                     max_replicas=3, scale_metric="concurrency", scale_target=5, canary_traffic_percent=20,
+                     cpu="1", memory="2Gi", env=["A=1"])
+    validator.assert_valid(objs)
+    (isvc,) = objs
+    assert isvc["apiVersion"] == "serving.kserve.io/v1beta1" and isvc["metadata"]["name"] == "sk"
+    assert isvc["metadata"]["labels"]["servingType"] == "kserve" and "servingVersion" not in isvc["metadata"]["labels"]
+    p = isvc["spec"]["predictor"]
+    assert (p["minReplicas"], p["maxReplicas"], p["scaleMetric"], p["scaleTarget"], p["canaryTrafficPercent"]) == \
+        (1, 3, "concurrency", 5, 20)
+    assert p["model"]["modelFormat"] == {"name": "sklearn", "version": "1"} and p["model"]["storageUri"] == "gs://models/sk"
+    assert p["model"]["resources"]["requests"] == {"cpu": "1", "memory": "2Gi"}
+    custom = manifests("kserve", name="cc", image="repo/server:1", command="python s.py", scale_metric="gpu-util")
+    validator.assert_valid(custom)
+    pred = custom[0]["spec"]["predictor"]
+    assert pred["containers"][0]["name"] == "kserve-container" and "scaleMetric" not in pred
+    assert custom[0]["metadata"]["annotations"]["serving.kserve.io/autoscalerClass"] == "external"
+
+
+def test_names_and_refusals() -> None:
+    spec = options.spec_from_options("custom", {"name": "custom-serving", "version": "v1", "restful_port": 1,
+                                                "image": "x", "command": "c"})
+    assert fullname(types.get("custom"), spec) == "custom-serving-v1"  # helm: the release already has the chart's name
+    with pytest.raises(InvalidSpec, match="image must be specified"):
+        manifests("custom", name="a", version="v1", restful_port=1, command="c")
