@@ -62,6 +62,20 @@ def test_rsync_mode_copies_a_directory(arena, tmp_path):
     assert r.returncode == 2 and "--sync-source" in r.stderr
 
 
+def test_rsync_of_the_current_directory_and_of_one_holding_arena_home(arena, tmp_path):
+    """`--sync-source .` ended in a traceback (the copy went onto its own staging folder); a source holding
+    ARENA_HOME would copy the copy."""
+    src = tmp_path / "proj"
+    src.mkdir()
+    (src / "hello.txt").write_text("here\n")
+    arena.run("submit", "py", "--name", "dot", "--sync-mode", "rsync", "--sync-source", ".", "--wait",
+              "cat code/proj/hello.txt", check=True, cwd=src)
+    assert arena.run("logs", "dot", check=True).stdout.strip() == "here"
+    r = arena.run("submit", "py", "--name", "home", "--sync-mode", "rsync", "--sync-source", str(arena.home.parent),
+                  "true")
+    assert r.returncode == 2 and "holds ARENA_HOME" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_data_volumes_and_data_dirs_are_exposed(arena, tmp_path):
     vol = tmp_path / "vol"
     arena.run("data", "create", "digits", "--path", str(vol), check=True)

@@ -182,14 +182,37 @@ def loads(text: str, source: str = "job file") -> dict[str, Any]:
     return doc
 
 
+MAX_FILE_BYTES = 4 * 2**20  # far above any real job file; `-f /dev/zero` must not read forever
+
+
 def load(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and parse a job file."""
+    """Read and parse a job file: a regular file of at most MAX_FILE_BYTES.
+
+    Opened without blocking and checked before reading, so a FIFO, a device (`-f /dev/zero`) or a
+    directory is a one-line error instead of a hang or an unbounded read."""
+    import stat
+
+    name = os.fspath(path)
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as err:
-        raise InvalidSpec("-f", f"cannot read {os.fspath(path)}: {err.strerror}") from None
-    return loads(text, os.fspath(path))
+        raise InvalidSpec("-f", f"cannot read {name}: {err.strerror}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InvalidSpec("-f", f"{name} is not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as err:
+        raise InvalidSpec("-f", f"cannot read {name}: {err.strerror}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_FILE_BYTES:
+        raise InvalidSpec("-f", f"{name} is larger than {MAX_FILE_BYTES // 2**20} MiB; a job file is a few KiB")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidSpec("-f", f"{name} is not UTF-8 text") from None
+    return loads(text, name)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -13,11 +13,7 @@ API server for the rest. Pure and standard-library only.
 """
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import os
-import tempfile
 from typing import Any
 
 LEGACY_CERT_USER = "kubecfg:certauth:admin"  # upstream's name for a certificate it cannot read
@@ -26,6 +22,8 @@ NO_USER = "not found user name for the current context,we don't know how to dete
 
 def user_id(name: str) -> str:
     """Upstream's user Id: the md5 of the user name, as 32 lower-case hex digits (a valid label value)."""
+    import hashlib  # here, not at import: the planner imports this module on every Kubernetes --dry-run
+
     return hashlib.md5(name.encode("utf-8")).hexdigest()
 
 
@@ -73,6 +71,9 @@ def jwt_subject(token: str) -> str | None:
     """The `sub` claim of a JWT (a service account token: `system:serviceaccount:<ns>:<name>`), unverified.
 
     Only a fallback for when the API server cannot be asked: it names the user the server would name."""
+    import base64
+    import json
+
     parts = token.split(".")
     if len(parts) != 3:
         return None
@@ -86,6 +87,9 @@ def jwt_subject(token: str) -> str | None:
 
 def certificate_common_name(user: Any) -> str | None:
     """The CommonName of the client certificate (Kubernetes maps it to the user name), or None."""
+    import base64
+    import tempfile
+
     import ssl
 
     decode = getattr(ssl._ssl, "_test_decode_cert", None)  # type: ignore[attr-defined]

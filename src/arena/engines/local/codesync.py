@@ -43,8 +43,13 @@ def stage(sync: SyncSpec, staging_root: Path, env: dict[str, str] | None = None)
     """Fetch the code into a new staging directory; returns it (holding `<project>/`)."""
     env = dict(os.environ if env is None else env)
     staging_root.mkdir(parents=True, exist_ok=True)
+    if sync.mode == "rsync":
+        _check_copy_source(sync.source, staging_root)
+        name = project_name(str(Path(sync.source).expanduser().resolve()))  # `.` names the directory it is
+    else:
+        name = project_name(sync.source)
     out = Path(tempfile.mkdtemp(prefix="sync-", dir=staging_root))
-    dest = out / (project_name(sync.source) or "code")
+    dest = out / (name or "code")
     try:
         if sync.mode == "rsync":
             _copy(sync.source, dest)
@@ -56,11 +61,19 @@ def stage(sync: SyncSpec, staging_root: Path, env: dict[str, str] | None = None)
     return out
 
 
-def _copy(source: str, dest: Path) -> None:
+def _check_copy_source(source: str, staging_root: Path) -> None:
+    """A directory on this machine, and not one holding ARENA_HOME: copying that would copy the copy."""
     src = Path(source).expanduser()
     if not src.is_dir():
         raise InvalidSpec("--sync-source", f"{source!r} is not a directory on this machine")
-    shutil.copytree(src, dest, symlinks=True)
+    src, root = src.resolve(), staging_root.resolve()
+    if src == root or src in root.parents:
+        raise InvalidSpec("--sync-source", f"{source!r} holds ARENA_HOME ({root.parent}); sync a directory "
+                                           "outside it")
+
+
+def _copy(source: str, dest: Path) -> None:
+    shutil.copytree(Path(source).expanduser(), dest, symlinks=True)
 
 
 def _clone(sync: SyncSpec, dest: Path, env: dict[str, str], workdir: Path) -> None:
