@@ -24,6 +24,7 @@ from arena.spec import jobfile
 _NASTY = ["", " ", "-1", "0", "1", "2", "1e309", "nan", "inf", "-inf", "1.5", "999999999999999999999", "abc",
           "k=v", "a:b", "/../../tmp/x", "../x", "a/b", "Bad_Name", "\x00", "é", "2Gi", "500m", "1h", "-1h",
           "true", "false", "worker:2", "ps:1:500m:1Gi:1=python t.py", "=", ":", "x" * 300]
+HANG_MS = 10_000  # an example taking longer counts as a hang (hypothesis fails it)
 _VALUE = st.one_of(st.sampled_from(_NASTY), st.text(max_size=12))
 
 
@@ -70,7 +71,7 @@ def _run(argv: list[str]) -> tuple[int, str]:
     return code, err.getvalue()
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=300, deadline=HANG_MS, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                    HealthCheck.too_slow])
 @given(argv=argvs())
 def test_submit_arguments_succeed_or_fail_in_one_line(argv: list[str], tmp_path: Path,
@@ -113,7 +114,7 @@ def job_files(draw: st.DrawFn) -> str:
     return text
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400, deadline=HANG_MS)
 @given(text=job_files())
 def test_job_files_become_a_spec_or_one_error_naming_a_field(text: str) -> None:
     try:
