@@ -90,9 +90,9 @@ def test_submit_arguments_succeed_or_fail_in_one_line(argv: list[str], tmp_path:
 
 _SCALAR = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=True),
                     st.sampled_from(_NASTY))
-_DOC_VALUE = st.recursive(_SCALAR, lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                           st.dictionaries(st.sampled_from(_NASTY + ["name", "cpu"]),
-                                                                           inner, max_size=3)), max_leaves=8)
+_KEYS = st.sampled_from(_NASTY + ["name", "cpu"])
+_DOC_VALUE = st.one_of(_SCALAR, st.lists(_SCALAR, max_size=3), st.dictionaries(_KEYS, _SCALAR, max_size=3),
+                       st.dictionaries(_KEYS, st.lists(_SCALAR, max_size=2), max_size=2))
 _TASK = st.fixed_dictionaries({"name": st.sampled_from(["master", "worker", "ps", "chief", "launcher", "x", "Bad"])},
                               optional={"replicas": _DOC_VALUE, "command": _DOC_VALUE, "resources": _DOC_VALUE,
                                         "envs": _DOC_VALUE, "port": _DOC_VALUE, "policies": _DOC_VALUE,
