@@ -189,7 +189,7 @@ def _seconds(value: float) -> str:
 
 def job_info(view: JobView, now: float | None = None, gpu_metrics: GpuMetrics | None = None) -> dict[str, Any]:
     """The job as upstream's `TrainingJobInfo` JSON: its fields first, in its order and with its types
-    (`trainer` is the type, e.g. "pytorchjob"; `duration`/`age` are "618s"; `creationTimestamp` is whole
+    (`trainer` is the type, the kind in lower case; `duration`/`age` are "618s"; `creationTimestamp` is whole
     seconds), then the fields this project adds, none of which reuses an upstream name."""
     now = time.time() if now is None else now
     metrics = gpu_metrics or {}
