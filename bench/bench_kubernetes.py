@@ -1,6 +1,7 @@
-"""Benchmarks of the Kubernetes engine against a loopback API server. Prints numbers, writes JSON.
+"""Benchmarks of the Kubernetes engine against a loopback API server (or, --cluster, a real one). Prints numbers, writes JSON.
 
     .venv/bin/python bench/bench_kubernetes.py [--jobs 5000] [--pods-per-job 4] [--runs 5]
+    .venv/bin/python bench/bench_kubernetes.py --cluster [--cluster-jobs 2000] [--runs 3]
 
 - list: `engine.list(namespace)` with N jobs spread over the five kinds and N × pods-per-job pods;
   every fifth job of each kind waits in a queue, so the PodGroup and Workload LISTs are made. Reports the requests made (per kind; target ≤ 2) and the wall time (target < 1.5 s). The API
@@ -9,6 +10,12 @@
   client (transfer, decode, joins, views), as against a real API server's watch cache.
 - plan: `engine.plan(spec)` (the pure render `--dry-run` prints) per kind, in process, and a cold
   import of the engine in a fresh interpreter.
+- `--cluster [--cluster-jobs 2000]`: `list` against a REAL kube-apiserver (etcd + kube-apiserver from
+  `scripts/cluster`, started as tests/cluster does, nothing else running): the jobs are POSTed
+  straight to the API (round-robin over the kinds, as `--dry-run` renders them), then `engine.list`
+  and the whole `arena list` command are timed; requests are counted from the server's own
+  `apiserver_request_total` (by verb and resource). Skips with one line when the binaries are absent.
+  Writes bench/results/kubernetes_cluster.json (`bench_cluster_list()` returns the same dict).
 """
 from __future__ import annotations
 
@@ -253,13 +260,161 @@ def bench_dry_run(runs: int) -> dict[str, dict[str, float]]:
     return out
 
 
+# ---- list against a real API server ------------------------------------------------------------
+
+CLUSTER_KIND_ARGS = {"pytorchjob": ["--workers", "2"], "tfjob": ["--workers", "2"], "mpijob": ["--workers", "2"],
+                     "volcanojob": ["--task", "worker:2"], "appwrapperjob": ["--workers", "2"]}
+
+
+class ClusterUnavailable(RuntimeError):
+    """The control-plane binaries are not built (scripts/cluster) or openssl is missing."""
+
+
+def _job_templates(namespace: str, kubeconfig: str) -> dict[str, dict]:
+    """One job object per kind, as `arena submit KIND --dry-run -o json` renders it."""
+    arena = str(Path(sys.executable).parent / "arena")
+    out = {}
+    for kind, args in CLUSTER_KIND_ARGS.items():
+        r = subprocess.run([arena, "submit", kind, "--name", "tmpl", "-n", namespace, "--image", "img:1", *args,
+                            "--engine", "kubernetes", "--config", kubeconfig, "--dry-run", "-o", "json",
+                            "python train.py"], capture_output=True, text=True, check=True)
+        items = json.loads(r.stdout)["items"]
+        out[kind] = items[0]  # the job object comes first; its ConfigMap and Services are not listed
+    return out
+
+
+def _metrics(plane) -> dict[tuple[str, str], int]:  # type: ignore[no-untyped-def]
+    """apiserver_request_total summed by (verb, resource), from the server's /metrics."""
+    import re
+
+    code, body = plane.https_get(plane.server + "/metrics")
+    if code != 200:
+        raise RuntimeError(f"/metrics answered {code}")
+    out: dict[tuple[str, str], int] = {}
+    for line in body.decode().splitlines():
+        if not line.startswith("apiserver_request_total{"):
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', line[: line.rindex("}")]))
+        key = (labels.get("verb", ""), labels.get("resource", ""))
+        out[key] = out.get(key, 0) + int(float(line.rsplit(" ", 1)[1]))
+    return out
+
+
+def _delta(before: dict, after: dict) -> dict[str, int]:
+    return {f"{verb} {res}": n - before.get((verb, res), 0) for (verb, res), n in sorted(after.items())
+            if n - before.get((verb, res), 0) > 0}
+
+
+def _post_all(plane, objs: list[dict], threads: int = 16) -> None:  # type: ignore[no-untyped-def]
+    """POST every object through the API (client certificate of the admin), in parallel."""
+    import ssl
+    from concurrent.futures import ThreadPoolExecutor
+
+    pki = plane.work / "pki"
+    ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+    ctx.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
+
+    def post(obj: dict) -> None:
+        group, _, version = obj["apiVersion"].rpartition("/")
+        plural = {"Job": "jobs", "AppWrapper": "appwrappers"}.get(obj["kind"], obj["kind"].lower() + "s")
+        ns = obj["metadata"]["namespace"]
+        url = f"{plane.server}/apis/{group}/{version}/namespaces/{ns}/{plural}"
+        req = urllib.request.Request(url, data=json.dumps(obj).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, context=ctx, timeout=60) as r:  # noqa: S310 - loopback only
+            r.read()
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(post, objs))
+
+
+def bench_cluster_list(jobs: int = 2000, runs: int = 3) -> dict:
+    """`list` of `jobs` jobs against a real kube-apiserver; raises ClusterUnavailable without the binaries."""
+    import copy
+    import shutil
+
+    sys.path.insert(0, str(ROOT / "tests" / "cluster"))
+    from cluster_plane import ControlPlane, bin_dir, missing_binaries, new_workdir
+
+    missing = missing_binaries()
+    if missing:
+        raise ClusterUnavailable(f"control-plane binaries not built ({', '.join(missing)} missing in {bin_dir()}): "
+                                 "run scripts/cluster first")
+    if not shutil.which("openssl"):
+        raise ClusterUnavailable("the openssl command is needed to make the test certificates")
+    from arena.engines.kubernetes.engine import KubernetesEngine
+
+    ns = "bench"
+    plane = ControlPlane(new_workdir(), bin_dir())
+    try:
+        t = time.perf_counter()
+        from cluster_plane import make_pki
+
+        make_pki(plane.work / "pki", {"admin": ("system:masters",)})
+        plane.start_etcd()
+        plane.start_apiserver()
+        plane.install_crds()
+        plane.kubectl("create", "namespace", ns)
+        setup_s = time.perf_counter() - t
+        templates = _job_templates(ns, str(plane.admin_kubeconfig))
+        objs = []
+        for i in range(jobs):
+            kind = list(templates)[i % len(templates)]
+            obj = copy.deepcopy(templates[kind])
+            name = f"{kind[:3]}-{i:05d}"
+            obj["metadata"]["name"] = name
+            obj["metadata"]["labels"]["release"] = name
+            objs.append(obj)
+        t = time.perf_counter()
+        _post_all(plane, objs)
+        create_s = time.perf_counter() - t
+
+        engine = KubernetesEngine(kubeconfig=str(plane.admin_kubeconfig), env={}, timeout=120)
+        before = _metrics(plane)
+        t = time.perf_counter()
+        views = engine.list(ns)
+        cold = time.perf_counter() - t
+        cold_requests = _delta(before, _metrics(plane))
+        samples, counts = [], []
+        for _ in range(runs):
+            before = _metrics(plane)
+            t = time.perf_counter()
+            views = engine.list(ns)
+            samples.append(time.perf_counter() - t)
+            counts.append(sum(n for k, n in _delta(before, _metrics(plane)).items() if k.startswith("LIST ")))
+        arena = str(Path(sys.executable).parent / "arena")
+        cli = timed([arena, "list", "-n", ns, "--engine", "kubernetes", "--config", str(plane.admin_kubeconfig)],
+                    {**os.environ, "HOME": str(plane.work / "home")}, runs, check=True)
+        lists = {k: n for k, n in cold_requests.items() if k.startswith("LIST ")}
+        return {
+            "jobs": len(views), "server": "kube-apiserver " + json.loads(plane.kubectl(
+                "version", "-o", "json").stdout)["serverVersion"]["gitVersion"],
+            "statuses": {st: sum(1 for v in views if v.status == st) for st in sorted({v.status for v in views})},
+            "setup_s": round(setup_s, 2), "create_s": round(create_s, 2),
+            "requests_by_verb_resource": cold_requests, "list_requests": sum(lists.values()),
+            "list_requests_per_kind": round(sum(lists.values()) / len(CLUSTER_KIND_ARGS), 2),
+            "list_requests_each_run": counts,
+            "cold_s": round(cold, 3), "median_s": round(statistics.median(samples), 3), "min_s": round(min(samples), 3),
+            "max_s": round(max(samples), 3), "runs": runs,
+            "arena_list_median_ms": cli["median_ms"], "arena_list_min_ms": cli["min_ms"],
+            "loadavg_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
+            "target": "<= 2 requests per kind, < 1.5 s",
+        }
+    finally:
+        plane.stop()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", type=int, default=5000)
     ap.add_argument("--pods-per-job", type=int, default=4)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--plan-iterations", type=int, default=200)
+    ap.add_argument("--cluster", action="store_true", help="only `list` against a real kube-apiserver")
+    ap.add_argument("--cluster-jobs", type=int, default=2000)
     args = ap.parse_args()
+    if args.cluster:
+        return main_cluster(args.cluster_jobs, args.runs)
     results = {"list": bench_list(args.jobs, args.pods_per_job, args.runs), "plan": bench_plan(args.plan_iterations)}
     lst = results["list"]
     print(f"list: {lst['jobs']} jobs, {lst['pods']} pods ({lst['bytes_per_pod']} B each, pod LIST "
@@ -279,6 +434,25 @@ def main() -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "kubernetes.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {RESULTS / 'kubernetes.json'}")
+    return 0
+
+
+def main_cluster(jobs: int, runs: int) -> int:
+    try:
+        got = bench_cluster_list(jobs, runs)
+    except ClusterUnavailable as exc:
+        print(f"bench_kubernetes --cluster: skipped: {exc}")
+        return 0
+    print(f"list against {got['server']}: {got['jobs']} jobs (created in {got['create_s']} s): "
+          f"{got['list_requests']} LIST requests ({got['list_requests_per_kind']} per kind), cold {got['cold_s']} s, "
+          f"warm median {got['median_s']} s (min {got['min_s']} s over {got['runs']} runs); whole `arena list` "
+          f"median {got['arena_list_median_ms']} ms; load {got['loadavg_1m']} on {got['cpus']} CPUs")
+    for k, n in got["requests_by_verb_resource"].items():
+        print(f"  {n} x {k}")
+    print(f"  statuses: {got['statuses']}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "kubernetes_cluster.json").write_text(json.dumps(got, indent=2) + "\n")
+    print(f"wrote {RESULTS / 'kubernetes_cluster.json'}")
     return 0
 
 

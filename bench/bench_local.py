@@ -1,6 +1,7 @@
-"""Benchmarks of the CLI and the local engine (issue: foundation). Prints numbers, writes JSON.
+"""Benchmarks of the CLI and the local engine. Each function returns raw samples; `python -m bench` turns them
+into the report's figures, and this script's own `main` prints them as JSON.
 
-    .venv/bin/python bench/bench_local.py [--only startup,list,latency,ddp,memory,throughput]
+    .venv/bin/python bench/bench_local.py [--only startup,jobs,latency,ddp] [--quick]
 
 Each part uses its own ARENA_HOME under a temporary directory and stops its daemon.
 """
@@ -11,100 +12,233 @@ import json
 import os
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 ARENA = str(Path(sys.executable).parent / "arena")
 RESULTS = ROOT / "bench" / "results"
+DDP_SCRIPT = "examples/pytorch/ddp_digits.py"
+BIG_CAPACITY = "cpu=64,memory=256Gi,nvidia.com/gpu=64"  # so that 8-replica jobs and bursts never queue
 
 
-def timed(cmd: list[str], env: dict[str, str] | None, runs: int, check: bool = False) -> dict:
-    """Wall time of a whole command (start-up included, output discarded); `check` fails the benchmark on a
-    non-zero exit, for commands whose failure would make the number meaningless. env None: this one's."""
-    samples = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=check)
-        samples.append((time.perf_counter() - t) * 1000)
-    return {"median_ms": round(statistics.median(samples), 1), "min_ms": round(min(samples), 1), "runs": runs}
+def run_ms(cmd: list[str], env: dict[str, str] | None, check: bool = False) -> float:
+    """Wall time of one whole command in milliseconds, start-up included, output discarded."""
+    t = time.perf_counter()
+    subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=check)
+    return (time.perf_counter() - t) * 1000
+
+
+def timed(cmd: list[str], env: dict[str, str] | None, runs: int, check: bool = False) -> dict[str, Any]:
+    """Wall time of a whole command over `runs` runs; `check` fails the benchmark on a non-zero exit, for
+    commands whose failure would make the number meaningless. env None: this process's. bench_kubernetes.py
+    imports this: keep the keys."""
+    samples = [run_ms(cmd, env, check) for _ in range(runs)]
+    return {"median_ms": round(statistics.median(samples), 1), "min_ms": round(min(samples), 1),
+            "max_ms": round(max(samples), 1), "runs": runs, "samples": [round(s, 2) for s in samples]}
+
+
+def compile_bytecode() -> None:
+    """Bytecode as after a normal install: this workplace sets PYTHONDONTWRITEBYTECODE, which would make every
+    measured CLI start recompile Arena from source."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "src" / "arena")], check=False,
+                   stdout=subprocess.DEVNULL)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 class Home:
-    def __init__(self, capacity: str = "cpu=64,memory=256Gi,nvidia.com/gpu=64") -> None:
+    """A throw-away ARENA_HOME with its own daemon; `capacity` None keeps the machine's real capacity."""
+
+    def __init__(self, capacity: str | None = BIG_CAPACITY) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="arena-bench-"))
-        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"  # replicas find the venv's python
-        self.env = dict(os.environ, ARENA_HOME=str(self.dir), ARENA_LOCAL_CAPACITY=capacity, PATH=path)
-        os.environ.update(ARENA_HOME=str(self.dir), ARENA_LOCAL_CAPACITY=capacity, PATH=path)
+        # replicas find the venv's python
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        extra = {"ARENA_HOME": str(self.dir), "PATH": path}
+        if capacity:
+            extra["ARENA_LOCAL_CAPACITY"] = capacity
+        self.env = {k: v for k, v in os.environ.items() if k != "ARENA_LOCAL_CAPACITY"} | extra
+        # The SDK client starts the daemon from this process: it must inherit the same environment.
+        self._saved = {k: os.environ.get(k) for k in (*extra, "ARENA_LOCAL_CAPACITY")}
+        os.environ.pop("ARENA_LOCAL_CAPACITY", None)
+        os.environ.update(extra)
         from arena import Client
 
         self.client = Client(home=self.dir)
 
     def daemon_pid(self) -> int:
-        return int((self.dir / "arenad.lock").read_text())
+        return int((self.dir / "arenad.lock").read_text().split()[0])
+
+    def daemon_rss_mb(self) -> float:
+        return psutil.Process(self.daemon_pid()).memory_info().rss / 2**20
 
     def close(self) -> None:
+        subprocess.run([ARENA, "daemon", "stop", "--stop-jobs"], env=self.env, capture_output=True, timeout=60,
+                       check=False)
         try:
             pid = self.daemon_pid()
             os.kill(pid, signal.SIGTERM)
             psutil.Process(pid).wait(5)
         except (OSError, ValueError, psutil.Error):
             pass
+        for k, v in self._saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def fill(home: Home, n: int) -> float:
-    """Submit n one-replica `true` jobs back to back; return completed jobs per second."""
-    t = time.perf_counter()
-    for i in range(n):
-        home.client.submit_pytorchjob(name=f"j{i}", command="true")
-    while True:
-        jobs = home.client.list()
-        if sum(1 for j in jobs if j.finished) == n:
-            break
-        time.sleep(0.05)
-    return n / (time.perf_counter() - t)
+# ---- start-up -------------------------------------------------------------------------------------------------
+
+def kubectl() -> tuple[str, str] | None:
+    """The peer for start-up and where it came from: the kubectl built by scripts/cluster when there, else
+    the one on PATH."""
+    try:
+        bin_dir = subprocess.run([str(ROOT / "scripts" / "cluster"), "--bin-dir"], capture_output=True, text=True,
+                                 timeout=10, check=True).stdout.strip()
+        built = Path(bin_dir) / "kubectl"
+        if built.is_file() and os.access(built, os.X_OK):
+            return str(built), "built by scripts/cluster"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    found = shutil.which("kubectl")
+    return (found, f"{found}, on PATH") if found else None
 
 
-def bench_startup(runs: int) -> dict:
-    env = dict(os.environ)
-    out = {
-        "python -c pass": timed([sys.executable, "-c", "pass"], env, runs),
-        "arena --help": timed([ARENA, "--help"], env, runs),
-        "arena version": timed([ARENA, "version"], env, runs),
+def startup(runs: int) -> dict[str, Any]:
+    """Samples (ms) of each start-up command, interleaved run by run so that drift in the machine's load
+    touches every command alike."""
+    home = tempfile.mkdtemp(prefix="arena-bench-startup-")
+    env = dict(os.environ, ARENA_HOME=home)
+    commands = {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "arena version": [ARENA, "version"],
+        "arena --help": [ARENA, "--help"],
+        "arena submit pytorchjob --dry-run -o yaml": [ARENA, "submit", "pytorchjob", "--name", "d", "--workers", "3",
+                                                      "--dry-run", "-o", "yaml", "python train.py"],
     }
-    if shutil.which("kubectl"):
-        out["kubectl version --client"] = timed(["kubectl", "version", "--client"], env, runs)
-        out["ratio arena version / kubectl"] = round(out["arena version"]["median_ms"]
-                                                     / out["kubectl version --client"]["median_ms"], 2)
-    return out
+    peer = kubectl()
+    origin = ""
+    if peer:
+        commands["kubectl version --client"] = [peer[0], "version", "--client"]
+        said = subprocess.run(commands["kubectl version --client"], capture_output=True, text=True).stdout
+        origin = f"{said.splitlines()[0].removeprefix('Client Version: ') if said else 'kubectl'}, {peer[1]}"
+    try:
+        for cmd in commands.values():  # warm the page cache; fail early on a broken command
+            subprocess.run(cmd, env=env, capture_output=True, check=True)
+        samples: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(runs):
+            for name, cmd in commands.items():
+                samples[name].append(run_ms(cmd, env))
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    return {"samples_ms": samples, "kubectl": origin}
 
 
-def bench_list_and_memory(n: int, runs: int) -> dict:
+# ---- job bursts: throughput, list during the burst, list with many jobs, daemon memory --------------------------
+
+class Lister(threading.Thread):
+    """Runs `arena list` at a steady pace (one start every `every` seconds, back to back when slower) while
+    `active` is set, recording each command's wall time: what a user watching the queue sees."""
+
+    def __init__(self, env: dict[str, str], every: float) -> None:
+        super().__init__(daemon=True)
+        self.env, self.every = env, every
+        self.active = threading.Event()
+        self.stopped = threading.Event()
+        self.samples: list[float] = []
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            if not self.active.wait(0.05):
+                continue
+            t = time.perf_counter()
+            ms = run_ms([ARENA, "list"], self.env)
+            if self.active.is_set():
+                self.samples.append(ms)
+            self.stopped.wait(max(0.0, self.every - (time.perf_counter() - t)))
+
+
+def burst(home: Home, prefix: str, n: int, deadline_s: float) -> float:
+    """Submit n one-replica `true` jobs back to back; return jobs per second, from the first submit to the
+    last job's recorded finish."""
+    t0 = time.time()
+    for i in range(n):
+        home.client.submit_pytorchjob(name=f"{prefix}{i}", command="true")
+    last = f"{prefix}{n - 1}"
+    deadline = time.monotonic() + deadline_s
+    while not home.client.get(last, events=False).finished:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"burst {prefix}: job {last} not finished after {deadline_s:.0f} s")
+        time.sleep(0.02)
+    while True:
+        mine = [j for j in home.client.list() if j.name.startswith(prefix)]
+        if len(mine) == n and all(j.finished for j in mine):
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"burst {prefix}: {sum(not j.finished for j in mine)} jobs not finished")
+        time.sleep(0.1)
+    failed = [j.name for j in mine if j.status != "SUCCEEDED"]
+    if failed:
+        raise RuntimeError(f"burst {prefix}: {len(failed)} jobs did not succeed (first: {failed[0]})")
+    end = max(j.finishTime or 0.0 for j in mine)
+    return n / max(end - t0, 1e-9)
+
+
+def jobs(bursts: int, per_burst: int, list_runs: int, list_at: int, list_every: float) -> dict[str, Any]:
+    """`bursts` bursts of `per_burst` jobs in one home, `arena list` timed during them; after `list_at` jobs,
+    `arena list` timed on the idle daemon; the daemon's RSS idle and after every job finished."""
     home = Home()
+    lister = Lister(home.env, list_every)
+    out: dict[str, Any] = {"jobs_per_s": [], "list_during_burst_ms": [], "per_burst": per_burst}
     try:
         home.client.list()  # starts the daemon
         time.sleep(0.5)
-        idle = psutil.Process(home.daemon_pid()).memory_info().rss
-        rate = fill(home, n)
-        listing = timed([ARENA, "list"], home.env, runs)
-        listing_json = timed([ARENA, "list", "-o", "json"], home.env, runs)
-        full = psutil.Process(home.daemon_pid()).memory_info().rss
-        return {"jobs": n, "arena list": listing, "arena list -o json": listing_json,
-                "throughput_jobs_per_s": round(rate, 1),
-                "daemon_rss_idle_mb": round(idle / 2**20, 1), f"daemon_rss_{n}_finished_mb": round(full / 2**20, 1)}
+        out["rss_idle_mb"] = [home.daemon_rss_mb()]
+        lister.start()
+        done = 0
+        for b in range(bursts):
+            lister.active.set()
+            out["jobs_per_s"].append(burst(home, f"b{b}-", per_burst, deadline_s=max(120.0, per_burst / 5)))
+            lister.active.clear()
+            done += per_burst
+            if done == list_at:
+                out["list_jobs"] = done
+                out["list_ms"] = timed([ARENA, "list"], home.env, list_runs)["samples"]
+                out["list_json_ms"] = timed([ARENA, "list", "-o", "json"], home.env, list_runs)["samples"]
+        lister.stopped.set()
+        lister.join(10)
+        out["list_during_burst_ms"] = lister.samples
+        out["finished_jobs"] = done
+        rss = []
+        for _ in range(5):
+            rss.append(home.daemon_rss_mb())
+            time.sleep(0.2)
+        out["rss_finished_mb"] = rss
     finally:
+        lister.stopped.set()
         home.close()
+    return out
 
 
-def to_running(home: Home, prefix: str, runs: int, submit: Callable[[str], object]) -> dict:
+# ---- submit -> running ----------------------------------------------------------------------------------------
+
+def to_running(home: Home, prefix: str, runs: int, submit: Callable[[str], object]) -> list[float]:
     """Milliseconds from `submit(name)` until the job is RUNNING, over `runs` jobs named PREFIX-R; each is
     deleted before the next so that every sample starts from an idle node."""
     samples = []
@@ -112,90 +246,94 @@ def to_running(home: Home, prefix: str, runs: int, submit: Callable[[str], objec
         name = f"{prefix}-{r}"
         t = time.perf_counter()
         submit(name)
-        while home.client.get(name, events=False).status != "RUNNING":
+        deadline = time.monotonic() + 60
+        while (view := home.client.get(name, events=False)).status != "RUNNING":
+            if view.finished or time.monotonic() > deadline:
+                raise RuntimeError(f"{name} is {view.status}, not RUNNING: {view.reason or 'no reason given'}")
             time.sleep(0.002)
         samples.append((time.perf_counter() - t) * 1000)
         home.client.delete(name)
-    return {"median_ms": round(statistics.median(samples), 1), "max_ms": round(max(samples), 1), "runs": runs}
+    return samples
 
 
-def bench_latency(sizes: list[int], runs: int) -> dict:
+def latency(runs: int) -> dict[str, list[float]]:
     home = Home()
-    out = {}
+    out: dict[str, list[float]] = {}
     try:
         home.client.list()
-        for size in sizes:
+        for size in (2, 8):
             out[f"{size} replicas"] = to_running(
                 home, f"lat{size}", runs,
-                lambda name: home.client.submit_pytorchjob(name=name, workers=size, command="sleep 30"))
-        from arena.spec import tfjob
-
+                lambda name, size=size: home.client.submit_pytorchjob(name=name, workers=size, command="sleep 30"))
         out["tfjob 1 chief + 2 ps + 4 workers"] = to_running(
             home, "tf", runs,
-            lambda name: home.client.submit(tfjob.build(name=name, namespace="default", chief=True, ps=2, workers=4,
-                                                        command="sleep 30")))
+            lambda name: home.client.submit_tfjob(name=name, chief=True, ps=2, workers=4, command="sleep 30"))
     finally:
         home.close()
     return out
 
 
-def bench_ddp(runs: int) -> dict:
-    home = Home()
-    script = "examples/pytorch/ddp_digits.py"
-    arena_s, torchrun_s = [], []
+# ---- DDP against torchrun -------------------------------------------------------------------------------------
+
+def ddp(runs: int) -> dict[str, list[float]]:
+    """Seconds of `arena submit pytorchjob --workers 2 --wait` and of `torchrun --nproc-per-node 2` on the same
+    script with the same arguments, with and without the script's own thread setting, interleaved run by run.
+    The local engine keeps the machine's real capacity here: the thread contract depends on it."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    subprocess.run([sys.executable, "-c", "import torch, sklearn.datasets"], env=env, check=True)  # warm caches
+    home = Home(capacity=None)
+    home.env = {k: v for k, v in home.env.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    torchrun = str(Path(sys.executable).parent / "torchrun")
+    variants = {"no thread setting": ["--no-set-threads"], "thread setting": []}
+    out: dict[str, list[float]] = {f"{who}, {v}": [] for v in variants for who in ("arena", "torchrun")}
     try:
         home.client.list()
-        torchrun = str(Path(sys.executable).parent / "torchrun")
         for r in range(runs):
-            t = time.perf_counter()
-            done = subprocess.run([ARENA, "submit", "py", "--name", f"ddp{r}", "--workers", "2", "--wait",
-                                   f"python {script}"], env=home.env, cwd=ROOT, capture_output=True, text=True)
-            if done.returncode != 0:
-                for inst in (f"ddp{r}-master-0", f"ddp{r}-worker-0"):
-                    print(subprocess.run([ARENA, "logs", f"ddp{r}", "-i", inst, "--tail", "15"], env=home.env,
-                                         capture_output=True, text=True).stdout, file=sys.stderr)
-                raise SystemExit(f"ddp{r} failed: {done.stderr.strip().splitlines()[-1:]}")
-            arena_s.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            subprocess.run([torchrun, "--nproc-per-node", "2", script], cwd=ROOT, check=True, capture_output=True)
-            torchrun_s.append(time.perf_counter() - t)
+            for variant, args in variants.items():
+                name = f"ddp{r}-{'n' if args else 't'}"
+                t = time.perf_counter()
+                done = subprocess.run([ARENA, "submit", "pytorchjob", "--name", name, "--workers", "2", "--wait",
+                                       " ".join(["python", DDP_SCRIPT, *args])],
+                                      env=home.env, cwd=ROOT, capture_output=True, text=True)
+                elapsed = time.perf_counter() - t
+                if done.returncode != 0:
+                    tail = subprocess.run([ARENA, "logs", name, "--tail", "5"], env=home.env, capture_output=True,
+                                          text=True).stdout.strip().splitlines()
+                    raise RuntimeError(f"arena job {name} failed: {(done.stderr.strip().splitlines() or tail)[-1:]}")
+                out[f"arena, {variant}"].append(elapsed)
+                t = time.perf_counter()
+                subprocess.run([torchrun, "--nproc-per-node", "2", "--master-port", str(free_port()), DDP_SCRIPT,
+                                *args], env=env, cwd=ROOT, check=True, capture_output=True)
+                out[f"torchrun, {variant}"].append(time.perf_counter() - t)
     finally:
         home.close()
-    a, b = statistics.median(arena_s), statistics.median(torchrun_s)
-    return {"arena submit --wait s": round(a, 2), "torchrun --nproc-per-node 2 s": round(b, 2),
-            "ratio": round(a / b, 3), "runs": runs}
+    return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--only", default="startup,list,latency,ddp")
-    parser.add_argument("--jobs", type=int, default=1000)
-    parser.add_argument("--runs", type=int, default=10)
+# ---- this script on its own -------------------------------------------------------------------------------------
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="startup,jobs,latency,ddp")
+    parser.add_argument("--quick", action="store_true", help="fewer runs and jobs")
     args = parser.parse_args()
     parts = set(args.only.split(","))
-    # Bytecode as after a normal install: this workplace sets PYTHONDONTWRITEBYTECODE, which would make
-    # every measured CLI start recompile Arena from source.
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "src" / "arena")], check=False)
-    results: dict = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
+    compile_bytecode()
+    q = args.quick
+    results: dict[str, Any] = {}
     if "startup" in parts:
-        results["startup"] = bench_startup(args.runs * 2)
-        print(json.dumps({"startup": results["startup"]}, indent=2), flush=True)
-    if "list" in parts:
-        results["list_memory_throughput"] = bench_list_and_memory(args.jobs, args.runs)
-        print(json.dumps({"list_memory_throughput": results["list_memory_throughput"]}, indent=2), flush=True)
+        results["startup"] = startup(8 if q else 20)
+    if "jobs" in parts:
+        results["jobs"] = jobs(2 if q else 5, 500 if q else 1000, 5 if q else 10, 1000, 0.5)
     if "latency" in parts:
-        results["submit_to_running"] = bench_latency([2, 8], args.runs)
-        print(json.dumps({"submit_to_running": results["submit_to_running"]}, indent=2), flush=True)
+        results["latency"] = latency(5 if q else 10)
     if "ddp" in parts:
-        results["ddp"] = bench_ddp(max(1, args.runs // 5))
-        print(json.dumps({"ddp": results["ddp"]}, indent=2), flush=True)
+        results["ddp"] = ddp(1 if q else 3)
+    print(json.dumps(results, indent=2))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "local.json"
-    merged = json.loads(out.read_text()) if out.exists() else {}
-    merged.update(results)  # parts not run this time keep their last numbers
-    out.write_text(json.dumps(merged, indent=2))
-    print(f"wrote {RESULTS / 'local.json'}")
+    (RESULTS / "local.json").write_text(json.dumps(results, indent=2) + "\n")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -22,7 +22,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import msgspec
 
@@ -68,7 +68,7 @@ def running_jobs(names: list[str], gpus: int) -> list[Job]:
     return jobs
 
 
-def timed(fn: Callable[[], object], repeat: int) -> dict[str, float]:
+def timed(fn: Callable[[], object], repeat: int) -> dict[str, Any]:
     """Wall-clock and CPU time per call; CPU time is steadier on a shared, busy machine."""
     fn()  # warm up
     wall, cpu = [], []
@@ -78,13 +78,12 @@ def timed(fn: Callable[[], object], repeat: int) -> dict[str, float]:
         cpu.append((time.process_time() - c) * 1000)
         wall.append((time.perf_counter() - t) * 1000)
     return {"median_ms": round(statistics.median(wall), 2), "min_ms": round(min(wall), 2),
-            "max_ms": round(max(wall), 2), "cpu_median_ms": round(statistics.median(cpu), 2), "runs": repeat}
+            "max_ms": round(max(wall), 2), "cpu_median_ms": round(statistics.median(cpu), 2), "runs": repeat,
+            "samples_ms": [round(w, 3) for w in wall]}
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=15)
-    args = ap.parse_args()
+def run(repeat: int) -> dict[str, dict[str, Any]]:
+    """Each scenario's cycle (and the queue report) timed `repeat` times, with the cycle's decision counts."""
     rng = random.Random(7)
     qs = queues(rng)
     names = sorted(qs)
@@ -99,13 +98,21 @@ def main() -> int:
     steady = msgspec.structs.replace(busy, jobs=steady_jobs)
     late = msgspec.structs.replace(steady, now=now + 10_000)  # every queue head past the SLA
 
-    results: dict[str, dict[str, float]] = {}
+    results: dict[str, dict[str, Any]] = {}
     for name, snap in (("idle", idle), ("busy", busy), ("steady", steady), ("steady_sla", late)):
-        results[name] = timed(lambda s=snap: cycle(s), args.repeat)
+        results[name] = timed(lambda s=snap: cycle(s), repeat)
         d = cycle(snap)
         results[name].update(binds=len(d.binds), evictions=len(d.evictions), waiting=len(d.waiting),
                              events=len(d.events))
-    results["report"] = timed(lambda: queue_report(busy), args.repeat)
+    results["report"] = timed(lambda: queue_report(busy), repeat)
+    return results
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=15)
+    args = ap.parse_args()
+    results = run(args.repeat)
 
     print(f"scheduler cycle: {PENDING} pending jobs, {QUEUES} queues, {GPUS} GPUs (target < 50 ms)")
     print(f"{'scenario':<12}{'median ms':>10}{'min ms':>9}{'max ms':>9}{'cpu ms':>9}"

@@ -1,13 +1,22 @@
 """Benchmark of the local serving proxy: a trivial `custom` HTTP server, direct vs through the proxy.
 
-    .venv/bin/python bench/bench_serving.py [--seconds 5] [--connections 1,8]
+    .venv/bin/python bench/bench_serving.py [--seconds 2] [--connections 1,8] [--samples 3]
 
 Serves `tests/serving/echo_server.py` (one replica) with `arena serve custom` in a temporary ARENA_HOME,
 then, in the same run, drives the replica's own port and the job's stable address with the same load:
 `C` keep-alive connections, each sending its next request when the last answer is in (asyncio, raw
-HTTP/1.1, so the client costs little of the two cores). Prints requests per second and p50/p99 latency per
-target and the proxy's overhead; writes bench/results/serving.json. Not a test: nothing is asserted.
-The issue's targets (2 cores): overhead under 0.5 ms at p50, at least 80 % of the direct throughput.
+HTTP/1.1, so the client costs little of the two cores). The same client process drives both targets and the
+direct target is the very replica the proxy forwards to.
+
+Each sample is one direct run and one proxied run back to back, their order alternating from sample to
+sample, so that a change in the machine's load (other processes on the same cores) weighs on both alike;
+`throughput_ratio` and `overhead_p50_ms` are computed per sample and summarised (min/median/max). Next to
+the rates, the CPU time per request of the proxy, the replica and the client: unlike the rates, those hardly
+depend on what else runs on the machine, so they show where a change in the ratio comes from.
+
+`measure()` returns the figures as a dict; `main()` prints them and writes bench/results/serving.json.
+Not a test: nothing is asserted. The issue's targets (2 cores): overhead under 0.5 ms at p50, at least 80 %
+of the direct throughput.
 """
 from __future__ import annotations
 
@@ -22,15 +31,20 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 ARENA = str(Path(sys.executable).parent / "arena")
 ECHO = ROOT / "tests" / "serving" / "echo_server.py"
 RESULTS = ROOT / "bench" / "results"
 BODY = b'{"instances": [[0.0, 0.25, 0.5, 0.75]]}'
+WARM_S = 0.5  # each run starts with this much unmeasured load (connections opened, caches warm)
 
 
+# ---- the load -----------------------------------------------------------------------------------------
 async def connection(host: str, port: int, until: float, latencies: list[float]) -> int:
     reader, writer = await asyncio.open_connection(host, port)
     request = (f"POST /predict HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
@@ -48,41 +62,64 @@ async def connection(host: str, port: int, until: float, latencies: list[float])
     return done
 
 
-async def drive(host: str, port: int, connections: int, seconds: float) -> dict:
+async def drive(host: str, port: int, connections: int, seconds: float) -> dict[str, Any]:
+    """`connections` closed-loop keep-alive clients for `seconds`: requests/s and latency percentiles."""
     warm: list[float] = []
-    await asyncio.gather(*(connection(host, port, time.perf_counter() + 0.5, warm) for _ in range(connections)))
+    warmed = await asyncio.gather(*(connection(host, port, time.perf_counter() + WARM_S, warm)
+                                    for _ in range(connections)))
     latencies: list[float] = []
     start = time.perf_counter()
     counts = await asyncio.gather(*(connection(host, port, start + seconds, latencies) for _ in range(connections)))
     elapsed = time.perf_counter() - start
     latencies.sort()
-    return {"requests": sum(counts), "rps": round(sum(counts) / elapsed, 1),
+    return {"requests": sum(counts), "warm_up_requests": sum(warmed), "rps": round(sum(counts) / elapsed, 1),
             "p50_ms": round(statistics.median(latencies), 3),
             "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 3)}
 
 
-def arena(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a process so far (this process when `pid` is None); 0 when it is gone."""
+    import psutil
+
+    try:
+        t = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return 0.0
+    return t.user + t.system
+
+
+def run_once(target: tuple[str, int], connections: int, seconds: float, pids: dict[str, int | None]) -> dict[str, Any]:
+    """One measured run; with the CPU microseconds per request each process in `pids` spent during it."""
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    result = asyncio.run(drive(*target, connections, seconds))
+    total = max(result["requests"] + result["warm_up_requests"], 1)
+    for name, pid in pids.items():
+        result[f"{name}_cpu_us_per_request"] = round((cpu_seconds(pid) - before[name]) / total * 1e6, 1)
+    return result
+
+
+def summary(values: Sequence[float]) -> dict[str, float]:
+    return {"min": min(values), "median": round(statistics.median(values), 3), "max": max(values)}
+
+
+# ---- the serving job ----------------------------------------------------------------------------------
+def arena(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([ARENA, *args], env=env, capture_output=True, text=True, check=True)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--connections", default="1,8")
-    args = parser.parse_args()
-    try:
-        import uvloop
-
-        uvloop.install()
-        loop_name = "uvloop"
-    except ImportError:
-        loop_name = "asyncio"
-    home = Path(tempfile.mkdtemp(prefix="arena-bench-serving-"))
-    env = {**os.environ, "ARENA_HOME": str(home)}
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    results: dict = {"cores": os.cpu_count(), "client_loop": loop_name, "seconds": args.seconds, "runs": []}
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serving_job() -> Iterator[tuple[tuple[str, int], tuple[str, int], dict[str, int | None]]]:
+    """A one-replica `custom` echo server in a temporary ARENA_HOME: (direct address, proxied address, pids
+    of the proxy and the replica); deleted, with its daemon, afterwards."""
+    home = Path(tempfile.mkdtemp(prefix="arena-bench-serving-"))
+    env = {**os.environ, "ARENA_HOME": str(home)}
+    port = free_port()
     try:
         arena(env, "serve", "custom", "--name", "bench", "--version", "v1", "--restful-port", str(port),
               f"{sys.executable} {ECHO}")
@@ -94,24 +131,96 @@ def main() -> int:
             if time.monotonic() > deadline:
                 raise SystemExit(f"the replica did not become ready: {view}")
             time.sleep(0.2)
-        direct = ("127.0.0.1", view["instances"][0]["ports"]["PORT"])
-        proxied = (view["ip"], port)
-        print(f"{'connections':>11}  {'target':<7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
-        for c in (int(x) for x in args.connections.split(",")):
-            row = {"connections": c}
-            for label, (host, p) in (("direct", direct), ("proxy", proxied)):
-                r = asyncio.run(drive(host, p, c, args.seconds))
-                row[label] = r
-                print(f"{c:>11}  {label:<7} {r['rps']:>8} {r['p50_ms']:>8} {r['p99_ms']:>8}")
-            row["overhead_p50_ms"] = round(row["proxy"]["p50_ms"] - row["direct"]["p50_ms"], 3)
-            row["throughput_ratio"] = round(row["proxy"]["rps"] / row["direct"]["rps"], 3)
-            print(f"{'':>11}  proxy overhead at p50: {row['overhead_p50_ms']} ms; throughput "
-                  f"{row['throughput_ratio'] * 100:.0f} % of direct")
-            results["runs"].append(row)
+        direct = ("127.0.0.1", int(view["instances"][0]["ports"]["PORT"]))
+        proxy_pid = json.loads((home / "serving" / "proxy.json").read_text())["pid"]
+        yield direct, (view["ip"], port), {"proxy": proxy_pid, "replica": replica_pid(direct), "client": None}
     finally:
         subprocess.run([ARENA, "serve", "delete", "bench"], env=env, capture_output=True)
         subprocess.run([ARENA, "daemon", "stop"], env=env, capture_output=True)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def replica_pid(direct: tuple[str, int]) -> int | None:
+    """The echo server says which process answered (`pid`)."""
+    with socket.create_connection(direct, timeout=5) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    try:
+        return int(json.loads(data.partition(b"\r\n\r\n")[2])["pid"])
+    except (ValueError, KeyError):
+        return None
+
+
+# ---- the benchmark ------------------------------------------------------------------------------------
+def measure(seconds: float = 2.0, connections: Sequence[int] = (1, 8), samples: int = 3,
+            report: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Direct and proxied runs, `samples` pairs per connection count: every run in `runs`, and per
+    connection count the min/median/max of each figure in `summary`."""
+    try:
+        import uvloop
+
+        uvloop.install()
+        loop_name = "uvloop"
+    except ImportError:
+        loop_name = "asyncio"
+    say = report or (lambda line: None)
+    results: dict[str, Any] = {"cores": os.cpu_count(), "client_loop": loop_name, "seconds": seconds,
+                               "samples": samples, "load_average_start": round(os.getloadavg()[0], 2),
+                               "runs": [], "summary": {}}
+    with serving_job() as (direct, proxied, pids):
+        say(f"{'connections':>11}  {'target':<7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}  CPU us/request "
+            "(proxy, replica, client)")
+        for c in connections:
+            rows = []
+            for i in range(samples):
+                row: dict[str, Any] = {"connections": c, "sample": i + 1}
+                order = (("direct", direct), ("proxy", proxied))
+                for label, target in order if i % 2 == 0 else order[::-1]:
+                    r = row[label] = run_once(target, c, seconds, pids)
+                    say(f"{c:>11}  {label:<7} {r['rps']:>8} {r['p50_ms']:>8} {r['p99_ms']:>8}  "
+                        f"{r['proxy_cpu_us_per_request']}, {r['replica_cpu_us_per_request']}, "
+                        f"{r['client_cpu_us_per_request']}")
+                row["overhead_p50_ms"] = round(row["proxy"]["p50_ms"] - row["direct"]["p50_ms"], 3)
+                row["throughput_ratio"] = round(row["proxy"]["rps"] / max(row["direct"]["rps"], 0.1), 3)
+                say(f"{'':>11}  overhead at p50 {row['overhead_p50_ms']} ms; throughput "
+                    f"{row['throughput_ratio'] * 100:.0f} % of direct; load average {os.getloadavg()[0]:.2f}")
+                rows.append(row)
+            results["runs"] += rows
+            results["summary"][str(c)] = {
+                "throughput_ratio": summary([r["throughput_ratio"] for r in rows]),
+                "overhead_p50_ms": summary([r["overhead_p50_ms"] for r in rows]),
+                **{f"{label}_{k}": summary([r[label][k] for r in rows])
+                   for label in ("direct", "proxy") for k in ("rps", "p50_ms", "p99_ms")},
+                "proxy_cpu_us_per_request": summary([r["proxy"]["proxy_cpu_us_per_request"] for r in rows]),
+                "replica_cpu_us_per_request": summary([r["direct"]["replica_cpu_us_per_request"] for r in rows]),
+                "client_cpu_us_per_request": summary([r["direct"]["client_cpu_us_per_request"] for r in rows]),
+            }
+    results["load_average_end"] = round(os.getloadavg()[0], 2)
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=2.0, help="measured seconds of each run")
+    parser.add_argument("--connections", default="1,8", help="comma-separated connection counts")
+    parser.add_argument("--samples", type=int, default=3, help="direct/proxy pairs per connection count")
+    args = parser.parse_args(argv)
+    try:
+        conns = [int(x) for x in args.connections.split(",")]
+    except ValueError:
+        parser.exit(2, "--connections: comma-separated whole numbers, e.g. 1,8\n")
+    if args.samples < 1 or args.seconds <= 0 or not conns or min(conns) < 1:
+        parser.exit(2, "--samples, --seconds and --connections must be positive\n")
+    results = measure(args.seconds, conns, args.samples, report=lambda line: print(line, flush=True))
+    print(f"load average {results['load_average_start']} at the start, {results['load_average_end']} at the end "
+          f"({results['cores']} cores)")
+    for c, s in results["summary"].items():
+        ratio, over = s["throughput_ratio"], s["overhead_p50_ms"]
+        print(f"{c} connection(s): throughput {ratio['median'] * 100:.0f} % of direct (min {ratio['min'] * 100:.0f}, "
+              f"max {ratio['max'] * 100:.0f}); overhead at p50 {over['median']} ms (min {over['min']}, max "
+              f"{over['max']}); proxy CPU {s['proxy_cpu_us_per_request']['median']} us/request")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "serving.json").write_text(json.dumps(results, indent=2) + "\n")
     return 0

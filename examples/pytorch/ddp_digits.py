@@ -9,6 +9,9 @@ sets for every replica, on the local engine and on a cluster alike:
 With `--save DIR`, rank 0 writes the trained classifier to DIR/model.pt (TorchScript: 64 pixel values
 scaled to 0..1 in, the digit out), which examples/serving/ serves with `arena serve`.
 
+With `--no-set-threads` the script leaves torch's thread count alone, as most users' scripts do, so the
+launcher's OMP_NUM_THREADS decides; `python -m bench` times both.
+
 No download: the data ships inside scikit-learn.
 """
 from __future__ import annotations
@@ -42,11 +45,14 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--save", default="", help="directory to write model.pt to (TorchScript, rank 0)")
+    parser.add_argument("--no-set-threads", action="store_true",
+                        help="leave torch's thread count to the launcher, as most scripts do (bench/ measures both)")
     args = parser.parse_args()
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    if not args.no_set_threads:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
     if world > 1:
         dist.init_process_group("gloo", rank=rank, world_size=world)
     torch.manual_seed(0)

@@ -39,7 +39,7 @@ def make_engine(name: str, home: Path, namespace: str | None = None, config: dic
     except ImportError as exc:  # lightkube is the 'kubernetes' extra
         raise EngineUnavailable(f"--engine: the kubernetes engine needs the 'kubernetes' extra "
                                 f"(pip install 'arena-ml[kubernetes]'): {exc}") from None
-    kw = {k: v for k, v in kubernetes.items() if k in ("kubeconfig", "context")}
+    kw = {k: v for k, v in kubernetes.items() if k in ("kubeconfig", "context", "arena_namespace")}
     return KubernetesEngine(namespace=namespace, arena_config=config or {}, **kw)
 
 
@@ -67,7 +67,8 @@ class Client(ServingClient):
         """Created on first use, so that commands that need no engine never load one."""
         if self._engine is None:
             debuglog.log("engine %s, namespace %s", self.engine_name, self.namespace)
-            self._engine = make_engine(self.engine_name, self.home, self.namespace, self.config, **self._kubernetes)
+            self._engine = make_engine(self.engine_name, self.home, self.namespace, self.config,
+                                       **{"arena_namespace": self.arena_namespace, **self._kubernetes})
         return self._engine
 
     # ---- submit ---------------------------------------------------------------------------
@@ -124,6 +125,10 @@ class Client(ServingClient):
 
     def nodes(self, names: Sequence[str] = ()) -> list[NodeView]:
         return self.engine.nodes(names)
+
+    def node_metrics(self, nodes: Sequence[NodeView]) -> list[NodeView]:
+        """The nodes with each GPU's live figures (`top node --metric`)."""
+        return self.engine.node_metrics(nodes)
 
     def node(self) -> NodeView:
         """The first node: the machine itself on the local engine."""

@@ -46,6 +46,25 @@ class JobNotFound(ArenaError):
                          "please use 'arena submit' to create it.")
 
 
+class NotJobOwner(ArenaError):
+    """The job is another user's, in a namespace that isolates users (`arena.kubeflow.org/isolate-user=true`) and
+    to a user who is no admin. The text is upstream Arena's (`ErrNoPrivilegesToOperateJob`), word for word."""
+
+    def __init__(self, name: str, namespace: str) -> None:
+        self.name = name
+        self.namespace = namespace
+        super().__init__("you have no privileges to operate the job,because the owner of job is not you")
+
+
+class JobOwnedByOther(JobExists):
+    """Submit of a name another user's job holds, in a namespace that isolates users: upstream's text."""
+
+    def __init__(self, name: str, namespace: str) -> None:
+        super().__init__(name, namespace)
+        self.args = (f"the job {name} is already exist and it owned by other user,"
+                     "you have no privileges to operate it",)
+
+
 class QueueNotFound(ArenaError):
     exit_code = 2
 

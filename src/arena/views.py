@@ -33,7 +33,9 @@ class Instance(msgspec.Struct, frozen=True):
     name: str
     task: str
     index: int
-    status: str  # pod-like: Pending | Running | Succeeded | Failed | Terminating
+    # kubectl's STATUS word: Pending | ContainerCreating | Running | CrashLoopBackOff | Completed | Error |
+    # Terminating | ContainerStatusUnknown ...
+    status: str
     chief: bool = False
     requestGPUs: int = 0
     gpuIndices: list[int] = []
@@ -48,6 +50,11 @@ class Instance(msgspec.Struct, frozen=True):
     finishTime: float | None = None
     logPath: str = ""
     reason: str = ""
+    # The local engine's CPU contract (README, `engines/local/cpuset.py`): the cores it is pinned to (it requests
+    # CPUs) and the thread counts its math libraries were given; empty / None where nothing was set.
+    cpuAffinity: list[int] = []
+    ompNumThreads: int | None = None
+    mklNumThreads: int | None = None
 
 
 class JobView(msgspec.Struct, frozen=True):

@@ -528,6 +528,77 @@ class ControlPlane:
         self.wait(p, ready, 120, "/readyz")
         self.stand_in_deployment(ns, "appwrapper-controller-manager", "quay.io/ibm/appwrapper:v1.2.1")
 
+    def wait_established(self, names: list[str], timeout: float = 120) -> None:
+        """Poll until every named CRD is Established (`kubectl wait` fails on a CRD with no conditions yet)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            got = json.loads(self.kubectl("get", "crd", *names, "-o", "json", check=False).stdout or '{"items": []}')
+            ok = {c["metadata"]["name"] for c in got.get("items", [got] if "metadata" in got else [])
+                  if any(x.get("type") == "Established" and x.get("status") == "True"
+                         for x in (c.get("status") or {}).get("conditions") or [])}
+            if ok >= set(names):
+                return
+            if time.monotonic() > deadline:
+                raise StartError(f"CRDs not Established after {timeout:.0f}s: {', '.join(sorted(set(names) - ok))}")
+            time.sleep(0.3)
+
+    def start_volcano(self) -> None:
+        """Volcano v1.14.1's scheduler and controller manager (no webhook manager: the job controller
+        copes with what `jobs/mutate` would default, and arena sets queue, schedulerName and
+        minAvailable itself). Its own CRDs replace shared/'s v1.15.1 ones (the Job CRD differs:
+        v1.15 adds pod-template fields of newer Kubernetes; PodGroup, Queue and Command are equal)
+        and add those its informers wait for (HyperNode, NUMATopology, ...)."""
+        src = share_dir() / "vc"
+        files = sorted((src / "config" / "crd" / "volcano" / "bases").glob("*.yaml"))
+        crds = [yaml.safe_load(f.read_text()) for f in files]
+        self.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=arena-tests", "-f", "-",
+                     input=json.dumps({"apiVersion": "v1", "kind": "List", "items": crds}), timeout=300)
+        self.wait_established([c["metadata"]["name"] for c in crds])
+        self.kubectl("create", "namespace", "volcano-system")
+        conf = self.work / "volcano-scheduler.conf"
+        shutil.copy(src / "installer" / "helm" / "chart" / "volcano" / "config" / "volcano-scheduler.conf", conf)
+        kc = str(self.admin_kubeconfig)
+        common = (f"--kubeconfig={kc}", "--leader-elect=false", "--kube-api-qps=200", "--kube-api-burst=400")
+        sched = self.spawn("vc-scheduler", *common, f"--scheduler-conf={conf}", "--schedule-period=200ms",
+                           f"--listen-address=127.0.0.1:{free_port(self.ports)}",
+                           f"--healthz-address=127.0.0.1:{free_port(self.ports)}",
+                           f"--cache-dump-dir={self.work / 'tmp'}")
+        ctrl = self.spawn("vc-controller-manager", *common,
+                          "--controllers=job-controller,pg-controller,queue-controller,gc-controller",
+                          f"--listen-address=127.0.0.1:{free_port(self.ports)}",
+                          f"--healthz-address=127.0.0.1:{free_port(self.ports)}")
+
+        def queue_open() -> bool:  # the scheduler creates `default`, the queue controller opens it
+            q = self.kubectl("get", "queues.scheduling.volcano.sh", "default", "-o", "json", check=False)
+            return q.returncode == 0 and (json.loads(q.stdout).get("status") or {}).get("state") == "Open"
+        self.wait(sched, queue_open, 120, "queue `default` Open")
+        self.wait(ctrl, lambda: ctrl.popen.poll() is None, 5, "running")
+        self.stand_in_deployment("volcano-system", "volcano-scheduler", "volcanosh/vc-scheduler:v1.14.1")
+        self.stand_in_deployment("volcano-system", "volcano-controllers", "volcanosh/vc-controller-manager:v1.14.1")
+
+    def start_mpi_operator(self) -> None:
+        """kubeflow/mpi-operator v0.8.2 (MPIJob v2beta1). Its CRD has the name of the Training Operator's
+        v1 MPIJob (a cluster serves one of them), so this swaps the CRD: from here on the session's
+        MPIJobs are v2beta1. Leader election is always on (a Lease in `mpi-operator`); its health
+        server is hard-wired to :8080."""
+        v1 = "mpijobs.kubeflow.org"
+        self.kubectl("delete", "crd", v1, "--ignore-not-found", "--wait=true", timeout=120)
+        self.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=arena-tests",
+                     "-f", str(SHARED_CRDS / "kubeflow.org" / CRD_SKIP[0]), timeout=120)
+        self.wait_established([v1])
+        for ns in ("mpi-operator", "kubeflow"):
+            self.kubectl("create", "namespace", ns, check=False)
+        p = self.spawn("mpi-operator", f"--kubeConfig={self.admin_kubeconfig}", "--monitoring-port=0",
+                       "--lock-namespace=mpi-operator", "--kube-api-qps=50", "--kube-api-burst=100",
+                       env={"KUBEFLOW_NAMESPACE": ""})
+
+        def leader() -> bool:
+            lease = self.kubectl("get", "lease", "-n", "mpi-operator", "-o", "json", check=False)
+            return lease.returncode == 0 and any(
+                (i.get("spec") or {}).get("holderIdentity") for i in json.loads(lease.stdout)["items"])
+        self.wait(p, leader, 120, "the leader Lease in namespace mpi-operator")
+        self.stand_in_deployment("mpi-operator", "mpi-operator", "mpioperator/mpi-operator:0.8.2")
+
     # -- whole plane
     def start(self, users: dict[str, tuple[str, ...]]) -> None:
         make_pki(self.work / "pki", users)

@@ -157,3 +157,37 @@ def appwrapper(cluster: ControlPlane) -> ControlPlane:
     except (StartError, AssertionError, OSError) as exc:
         pytest.fail(f"the AppWrapper controller did not start: {exc}", pytrace=False)
     return cluster
+
+
+@pytest.fixture(scope="session")
+def volcano(training_operator: ControlPlane) -> ControlPlane:
+    """Volcano v1.14.1's scheduler and controller manager (started on first use; needs kwok's nodes,
+    hence the training_operator fixture's checks)."""
+    from cluster_plane import share_dir
+
+    cluster = training_operator
+    if cluster.running("vc-scheduler"):
+        return cluster
+    if not (cluster.has("vc-scheduler") and cluster.has("vc-controller-manager")) or not (share_dir() / "vc").is_dir():
+        _unavailable(f"vc-scheduler/vc-controller-manager (or share/vc) not built in {cluster.bins}: run scripts/cluster first")
+    try:
+        cluster.start_volcano()
+    except (StartError, AssertionError, OSError) as exc:
+        pytest.fail(f"Volcano did not start: {exc}", pytrace=False)
+    return cluster
+
+
+@pytest.fixture(scope="session")
+def mpi_operator(training_operator: ControlPlane) -> ControlPlane:
+    """The MPI operator v2beta1 (started on first use). It swaps the MPIJob CRD to v2beta1 for the
+    rest of the session: tests using it come last in test_cluster.py."""
+    cluster = training_operator
+    if cluster.running("mpi-operator"):
+        return cluster
+    if not cluster.has("mpi-operator"):
+        _unavailable(f"mpi-operator not built in {cluster.bins}: run scripts/cluster first")
+    try:
+        cluster.start_mpi_operator()
+    except (StartError, AssertionError, OSError) as exc:
+        pytest.fail(f"mpi-operator did not start: {exc}", pytrace=False)
+    return cluster

@@ -228,6 +228,14 @@ def test_kwok_runs_and_ends_pods_as_annotated(cluster, ns) -> None:  # noqa: ANN
     bad = _wait(lambda: (p := _get(cluster, "pod", "bad", "-n", ns)) and p["status"].get("phase") == "Failed" and p,
                 60, "pod bad to fail")
     assert bad["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 3
+    # arena-pod-restart: an OnFailure pod reports the annotated restarts and keeps running
+    flaky = {"apiVersion": "v1", "kind": "Pod",
+             "metadata": {"name": "flaky", "namespace": ns, "annotations": {"arena.test/restarts": "2"}},
+             "spec": {"restartPolicy": "OnFailure", "containers": [{"name": "main", "image": "busybox"}]}}
+    cluster.kubectl("create", "-f", "-", input=json.dumps(flaky))
+    got = _wait(lambda: (p := _get(cluster, "pod", "flaky", "-n", ns)) and p["status"].get("containerStatuses")
+                and p["status"]["containerStatuses"][0].get("restartCount") == 2 and p, 60, "pod flaky to restart")
+    assert got["status"]["phase"] == "Running" and "running" in got["status"]["containerStatuses"][0]["state"], got
 
 
 def test_missing_crd_points_to_arena_check(karena, cluster, ns) -> None:  # noqa: ANN001
@@ -361,15 +369,192 @@ def test_kueue_admits_within_quota_and_queues_beyond(karena, training_operator, 
 
 def test_appwrapperjob_runs_through_the_appwrapper_controller(karena, training_operator, appwrapper, ns) -> None:  # noqa: ANN001
     cluster = appwrapper
-    # --clean-task-policy None: with the default (Running, as upstream's chart) the Training Operator
-    # deletes a worker still running when the master ends, and the AppWrapper controller, counting
-    # 2 expected pods, never sees them succeed: it resets (re-runs) the finished job after its 1 min
-    # failure grace period, while arena shows PENDING. Found here; see docs/testing.md.
+    # The wrapped PyTorchJob's cleanPodPolicy defaults to None (what the fork's jobs get once the CRD
+    # prunes its top-level field). With Running the Training Operator deleted a worker still running
+    # when the master ended, the AppWrapper controller counted too few succeeded pods and reset
+    # (re-ran) the finished job, while arena showed PENDING.
     r = karena.run("submit", "appwrapperjob", "-n", ns, "--name", "aw", "--image", "pytorch:2", "--workers", "2",
-                   "--clean-task-policy", "None", "--gpus", "1", "-a", "arena.test/exit-code=0", "-a", "arena.test/run-for=15s", "python train.py")
+                   "--gpus", "1", "-a", "arena.test/exit-code=0", "-a", "arena.test/run-for=15s", "python train.py")
     assert r.returncode == 0, r.stderr
+    aw = _get(cluster, "appwrappers.workload.codeflare.dev", "aw", "-n", ns)
+    assert aw["spec"]["components"][0]["template"]["spec"]["runPolicy"]["cleanPodPolicy"] == "None", aw
     seen = _statuses(karena, "aw", ns, {"RUNNING", "SUCCEEDED", "FAILED"}, timeout=120)
     assert _get(cluster, "pytorchjobs.kubeflow.org", "-n", ns)["items"], "the AppWrapper controller made no PyTorchJob"
     seen += _statuses(karena, "aw", ns, {"SUCCEEDED", "FAILED"}, timeout=120)[1:]
     print("status path:", " -> ".join(seen))
     assert seen[-1] == "SUCCEEDED" and "RUNNING" in seen, seen
+
+
+# ---- the Training Operator: restarts, top job, prune ------------------------------------------------
+
+def test_restart_counts_top_job_and_prune(karena, training_operator, ns) -> None:  # noqa: ANN001
+    """A worker restarted in place (restartPolicy OnFailure, the workers' default; kwok's
+    arena-pod-restart Stage reports 2 restarts as a kubelet would; the master, Never, is left alone)
+    shows in `get`; `top job` lists the running job; `prune` deletes the finished job only.
+
+    --retry 3: the Training Operator counts OnFailure container restarts against backoffLimit; with
+    the default --retry 0 (upstream's too) the 2 restarts fail the job ("reached the specified backoff
+    limit"), as seen here first."""
+    cluster = training_operator
+    r = karena.run("submit", "pytorchjob", "-n", ns, "--name", "flaky", "--image", "pytorch:2", "--workers", "2",
+                   "--gpus", "1", "--retry", "3", "-a", "arena.test/restarts=2", "python train.py")
+    assert r.returncode == 0, r.stderr
+    done = karena.run("submit", "pytorchjob", "-n", ns, "--name", "done", "--image", "pytorch:2",
+                      "-a", "arena.test/exit-code=0", "-a", "arena.test/run-for=1s", "python train.py")
+    assert done.returncode == 0, done.stderr
+
+    last: list[dict] = []
+
+    def restarted() -> dict | None:
+        last[:] = [karena.json("get", "flaky", "-n", ns)]
+        return last[0] if last[0]["status"] == "RUNNING" and _restarts(last[0]) == 2 else None
+    try:
+        view = _wait(restarted, 90, "the worker's 2 restarts in `arena get`")
+    except AssertionError:
+        pods = _get(cluster, "pods", "-n", ns)["items"]
+        raise AssertionError(f"no restarts shown: {json.dumps(last)[:1500]}\npods: "
+                             f"{[(p['metadata']['name'], p['spec'].get('restartPolicy'), p['metadata'].get('annotations'), p['status']) for p in pods]}") from None
+    print("get -o json restarts:", _restarts(view), [i.get("restartCount", i.get("restarts")) for i in view["instances"]])
+    assert {i["name"]: i["restarts"] for i in view["instances"]} == {"flaky-master-0": 0, "flaky-worker-0": 2}, view
+    text = karena.run("get", "flaky", "-n", ns, check=True).stdout
+    assert any(line.split() == ["Restarts:", "2"] for line in text.splitlines()), text
+    worker = next(line.split() for line in text.splitlines() if line.strip().startswith("flaky-worker-0"))
+    assert worker[7] == "2", text  # the RESTARTS column
+
+    top = karena.run("top", "job", "-n", ns)
+    assert top.returncode == 0 and "Traceback" not in top.stderr, top.stderr
+    print("top job:\n" + top.stdout)
+    row = next((line.split() for line in top.stdout.splitlines() if line.startswith("flaky ")), None)
+    assert row and row[1] == "RUNNING" and row[4:6] == ["2", "2"], top.stdout  # GPU(Requested), GPU(Allocated)
+    assert "Total Allocated/Requested GPUs of Training Jobs: 2/2" in top.stdout, top.stdout
+    one = karena.run("top", "job", "flaky", "-n", ns)
+    assert one.returncode == 0 and "Allocated/Requested GPUs of Job: 2/2" in one.stdout, (one.stdout, one.stderr)
+
+    _statuses(karena, "done", ns, {"SUCCEEDED", "FAILED"})
+
+    def pruned() -> bool:  # repeated: `done` must first have been finished for over a second
+        p = karena.run("prune", "-n", ns, "--since", "1s")
+        assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
+        return _get(cluster, "pytorchjobs.kubeflow.org", "done", "-n", ns) is None
+    _wait(pruned, 30, "prune to delete `done`")
+    assert _get(cluster, "pytorchjobs.kubeflow.org", "flaky", "-n", ns) is not None, "prune deleted a running job"
+    assert [j["name"] for j in karena.json("list", "-n", ns)] == ["flaky"]
+
+
+def _restarts(view: dict) -> int:
+    """The job's restarts as `get -o json` reports them (the job's own field, else its instances')."""
+    for key in ("restarts", "restartCount"):
+        if isinstance(view.get(key), int):
+            return view[key]
+    return sum(int(i.get("restartCount", i.get("restarts", 0)) or 0) for i in view.get("instances") or [])
+
+
+# ---- Volcano v1.14.1: the Job controller, the scheduler's enqueue and gang, Queues ----------------
+
+def _volcano_phases(cluster, name: str, ns: str) -> list[str]:  # noqa: ANN001
+    job = _get(cluster, "jobs.batch.volcano.sh", name, "-n", ns) or {}
+    return [c.get("status", "") for c in (job.get("status") or {}).get("conditions") or []]
+
+
+def _podgroup_event(cluster, ns: str, job: str, words: str) -> str | None:  # noqa: ANN001
+    """The message of an event on `job`'s PodGroup that contains `words`."""
+    events = (_get(cluster, "events", "-n", ns) or {"items": []})["items"]
+    return next((e["message"] for e in events if e["involvedObject"].get("kind") == "PodGroup"
+                 and e["involvedObject"].get("name", "").startswith(f"{job}-") and words in e.get("message", "")), None)
+
+
+def test_volcanojob_runs_through_volcano(karena, volcano, ns) -> None:  # noqa: ANN001
+    cluster = volcano
+    r = karena.run("submit", "volcanojob", "-n", ns, "--name", "vj", "--task", "worker:2:1:1Gi:1", "--image", "x",
+                   "-a", "arena.test/exit-code=0", "-a", "arena.test/run-for=4s", "python train.py")
+    assert r.returncode == 0, r.stderr
+    seen = _statuses(karena, "vj", ns, {"RUNNING", "SUCCEEDED", "FAILED"}, timeout=120)
+    pods = _get(cluster, "pods", "-n", ns)["items"]
+    assert len(pods) == 2 and all(p["spec"].get("schedulerName") == "volcano" and
+                                  p["spec"].get("nodeName") in cluster.node_names for p in pods), pods
+    seen += _statuses(karena, "vj", ns, {"SUCCEEDED", "FAILED"}, timeout=120)[1:]
+    phases = _volcano_phases(cluster, "vj", ns)
+    print("arena:", " -> ".join(seen), "| Volcano Job conditions:", " -> ".join(phases))
+    assert seen[-1] == "SUCCEEDED" and "RUNNING" in seen, seen
+    # the controller's own history: Pending (PodGroup not yet enqueued) → Running → Completed
+    assert phases[0] == "Pending" and "Running" in phases and phases[-1] == "Completed", phases
+    view = karena.json("get", "vj", "-n", ns)
+    assert view["requestGPUs"] == 2 and len(view["instances"]) == 2, view
+
+
+def test_volcano_queue_capability_keeps_a_job_waiting(karena, volcano, ns) -> None:  # noqa: ANN001
+    cluster = volcano
+    q = f"small-{ns}"
+    c = karena.run("queue", "create", q, "--capability", "cpu=1,memory=4Gi,nvidia.com/gpu=1")
+    assert c.returncode == 0, c.stderr
+    try:
+        _wait(lambda: (_get(cluster, "queues.scheduling.volcano.sh", q) or {}).get("status", {}).get("state") == "Open",
+              30, "the queue to open")
+        fits = karena.run("submit", "volcanojob", "-n", ns, "--name", "fits", "--queue", q, "--task",
+                          "worker:1:1:1Gi:1", "--image", "x", "python train.py")
+        assert fits.returncode == 0, fits.stderr
+        assert _statuses(karena, "fits", ns, {"RUNNING", "FAILED"}, timeout=120)[-1] == "RUNNING"
+        waits = karena.run("submit", "volcanojob", "-n", ns, "--name", "waits", "--queue", q, "--task",
+                           "worker:1:1:1Gi:1", "--image", "x", "python train.py")
+        assert waits.returncode == 0, waits.stderr
+
+        # Volcano v1.14.1 leaves a PodGroup it will not enqueue Pending with no condition and says why in an
+        # event on it; `arena get` takes its words from there
+        said = _wait(lambda: _podgroup_event(cluster, ns, "waits", "queue resource quota insufficient"), 60,
+                     "Volcano's verdict on the second PodGroup")
+        view = karena.json("get", "waits", "-n", ns)
+        print("Volcano:", said, "| arena:", view["status"], view.get("reason"))
+        assert view["status"] == "QUEUING" and view["reason"] == f"{said} (Volcano queue {q})", view
+        assert "queue resource quota insufficient" in karena.run("get", "waits", "-n", ns, "-e", check=True).stdout
+        assert not _get(cluster, "pods", "-n", ns, "-l", "volcano.sh/job-name=waits")["items"], "pods were created"
+        queues = {x["name"]: x for x in karena.json("queue", "list")}
+        print("queue list:", queues.get(q))
+        assert q in queues and queues[q]["capability"].get("cpu") == "1", queues.get(q)
+        # what the running job holds; Volcano v1.14.1 leaves status.pending/running at 0 here
+        assert queues[q]["allocated"].get("cpu") == "1" and queues[q]["allocated"].get("nvidia.com/gpu") == "1", queues[q]
+        top = karena.run("top", "queue")
+        assert top.returncode == 0 and q in top.stdout, (top.stdout, top.stderr)
+        print("top queue:\n" + top.stdout)
+        # freeing the queue lets the second job run
+        assert karena.run("delete", "fits", "-n", ns).returncode == 0
+        assert _statuses(karena, "waits", ns, {"RUNNING", "FAILED"}, timeout=120)[-1] == "RUNNING"
+        karena.run("delete", "waits", "-n", ns)
+    finally:
+        cluster.kubectl("delete", "queues.scheduling.volcano.sh", q, "--wait=false", check=False)
+
+
+def test_volcano_gang_keeps_an_unschedulable_job_pending(karena, volcano, ns) -> None:  # noqa: ANN001
+    """3 pods of 8 GPUs each need 24 GPUs; the kwok nodes have 2 × 8: the gang binds none of them."""
+    cluster = volcano
+    r = karena.run("submit", "volcanojob", "-n", ns, "--name", "gang", "--task", "worker:3:1:1Gi:8",
+                   "--image", "x", "python train.py")
+    assert r.returncode == 0, r.stderr
+
+    said = _wait(lambda: _podgroup_event(cluster, ns, "gang", "overused nvidia.com/gpu"), 60,
+                 "Volcano's verdict on the gang's PodGroup")
+    view = karena.json("get", "gang", "-n", ns)
+    bound = [p for p in _get(cluster, "pods", "-n", ns)["items"] if p["spec"].get("nodeName")]
+    pg = _get(cluster, "podgroups.scheduling.volcano.sh", "-n", ns)["items"][0]
+    print("gang: Volcano", said, "| arena", view["status"], view.get("reason"))
+    assert pg["status"]["phase"] == "Pending" and "overused nvidia.com/gpu" in karena.run(
+        "get", "gang", "-n", ns, "-e", check=True).stdout
+    assert view["status"] == "QUEUING" and "overused nvidia.com/gpu" in view["reason"], view
+    assert not bound, f"the gang bound some of its pods: {[p['metadata']['name'] for p in bound]}"
+    assert pg["spec"]["minMember"] == 3, pg
+
+
+# ---- the MPI operator v2beta1 (swaps the MPIJob CRD: keep these last) ---------------------------------
+
+def test_mpijob_v2beta1_through_the_mpi_operator(karena, mpi_operator, ns) -> None:  # noqa: ANN001
+    cluster = mpi_operator
+    r = karena.run("submit", "mpijob", "-n", ns, "--name", "mpi", "--image", "mpi:1", "--workers", "2", "--gpus", "1",
+                   "-a", "arena.test/exit-code=0", "-a", "arena.test/run-for=6s", "mpirun -n 2 python train.py")
+    assert r.returncode == 0, r.stderr
+    job = _get(cluster, "mpijobs.v2beta1.kubeflow.org", "mpi", "-n", ns)
+    assert job and job["apiVersion"] == "kubeflow.org/v2beta1", job
+    seen = _statuses(karena, "mpi", ns, {"RUNNING", "SUCCEEDED", "FAILED"}, timeout=120)
+    seen += _statuses(karena, "mpi", ns, {"SUCCEEDED", "FAILED"}, timeout=120)[1:]
+    print("status path:", " -> ".join(seen))
+    assert seen[-1] == "SUCCEEDED" and "RUNNING" in seen, seen
+    view = karena.json("get", "mpi", "-n", ns)
+    assert any(i["task"] == "launcher" for i in view["instances"]), view

@@ -24,7 +24,7 @@ from arena.spec import appwrapperjob, mpijob, tfjob, volcanojob
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-LIVE = ("Pending", "Running", "Terminating")
+LIVE = ("Pending", "ContainerCreating", "Running", "Terminating")
 
 needs_tf = pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None
                               or importlib.util.find_spec("sklearn") is None,
@@ -168,7 +168,7 @@ def test_volcanojob_task_completed_completes_job_and_kills_the_rest(arena, clien
     assert job["phase"] == "Completed"
     assert "TaskCompleted → CompleteJob" in job["reason"]
     insts = {i["name"]: i for i in job["instances"]}
-    assert insts["vcdone-master-0"]["status"] == "Succeeded"
+    assert insts["vcdone-master-0"]["status"] == "Completed"
     for w in ("vcdone-worker-0", "vcdone-worker-1"):
         assert insts[w]["exitCode"] == 143  # stopped by SIGTERM, not run to the end of their sleep
     assert [t["phase"] for t in job["transitions"]][-1] == "Completed"

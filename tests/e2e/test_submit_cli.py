@@ -146,7 +146,8 @@ def test_appwrapperjob_pytorch_inner(arena):
     assert spec["kind"] == "appwrapperjob" and spec["workers"] == 2
     assert replicas(spec) == {"master": 1, "worker": 1}
     assert spec["scheduling"] == {"kueue_queue": "team-a", "queue": "team-a"}  # locally the Kueue queue is a queue
-    assert spec["run_policy"] == {"backoff_limit": 3}
+    # the fork's cleanPodPolicy Running never reaches the operator (the CRD drops it): None, as it really runs
+    assert spec["run_policy"] == {"backoff_limit": 3, "clean_pod_policy": "None"}
     assert spec["options"] == {"type": "appwrapperjob", "retry_limit": 1, "admission_grace_period": "2m",
                                "success_ttl": "1h", "nproc_per_node": "gpu"}
 

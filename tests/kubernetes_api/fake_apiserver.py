@@ -3,7 +3,7 @@
 Real sockets, real HTTP/1.1 (keep-alive, chunked log streams), the API server's URL layout,
 status codes and `Status` error bodies. It stores objects in memory and records every request
 (method, path, query, body). Enough of the API for Arena: discovery (/api, /apis, /apis/<g>/<v>,
-/version), LIST with label and field selectors, GET, POST, DELETE with ownerReference cascade
+/version), LIST with label and field selectors, GET, POST, PUT, DELETE with ownerReference cascade
 (garbage collection done synchronously), pod logs (tail, since, timestamps, follow; 400 for a container the pod does not have), 403 for
 forbidden verbs, 404 for CRDs that are not installed, 409 on name clashes.
 
@@ -73,8 +73,12 @@ CRDS = {
     "resourceflavors": Res("kueue.x-k8s.io", "v1beta2", "resourceflavors", "ResourceFlavor", False),
     "workloads": Res("kueue.x-k8s.io", "v1beta2", "workloads", "Workload"),
     "workloads-v1beta1": Res("kueue.x-k8s.io", "v1beta1", "workloads", "Workload"),
+    "inferenceservices": Res("serving.kserve.io", "v1beta1", "inferenceservices", "InferenceService"),
+    "virtualservices": Res("networking.istio.io", "v1beta1", "virtualservices", "VirtualService"),
 }
-DEFAULT_CRDS = tuple(k for k in CRDS if k not in ("mpijobs-v2beta1", "mpijobs-v1alpha1", "workloads-v1beta1"))
+SERVING_CRDS = ("inferenceservices", "virtualservices")  # `arena serve` tests install them when they need them
+DEFAULT_CRDS = tuple(k for k in CRDS if k not in ("mpijobs-v2beta1", "mpijobs-v1alpha1", "workloads-v1beta1",
+                                                  *SERVING_CRDS))
 
 
 def now_rfc3339(t: float | None = None) -> str:
@@ -388,6 +392,33 @@ class FakeApiServer:
             store[key] = body
         return 201, body
 
+    def replace(self, r: Res, namespace: str | None, name: str, body: Any) -> tuple[int, Any]:
+        """PUT: the whole object, refused with 409 when its resourceVersion is not the stored one."""
+        if not isinstance(body, dict):
+            return self.status(400, "BadRequest", "the body of the request was not a JSON object")
+        meta = body.setdefault("metadata", {})
+        with self.lock:
+            store = self.store[self._key(r)]
+            old = store.get((namespace or "", name))
+            if old is None:
+                return self.status(404, "NotFound", f'{r.qualified} "{name}" not found',
+                                   {"name": name, "group": r.group, "kind": r.plural})
+            old_meta = old["metadata"]
+            if meta.get("resourceVersion") and meta["resourceVersion"] != old_meta.get("resourceVersion"):
+                return self.status(409, "Conflict", f'Operation cannot be fulfilled on {r.qualified} "{name}": the '
+                                   "object has been modified; please apply your changes to the latest version and "
+                                   "try again", {"name": name, "group": r.group, "kind": r.plural})
+            for k in ("uid", "creationTimestamp", "namespace"):
+                if k in old_meta:
+                    meta[k] = old_meta[k]
+            meta["generation"] = int(old_meta.get("generation", 1)) + (body.get("spec") != old.get("spec"))
+            if "status" in old:  # the status subresource is not written by a PUT of the object
+                body["status"] = old["status"]
+            self._rv += 1
+            meta["resourceVersion"] = str(self._rv)
+            store[(namespace or "", name)] = body
+        return 200, body
+
     def delete(self, r: Res, namespace: str | None, name: str, policy: str | None) -> tuple[int, Any]:
         with self.lock:
             store = self.store[self._key(r)]
@@ -501,7 +532,8 @@ class _Handler(BaseHTTPRequestHandler):
         if r is None:
             self._send(*fake.not_found_resource())
             return
-        verb = {"GET": "get" if name else "list", "POST": "create", "DELETE": "delete"}.get(method, method.lower())
+        verb = {"GET": "get" if name else "list", "POST": "create", "DELETE": "delete",
+                "PUT": "update"}.get(method, method.lower())
         if (verb, r.plural) in fake.forbidden:
             where = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
             self._send(*fake.status(403, "Forbidden",
@@ -523,6 +555,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, fake.list_bytes(r, namespace, query))
         elif method == "POST" and not name:
             self._send(*fake.create(r, namespace, body))
+        elif method == "PUT" and name and not sub:
+            self._send(*fake.replace(r, namespace, name, body))
         elif method == "DELETE" and name:
             policy = query.get("propagationPolicy") or (body or {}).get("propagationPolicy")
             self._send(*fake.delete(r, namespace, name, policy))
@@ -563,3 +597,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:  # noqa: N802
         self._handle("DELETE")
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._handle("PUT")

@@ -142,7 +142,7 @@ def test_list_reads_podgroups_and_workloads_only_while_jobs_wait(apiserver: Fake
     paths = [r.path for r in apiserver.api_requests()]
     assert paths.count("/apis/scheduling.volcano.sh/v1beta1/namespaces/default/podgroups") == 1
     assert paths.count("/apis/kueue.x-k8s.io/v1beta2/namespaces/default/workloads") == 1
-    assert len(paths) == 7 + 1 + 2  # job resources + pods + the two admission LISTs
+    assert len(paths) == 7 + 1 + 2 + 1  # job resources + pods + the two admission LISTs + the Namespace
 
 
 def test_list_of_running_jobs_reads_no_admission_objects(apiserver: FakeApiServer, engine: KubernetesEngine) -> None:
@@ -213,3 +213,22 @@ def test_get_keeps_podgroup_events_of_a_gang_above_the_event_fanout(apiserver: F
     selectors = sorted(r.query["fieldSelector"] for r in apiserver.requests_to(contains="/events"))
     assert selectors == sorted([f"involvedObject.uid={job['metadata']['uid']}",
                                 f"involvedObject.uid={pg['metadata']['uid']}", "involvedObject.kind=Pod"])
+
+
+def test_get_takes_volcanos_reason_from_the_podgroup_events_when_it_sets_no_condition(
+        apiserver: FakeApiServer, engine: KubernetesEngine) -> None:
+    """As the real Volcano v1.14.1 does (tests/cluster): a PodGroup the enqueue action refuses stays Pending
+    with no condition; the verdict is an `Unschedulable` event (Normal), followed by the gang's Warning."""
+    _gang_job(apiserver, "mnist", "Pending")
+    pg = apiserver.objects("podgroups")[0]
+    apiserver.add(event(pg, "Unschedulable", "queue resource quota insufficient: insufficient cpu", t=T1))
+    apiserver.add(event(pg, "Unschedulable", "0/0 tasks in gang unschedulable: pod group is not ready, 4 minAvailable",
+                        type_="Warning", t=T2))
+    view = engine.get("default", "mnist")
+    assert (view.status, view.reason) == ("QUEUING",
+                                          "queue resource quota insufficient: insufficient cpu (Volcano queue default)")
+    # `list` reads no events: our own wording stays
+    assert engine.list("default")[0].reason == "waiting for Volcano queue default to admit PodGroup mnist (minMember 4)"
+    # a condition, when there is one, still wins
+    assert admission.with_events(admission.podgroup(msgspec.convert(podgroup(
+        OWNER, "Pending", cond("Unschedulable", message=GANG_UNSCHEDULABLE)), Admitter)), [])[4] == GANG_UNSCHEDULABLE

@@ -110,3 +110,39 @@ def test_a_read_is_retried_after_a_transport_failure_and_a_write_is_not(monkeypa
     with pytest.raises(EngineUnavailable, match="cannot reach"):
         client._call(flaky, verb="create", key="pytorchjobs", namespace="default")
     assert len(calls) == 1
+
+
+def test_a_429_with_retry_after_is_waited_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seen against a real API server: LISTing a CRD installed a moment before answers 429 "storage is
+    (re)initializing" with Retry-After: 1 while its watch cache fills. client-go waits and repeats (the
+    request was refused before any processing, so a write too); a 429 without Retry-After is an error."""
+    import httpx2
+
+    monkeypatch.setattr(api, "TOO_MANY_REQUESTS_MAX_WAIT", 0.0)
+    client = api.Api(lambda: None)
+    calls: list[str] = []
+
+    def throttled(retry_after: str | None, times: int):  # noqa: ANN202
+        def call() -> str:
+            calls.append("x")
+            if len(calls) <= times:
+                headers = {"Retry-After": retry_after} if retry_after is not None else {}
+                req = httpx2.Request("GET", "https://127.0.0.1/apis/x")
+                resp = httpx2.Response(429, headers=headers, json={"kind": "Status", "code": 429,
+                                                                   "message": "storage is (re)initializing"},
+                                       request=req)
+                raise httpx2.HTTPStatusError("429", request=req, response=resp)
+            return "ok"
+        return call
+
+    assert client._call(throttled("1", 2), verb="list", key="podgroups", namespace="default") == "ok"
+    assert len(calls) == 3
+    calls.clear()
+    assert client._call(throttled("1", 1), verb="create", key="pytorchjobs", namespace="default") == "ok"
+    calls.clear()
+    with pytest.raises(ArenaError, match="storage is"):
+        client._call(throttled(None, 1), verb="list", key="podgroups", namespace="default")
+    calls.clear()
+    with pytest.raises(ArenaError):  # not forever
+        client._call(throttled("1", 99), verb="list", key="podgroups", namespace="default")
+    assert len(calls) == api.TOO_MANY_REQUESTS_TRIES

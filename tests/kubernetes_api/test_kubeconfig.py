@@ -78,7 +78,8 @@ def test_engine_uses_the_context_namespace_and_token(make_server, tmp_path: Path
     assert engine.namespace == "research"
     assert engine.list(engine.namespace) == []
     assert all(r.headers.get("authorization") == "Bearer s3cret" for r in server.api_requests())
-    assert all("/namespaces/research/" in r.path for r in server.api_requests())
+    assert all("/namespaces/research/" in r.path or r.path == "/api/v1/namespaces/research"  # + isolation's GET
+               for r in server.api_requests())
     data["users"][0]["user"]["token"] = "wrong"
     bad = KubernetesEngine(kubeconfig=write(tmp_path / "bad", data), env={})
     with pytest.raises(ArenaError, match="unauthorized"):

@@ -46,7 +46,7 @@ def test_list_requests_do_not_grow_with_jobs(n: int, apiserver: FakeApiServer, e
     assert len(jobs) == 5 * n
     assert all(j.status == "RUNNING" and len(j.instances) == 4 for j in jobs)
     requests = apiserver.api_requests()
-    assert len(requests) == JOB_RESOURCES + 1  # one LIST per job resource + ONE pod LIST
+    assert len(requests) == JOB_RESOURCES + 2  # one LIST per job resource + ONE pod LIST + the Namespace (isolation)
     assert {r.method for r in requests} == {"GET"}
     pods = [r for r in requests if r.path.endswith("/pods")]
     assert len(pods) == 1
@@ -93,12 +93,13 @@ def test_list_all_namespaces_and_by_kind(apiserver: FakeApiServer, engine: Kuber
     seed(apiserver, 1, "team-b")
     apiserver.reset_requests()
     assert len(engine.list(None)) == 10
-    assert all("/namespaces/" not in r.path for r in apiserver.api_requests())
+    assert [r.path for r in apiserver.api_requests() if "/namespaces/" in r.path] == ["/api/v1/namespaces/default"]
     apiserver.reset_requests()
     only = engine.list("team-a", "volcanojob")
     assert [(j.kind, j.namespace) for j in only] == [("volcanojob", "team-a")]
     paths = sorted(r.path for r in apiserver.api_requests())
-    assert paths == ["/api/v1/namespaces/team-a/pods", "/apis/batch.volcano.sh/v1alpha1/namespaces/team-a/jobs"]
+    assert paths == ["/api/v1/namespaces/team-a", "/api/v1/namespaces/team-a/pods",
+                     "/apis/batch.volcano.sh/v1alpha1/namespaces/team-a/jobs"]
     assert apiserver.requests_to(contains="/pods")[0].query["labelSelector"] == \
         "app=volcanojob,release,role!=tensorboard"
 
@@ -131,7 +132,7 @@ def test_get_instances_from_pods(apiserver: FakeApiServer, engine: KubernetesEng
                     ("mnist-worker-1", "CrashLoopBackOff", False, 1, "node-2", 4)]
     assert view.restarts == 6
     # One GET per job resource (the kind is not known) + one pod LIST.
-    assert len(apiserver.api_requests()) == JOB_RESOURCES + 2  # + the TensorBoard Service lookup
+    assert len(apiserver.api_requests()) == JOB_RESOURCES + 3  # + the TensorBoard Service and the Namespace
     pods = apiserver.requests_to(contains="/pods")[0]
     assert pods.query["labelSelector"] == "app=pytorchjob,release=mnist,role!=tensorboard"
 

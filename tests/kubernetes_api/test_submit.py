@@ -103,7 +103,7 @@ def test_name_clash_is_job_exists_and_creates_nothing(apiserver: FakeApiServer, 
     with pytest.raises(JobExists, match="the job dup is already exist, please delete it first. use 'arena delete dup'") as err:
         engine.submit(spec)
     assert err.value.exit_code == 2
-    assert [r.method for r in apiserver.api_requests()] == ["POST"]  # the 409, then nothing
+    assert [r.method for r in apiserver.api_requests()] == ["POST", "GET"]  # the 409, the Namespace (isolation)
 
 
 def test_failed_aux_object_rolls_the_job_back(apiserver: FakeApiServer, make_engine) -> None:

@@ -104,7 +104,7 @@ def test_a_job_ending_during_back_off_does_not_restart_it(engine: Engine) -> Non
     engine.clock.advance(60)
     engine.reconcile()
     assert starts(engine, "worker-0") == 2
-    assert instance(engine, "cl", "worker-0").status == "Failed"
+    assert instance(engine, "cl", "worker-0").status == "Error"
 
 
 @pytest.mark.e2e

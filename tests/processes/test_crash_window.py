@@ -126,7 +126,7 @@ def test_an_unrecorded_shim_of_a_job_that_ended_meanwhile_is_stopped_not_revived
     view = engine.get("w")
     assert view.status == "SUCCEEDED", view.reason
     worker = next(i for i in view.instances if i.task == "worker")
-    assert worker.status in ("Terminating", "Terminated"), worker
+    assert worker.status in ("Terminating", "Error"), worker
     assert not engine.procs.replica("worker-0").alive
 
 
@@ -197,8 +197,9 @@ def test_a_daemon_killed_at_the_spawn_step_loses_nothing(arena, point: str) -> N
         assert not inst["reason"].startswith("shim vanished"), inst
         if inst["task"] == "master":
             assert out == [f"start {inst['name']}", "end"], out  # complete, and run once
-        else:  # the master's success ends the job: a worker may be stopped before its end; once at most
-            assert out in ([f"start {inst['name']}"], [f"start {inst['name']}", "end"]), out
+        else:  # the master's success ends the job: a worker may be stopped before its end, or never started
+            # when the master had already finished by the time the next daemon came up; once at most
+            assert out in ([], [f"start {inst['name']}"], [f"start {inst['name']}", "end"]), out
 
 
 @pytest.mark.e2e

@@ -39,7 +39,7 @@ def test_custom_is_a_deployment_and_a_service_with_upstreams_labels(validator: A
                      readiness_probe_action="httpGet", readiness_probe_action_option=["path: /healthz"],
                      max_surge="1", max_unavailable="25%", command="python serve.py")
     validator.assert_valid(objs)
-    dep, svc = objs
+    dep, svc, record = objs
     assert dep["kind"] == "Deployment" and dep["metadata"]["name"] == "web-v1-custom-serving"
     labels = dep["metadata"]["labels"]
     assert {k: labels[k] for k in ("servingName", "servingVersion", "servingType", "app", "release", "serviceName")} == \
@@ -60,6 +60,10 @@ def test_custom_is_a_deployment_and_a_service_with_upstreams_labels(validator: A
     assert [(p["name"], p["port"]) for p in svc["spec"]["ports"]] == [("grpc-serving", 9000), ("http-serving", 8080)]
     assert svc["spec"]["selector"] == {"app": "custom-serving", "release": "web-v1"}
     assert dep["spec"]["selector"]["matchLabels"] == svc["spec"]["selector"]
+    # upstream's record of the job: its `serve delete` deletes what `app` lists
+    assert record["kind"] == "ConfigMap" and record["metadata"]["name"] == "web-v1-custom-serving"
+    assert record["data"]["app"] == "deployment.apps/web-v1-custom-serving\nservice/web-v1"
+    assert record["metadata"]["ownerReferences"][0]["name"] == "web-v1-custom-serving"
 
 
 def test_tensorflow_and_triton_run_their_servers(validator: Any) -> None:
@@ -86,9 +90,10 @@ def test_kserve_is_an_inference_service(validator: Any) -> None:
                      max_replicas=3, scale_metric="concurrency", scale_target=5, canary_traffic_percent=20,
                      cpu="1", memory="2Gi", env=["A=1"])
     validator.assert_valid(objs)
-    (isvc,) = objs
+    isvc, record = objs
     assert isvc["apiVersion"] == "serving.kserve.io/v1beta1" and isvc["metadata"]["name"] == "sk"
     assert isvc["metadata"]["labels"]["servingType"] == "kserve" and "servingVersion" not in isvc["metadata"]["labels"]
+    assert record["metadata"]["name"] == "sk-kserve" and record["data"]["app"] == "inferenceservice.serving.kserve.io/sk"
     p = isvc["spec"]["predictor"]
     assert (p["minReplicas"], p["maxReplicas"], p["scaleMetric"], p["scaleTarget"], p["canaryTrafficPercent"]) == \
         (1, 3, "concurrency", 5, 20)
@@ -107,3 +112,54 @@ def test_names_and_refusals() -> None:
     assert fullname(types.get("custom"), spec) == "custom-serving-v1"  # helm: the release already has the chart's name
     with pytest.raises(InvalidSpec, match="image must be specified"):
         manifests("custom", name="a", version="v1", restful_port=1, command="c")
+
+
+def test_traffic_split_objects_validate(validator: Any) -> None:
+    """The shared Service validates against the core schema; no Istio CRD is in shared/crds, so the
+    VirtualService is checked against the fields Istio's API defines (networking.istio.io/v1beta1)."""
+    from arena.engines.kubernetes import traffic
+
+    objs = manifests("custom", name="web", version="v1", image="x", port=9000, restful_port=8080, command="c")
+    ports = [p for p in objs[1]["spec"]["ports"]]
+    svc = traffic.shared_service("web", "team", "custom-serving", ports, {"v1": 70, "v2": 30})
+    validator.assert_valid([svc])
+    assert svc["spec"]["selector"] == {"servingName": "web"}
+    assert traffic.weights_from_service(svc) == {"v1": 70, "v2": 30}
+    v2 = {**objs[1], "metadata": {**objs[1]["metadata"], "name": "web-v2"}}
+    vs = traffic.virtual_service("web", "team", ports, {"v1": objs[1], "v2": v2}, {"v1": 70, "v2": 30, "v3": 0})
+    assert vs["apiVersion"] == "networking.istio.io/v1beta1" and vs["spec"]["hosts"] == ["web"]
+    for route in vs["spec"]["http"]:
+        assert set(route) == {"name", "match", "route"} and sum(d["weight"] for d in route["route"]) == 100
+        assert all(set(d["destination"]) == {"host", "port"} for d in route["route"])
+    assert traffic.weights_from_virtual_service(vs, {"web-v1": "v1", "web-v2": "v2"}) == {"v1": 70, "v2": 30}
+
+
+@pytest.mark.parametrize(("weights", "current", "expected"), [
+    ({"v1": 75, "v2": 25}, {"v1": 2, "v2": 2}, {"v1": 3, "v2": 1}),
+    ({"v1": 80, "v2": 20}, {"v1": 1, "v2": 1}, {"v1": 1, "v2": 1}),  # each weighted version keeps one
+    ({"v1": 0, "v2": 100}, {"v1": 3, "v2": 1}, {"v1": 0, "v2": 4}),
+    ({"a": 34, "b": 33, "c": 33}, {"a": 5, "b": 5, "c": 0}, {"a": 4, "b": 3, "c": 3}),
+])
+def test_replica_ratios_keep_the_total(weights: dict, current: dict, expected: dict) -> None:
+    from arena.engines.kubernetes import traffic
+
+    assert traffic.replicas(weights, current) == expected
+
+
+def test_update_rewrites_only_the_model_servers_flags_given() -> None:
+    from arena.engines.kubernetes import servingupdate
+
+    dep = manifests("triton", name="bert", version="2", model_repository="/repo", load_model=["a", "b"])[0]
+    upd = options.update_from_options("triton", {"name": "bert", "model_repository": "/repo2"}, "team")
+    args = servingupdate.deployment(dep, upd)["spec"]["template"]["spec"]["containers"][0]["args"][0]
+    assert args.startswith("tritonserver --http-port=8000 --grpc-port=8001 --allow-metrics=false "
+                           "--model-repository=/repo2 --load-model a --load-model b")  # upstream lost --load-model
+    assert servingupdate.deployment(dep, upd)["spec"]["replicas"] == 1  # no --replicas: kept (upstream: 0)
+    isvc = manifests("kserve", name="cc", image="repo/server:1", command="python s.py")[0]
+    with pytest.raises(InvalidSpec, match="--storage-uri: the job runs a custom container"):
+        servingupdate.inference_service(isvc, options.update_from_options("kserve", {"name": "cc",
+                                                                                     "storage_uri": "s3://m"}, "team"))
+    changed = servingupdate.inference_service(isvc, options.update_from_options(
+        "kserve", {"name": "cc", "image": "repo/server:2", "canary_traffic_percent": 10}, "team"))
+    pred = changed["spec"]["predictor"]
+    assert pred["containers"][0]["image"] == "repo/server:2" and pred["canaryTrafficPercent"] == 10

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from arena.cli.parser import Parser, add_global
 
 
-class _AttachParser(Parser):
+class AttachParser(Parser):
     """Everything after the first `--` is the command, untouched (its own flags included)."""
 
     def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
@@ -31,7 +31,7 @@ def register(sub, name, aliases, help_):  # type: ignore[no-untyped-def]
     p = sub.add_parser(name, aliases=list(aliases), help=help_,
                        usage="arena attach JOB [-i INSTANCE] [-c CONTAINER] [-- COMMAND...]")
     if isinstance(p, Parser):
-        p.__class__ = _AttachParser
+        p.__class__ = AttachParser
     p.add_argument("job", metavar="JOB")
     p.add_argument("-i", "--instance", default=None, help="instance name (default: the chief)")
     p.add_argument("-c", "--container", default=None, help="container of the instance (default: its main one)")

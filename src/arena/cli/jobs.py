@@ -161,8 +161,12 @@ def run_get(args: argparse.Namespace) -> int:
                      i.node if i.status != "Pending" or i.startTime else "N/A",
                      ",".join(map(str, i.gpuIndices)) or "-", i.restarts])
     # upstream's six columns first, in its order (scripts cut them by position); ours after them
-    table(["NAME", "STATUS", "AGE", "IS_CHIEF", "GPU(Requested)", "NODE", "GPU(Index)", "RESTARTS"], rows,
-          indent="  ", underline=True)
+    headers = ["NAME", "STATUS", "AGE", "IS_CHIEF", "GPU(Requested)", "NODE", "GPU(Index)", "RESTARTS"]
+    if any(i.cpuAffinity for i in view.instances):  # pinned replicas (the CPU contract): their cores
+        headers.append("CPUS")
+        for row, i in zip(rows, view.instances):
+            row.append(",".join(map(str, i.cpuAffinity)) or "-")
+    table(headers, rows, indent="  ", underline=True)
     if args.gpus and view.status != "SUCCEEDED" and view.requestGPUs > 0:
         print_gpus(view, metrics or {})
     if view.transitions:

@@ -2,6 +2,7 @@
 
     arena serve custom|tensorflow|triton|kserve [flags] [COMMAND...]   submit (--dry-run prints the plan)
     arena serve list|get|delete|logs                                   read and remove
+    arena serve attach JOB [-i INSTANCE] [-- COMMAND...]               a shell (or a command) where it serves
     arena serve update TYPE --name N [flags]                           rolling update
     arena serve traffic-split --name N -v V1:80 -v V2:20               each version's share of requests
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from arena.serving.views import ServingView
 
 VERBS: dict[str, tuple[str, ...]] = {
-    "list": ("ls",), "get": (), "delete": ("del",), "logs": ("log",), "update": (),
+    "list": ("ls",), "get": (), "delete": ("del",), "logs": ("log",), "attach": (), "update": (),
     "traffic-split": ("trs", "traffic-router", "traffic-router-split", "traffic-shift", "traffic-shifting"),
 }
 
@@ -96,6 +97,18 @@ def register(sub, name, aliases, help_):  # type: ignore[no-untyped-def]
     gl.add_argument("-c", "--container", default=None, help="the container (one per instance here)")
     add_global(gl)
     gl.set_defaults(func=run_logs)
+    from arena.cli.attach import AttachParser
+
+    ap = verbs.add_parser("attach", help="run a shell (or -- COMMAND) where an instance serves",
+                          usage="arena serve attach JOB [-v VERSION] [-i INSTANCE] [-c CONTAINER] [-- COMMAND...]")
+    ap.__class__ = AttachParser
+    ap.add_argument("job")
+    ap.add_argument("-v", "--version", default=None)
+    ap.add_argument("-T", "--type", default=None)
+    ap.add_argument("-i", "--instance", default=None, help="the instance (needed when there are several)")
+    ap.add_argument("-c", "--container", default=None, help="the container (default: the main one)")
+    add_global(ap)
+    ap.set_defaults(func=run_attach, command=[])
     up = verbs.add_parser("update", help="update a serving job (rolling: new replicas are ready before old go)")
     utypes = up.add_subparsers(dest="update_type", metavar="TYPE", required=True, parser_class=Parser)
     for t in types.all():
@@ -236,10 +249,11 @@ def run_get(args: argparse.Namespace) -> int:
             tag = "Latest" if rev == latest else "Prev"
             out += [f"{tag + 'Revision:':<20}{rev}", f"{tag + 'Precent:':<20}{pct}"]
     sys.stdout.write("\n".join(out) + "\n\nInstances:\n")
-    gpus = any(i.gpuIndices for i in v.instances)
+    gpus = any(i.gpuIndices or i.requestGPUs for i in v.instances)  # device indices locally, counts on a cluster
     headers = ["NAME", "STATUS", "AGE", "READY", "RESTARTS"] + (["GPU"] if gpus else []) + ["NODE"]
     rows = [[i.name, i.status, i.age, f"{i.readyContainers}/{i.totalContainers}", i.restartCount] +
-            ([",".join(map(str, i.gpuIndices)) or "0"] if gpus else []) + [i.nodeName] for i in v.instances]
+            ([",".join(map(str, i.gpuIndices)) or f"{i.requestGPUs:g}"] if gpus else []) + [i.nodeName]
+            for i in v.instances]
     table(headers, rows, indent="  ", underline=True)
     return 0
 
@@ -289,12 +303,20 @@ def run_logs(args: argparse.Namespace) -> int:
         view = client.serve_get(args.job, version=args.version, type=args.type)
         if args.container not in {i.name for i in view.instances}:
             raise Unsupported("local", f"-c/--container {args.container!r} (an instance here is one process)")
+    elif args.container:  # the SDK's serve_logs reads the instance's main container (its default one)
+        raise Unsupported(client.engine_name, f"-c/--container {args.container!r} (serve logs reads the "
+                                              "instance's main container; use kubectl logs -c for a sidecar)")
     for line in client.serve_logs(args.job, version=args.version, type=args.type, instance=args.instance,
                                   follow=args.follow, tail=args.tail, since=since, timestamps=args.timestamps):
         sys.stdout.write(line + "\n")
         if args.follow:
             sys.stdout.flush()
     return 0
+
+
+def run_attach(args: argparse.Namespace) -> int:
+    return _client(args).serve_attach(args.job, version=args.version, type=args.type, instance=args.instance,
+                                      container=args.container, command=list(getattr(args, "command", None) or []))
 
 
 # ---- update / traffic-split ---------------------------------------------------------------------------
@@ -312,4 +334,6 @@ def run_traffic(args: argparse.Namespace) -> int:
     info(f"Succeed to split the traffic for serving job {args.name}")
     for v in views:
         info(f"  version {v.version}: {v.weight if v.weight is not None else 0}%")
+    for message in dict.fromkeys(v.message for v in views if v.message):  # e.g. a cluster without Istio
+        info(message)
     return 0

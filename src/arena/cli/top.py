@@ -1,12 +1,18 @@
-"""`arena top node | job`: GPU (and CPU/memory) allocation, with NVML figures when present."""
+"""`arena top node | job`: GPU (and CPU/memory) allocation, with live GPU figures (NVML locally, Prometheus on a
+cluster) when present."""
 from __future__ import annotations
 
 import argparse
 import sys
 import time
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from arena.cli.parser import add_global, add_output
+
+if TYPE_CHECKING:  # annotations only: keep start-up light
+    from arena.client import Client
+    from arena.views import NodeView
 
 
 def register(sub, name, aliases, help_):  # type: ignore[no-untyped-def]
@@ -18,6 +24,8 @@ def register(sub, name, aliases, help_):  # type: ignore[no-untyped-def]
     n.add_argument("-d", "--details", action="store_true", help="per-GPU allocation, memory and utilisation")
     n.add_argument("-m", "--gpu-mode", default=None, type=_gpu_mode, metavar="MODE",
                    help="only nodes of this GPU mode: n|none, e|exclusive, t|topology, s|share")
+    n.add_argument("--metric", action="store_true",
+                   help="each GPU's memory and duty cycle (with -d): Prometheus on a cluster, NVML locally")
     j = what.add_parser("job", help="GPU use per job, or per instance of one job")
     j.add_argument("job", nargs="?")
     j.add_argument("-A", "--all-namespaces", dest="all_namespaces", action="store_true")
@@ -70,7 +78,10 @@ def run_node(args: argparse.Namespace) -> int:
     from arena.cli.output import emit, table
     from arena.spec.quantity import format_cpu, format_memory
 
-    nodes = client_for(args).nodes(args.nodes)
+    client = client_for(args)
+    nodes = client.nodes(args.nodes)
+    if args.metric:
+        nodes = _node_metrics(client, nodes)
     if args.gpu_mode:
         nodes = [n for n in nodes if n.mode == args.gpu_mode]
     if emit(nodes, args.output):
@@ -89,6 +100,9 @@ def run_node(args: argparse.Namespace) -> int:
     if args.details:
         for n in nodes:
             print(f"\nName:    {n.name}\nStatus:  {n.status}\nRole:    {n.role}\nType:    {n.mode}\nAddress: {n.ip}")
+            if args.metric:
+                _print_metric_details(n)
+                continue
             if n.instances:
                 table(["NAMESPACE", "NAME", "STATUS", "GPU(Requested)"],
                       [[i.namespace, i.name, i.status, i.gpus] for i in n.instances], indent="  ")
@@ -100,6 +114,64 @@ def run_node(args: argparse.Namespace) -> int:
                     rows.append([g["index"], g.get("name") or "-", "yes" if g["allocated"] else "no", mem, util])
                 table(["INDEX", "NAME", "ALLOCATED", "MEMORY(Used/Total)", "DUTY_CYCLE"], rows, indent="  ")
     return 0
+
+
+def _node_metrics(client: Client, nodes: list[NodeView]) -> list[NodeView]:
+    """The nodes with their GPUs' figures; when the source fails (Prometheus down), a warning and the nodes
+    without them, as `get -g` does: the allocation figures do not depend on them."""
+    from arena.errors import ArenaError, InvalidSpec
+
+    try:
+        return client.node_metrics(nodes)
+    except InvalidSpec:  # a bad prometheus_service in the config is bad input: exit 2
+        raise
+    except ArenaError as exc:
+        sys.stderr.write(f"arena: warning: no GPU metrics: {exc}\n")
+        return nodes
+
+
+def _gib(value: float) -> str:
+    return f"{value / 2**30:.1f} GiB"
+
+
+def _print_metric_details(n: NodeView) -> None:
+    """`top node -d --metric` for one node, upstream's layout (`gpuexclusive.go`): instances with the GPUs each
+    holds, then one row per GPU, whose used memory and duty cycle count only while a job holds it; N/A for a GPU
+    without figures (no Prometheus, no NVML)."""
+    from arena.cli.output import table
+
+    with_figures = [g for g in n.gpus if g.get("memory_total") is not None]
+    holders = [i for i in n.instances if i.gpus]  # upstream lists the pods that request GPUs
+    if holders:
+        devices = any(g.get("pods") for g in n.gpus)  # which GPU each pod holds: Prometheus' pod labels
+        print("Instances:")
+        table(["NAMESPACE", "NAME", "STATUS", "GPU(Requested)"] + (["GPU(Allocated)"] if devices else []),
+              [[i.namespace, i.name, i.status, i.gpus]
+               + ([",".join(f"gpu{g['index']}" for g in n.gpus if f"{i.namespace}/{i.name}" in g.get("pods", ()))
+                   or "N/A"] if devices else []) for i in holders], indent="  ")
+    rows, total, used = [], 0.0, 0.0
+    for g in n.gpus:
+        if g.get("memory_total") is None:
+            rows.append([g["index"], "N/A", "N/A", "N/A", "N/A"])
+            continue
+        mine = bool(g.get("allocated"))
+        total += g["memory_total"]
+        used += (g["memory_used"] or 0) if mine else 0
+        rows.append([g["index"], _gib(g["memory_total"]), _gib(g["memory_total"] if mine else 0),
+                     _gib((g["memory_used"] or 0) if mine else 0),
+                     f"{(g.get('utilization') or 0) if mine else 0:.1f}%"])
+    if rows:
+        print("GPUs:")
+        table(["INDEX", "MEMORY(Total)", "MEMORY(Allocated)", "MEMORY(Used)", "DUTY_CYCLE"], rows, indent="  ")
+    per_gpu = total / len(with_figures) if with_figures else 0.0
+    summary = [("Total GPUs", n.gpu_total), ("Allocated GPUs", n.gpu_allocated), ("Unhealthy GPUs", n.gpu_unhealthy)]
+    if with_figures:
+        summary += [("Total GPU Memory", _gib(total)), ("Allocated GPU Memory", _gib(n.gpu_allocated * per_gpu)),
+                    ("Used GPU Memory", _gib(used))]
+    else:
+        summary += [("Total GPU Memory", "N/A"), ("Allocated GPU Memory", "N/A"), ("Used GPU Memory", "N/A")]
+    print("GPU Summary:")
+    print("".join(f"  {(k + ':').ljust(22)}{v}\n" for k, v in summary), end="")
 
 
 def _print_cluster_gpus(allocated: int, total: int) -> None:
@@ -164,9 +236,11 @@ def run_job(args: argparse.Namespace) -> int:
         headers.insert(0, "NAMESPACE")
         rows = [[j.namespace, *r] for j, r in zip(jobs, rows)]
     table(headers, rows)
-    active = [j for j in jobs if j.status in ("RUNNING", "PENDING")]
-    print(f"\nTotal Allocated/Requested GPUs of Training Jobs: {sum(j.allocatedGPUs for j in active)}/"
-          f"{sum(j.requestGPUs for j in active)}")
+    # Upstream's totals (`displayWithNoMetric`) sum RUNNING jobs only, both figures: a pending job's request is
+    # not GPUs in use, and scripts read this line as the GPUs the namespace holds.
+    running = [j for j in jobs if j.status == "RUNNING"]
+    print(f"\nTotal Allocated/Requested GPUs of Training Jobs: {sum(j.allocatedGPUs for j in running)}/"
+          f"{sum(j.requestGPUs for j in running)}")
     return 0
 
 

@@ -86,6 +86,11 @@ class Engine(Protocol):
     # ---- nodes and data -------------------------------------------------------------------
     def nodes(self, names: Sequence[str] = ()) -> list[NodeView]: ...
 
+    def node_metrics(self, nodes: Sequence[NodeView]) -> list[NodeView]:
+        """`nodes` with each GPU's live figures in `gpus` (`top node --metric`): Prometheus on a cluster when one
+        is configured; locally NVML's, which the node view carries already."""
+        ...
+
     def data(self, op: str = "list", name: str = "", path: str = "", description: str = "",
              namespace: str | None = None) -> list[DataView]: ...
 

@@ -9,7 +9,6 @@ from arena.kinds.flags import (
     COMMAND,
     JOB,
     RESOURCES,
-    RUN_POLICY,
     SUBMIT,
     Apply,
     Flag,
@@ -21,6 +20,7 @@ from arena.kinds.flags import (
     nproc,
     one_of,
     positive,
+    run_policy,
     workers,
 )
 
@@ -137,7 +137,11 @@ class AppWrapperJob(Kind):
     aliases = ('aw', 'appwrapper')
 
     # ---- flags and spec ------------------------------------------------------------------------
-    flags = (*JOB, *COMMAND, *RESOURCES, WORKERS, *SUBMIT, *RUN_POLICY, *APPWRAPPER_FLAGS)
+    flags = (*JOB, *COMMAND, *RESOURCES, WORKERS, *SUBMIT, *run_policy("None"), *APPWRAPPER_FLAGS)
+    # None, not the chart's Running: the fork writes a top-level cleanPodPolicy that the v1 CRD prunes, so the
+    # Training Operator applies its own default (None); with Running it deletes workers still running when the
+    # master succeeds, the AppWrapper controller then counts too few succeeded pods and resets the job.
+    clean_pod_policy = "None"
 
     @property
     def options_type(self) -> type[AppWrapperOptions]:

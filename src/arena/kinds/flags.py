@@ -517,7 +517,8 @@ def run_policy(clean_default: str = "Running", camel: str | None = None) -> tupl
     deprecated spelling where the kind has one (tfjob's --cleanTaskPolicy)."""
     return (
         Flag("--clean-task-policy", "clean_task_policy", "None|Running|All", to=Set("run_policy.clean_pod_policy"),
-             camel=camel, check=one_of("None", "Running", "All"), default=clean_default, example="None"),
+             camel=camel, check=one_of("None", "Running", "All"), default=clean_default,
+             example="Running" if clean_default == "None" else "None"),
         Flag("--running-timeout", "running_timeout", "fail the job after running this long",
              to=Set("run_policy.active_deadline_seconds"), check=duration, example="1h"),
         Flag("--ttl-after-finished", "ttl_after_finished", "delete the job this long after it finished",

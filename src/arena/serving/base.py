@@ -6,7 +6,7 @@ two steps: `plan(spec)` is pure and returns exactly what `apply` sends (`--dry-r
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -43,3 +43,8 @@ class Serving(Protocol):
     def logs(self, namespace: str, name: str, version: str | None = None, type: str | None = None,
              instance: str | None = None, follow: bool = False, tail: int = -1, since: float | None = None,
              timestamps: bool = False) -> Iterator[str]: ...
+
+    def attach(self, namespace: str, name: str, version: str | None = None, type: str | None = None,  # noqa: A002
+               instance: str | None = None, container: str | None = None, command: Sequence[str] = ()) -> int:
+        """Run `command` (default: a shell) where an instance serves, on this terminal; its exit code."""
+        ...

@@ -14,7 +14,7 @@ Keyword arguments are the `arena serve TYPE` flags' names (`restful_port`, `mode
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -85,6 +85,14 @@ class ServingClient:
                    timestamps: bool = False, namespace: str | None = None) -> Iterator[str]:
         return self.serving.logs(namespace or self.namespace, name, version or None, _type(type), instance, follow,
                                  tail, since, timestamps)
+
+    def serve_attach(self, name: str, version: str | None = None, type: str | None = None,  # noqa: A002
+                     instance: str | None = None, container: str | None = None, command: Sequence[str] = (),
+                     namespace: str | None = None) -> int:
+        """Run `command` (default: a shell) where an instance of the serving job runs; its exit code.
+        Locally: in the replica's environment and directory; on a cluster: exec in the pod."""
+        return self.serving.attach(namespace or self.namespace, name, version or None, _type(type), instance,
+                                   container, command)
 
 
 def _type(value: str | None) -> str | None:

@@ -70,3 +70,37 @@ class ServingView(msgspec.Struct, frozen=True):
             return "N/A"
         return ",".join(f"{e.name}:{e.nodePort}->{e.port}" if e.nodePort else f"{e.name}:{e.port}"
                         for e in self.endpoints)
+
+
+def pick_instance(view: ServingView, instance: str | None) -> ServingInstance:
+    """Upstream's rules and texts (SERVING.md §8), each on one line."""
+    from arena.errors import ArenaError, InvalidSpec
+
+    if not view.instances:
+        raise ArenaError(f"not found instances of serving job,please use 'arena serve get {view.name}' to get job "
+                         "information")
+    if instance:
+        for i in view.instances:
+            if i.name == instance:
+                return i
+        raise InvalidSpec("--instance", f"invalid instance name {instance} of serving job {view.name},please use "
+                                        f"'arena serve get {view.name}' to get instance names")
+    if len(view.instances) > 1:
+        names = ", ".join(i.name for i in view.instances)
+        raise InvalidSpec("--instance", f"There is {len(view.instances)} instances have been found: {names}; please "
+                                        "use '-i' or '--instance' to filter.")
+    return view.instances[0]
+
+
+def attach_instance(view: ServingView, instance: str | None) -> ServingInstance:
+    """The instance `serve attach` acts on: as for logs, with upstream's own text when there is none."""
+    from arena.errors import ArenaError
+
+    if not view.instances:
+        raise ArenaError(f"can not attach the serving job {view.name}, because it has no instances")
+    return pick_instance(view, instance)
+
+
+def attach_greeting(container: str, instance: str) -> str:
+    """What upstream prints on stderr before it runs the command (SERVING.md §8)."""
+    return f"Hello! Arena attach the container {container} of instance {instance}"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from arena.engines.kubernetes.models import Admitter, Condition, ts
+from arena.engines.kubernetes.models import Admitter, Condition, Event, ts
 
 VOLCANO, KUEUE = "volcano", "kueue"
 # PodGroup phases the enqueue action has passed (SEMANTICS §B.2).
@@ -27,6 +27,7 @@ class Admission(NamedTuple):
     reason: str
     uid: str = ""  # of the PodGroup or Workload: `arena get -e` shows its events too
     queue: str = ""  # the Volcano queue or Kueue LocalQueue it waits in
+    explained: bool = True  # False: `reason` is our own guess, no condition said why
 
 
 def _true(obj: Admitter) -> dict[str, Condition]:
@@ -53,7 +54,21 @@ def podgroup(pg: Admitter) -> Admission:
         return Admission(VOLCANO, name, True, phase, _text(unschedulable), pg.metadata.uid, queue)
     why = _text(unschedulable) or (f"waiting for Volcano queue {queue} to admit PodGroup {name} "
                                    f"(minMember {pg.spec.minMember or 1})")
-    return Admission(VOLCANO, name, False, phase, why, pg.metadata.uid, queue)
+    return Admission(VOLCANO, name, False, phase, why, pg.metadata.uid, queue, explained=unschedulable is not None)
+
+
+def with_events(adm: Admission | None, events: Iterable[Event]) -> Admission | None:
+    """Volcano's own words for a PodGroup it will not enqueue. The real scheduler (v1.14) leaves such a
+    PodGroup Pending with no condition and says why in an `Unschedulable` event on it ("queue resource
+    quota insufficient: ...", "resource in cluster is overused: ..."): the newest one, the enqueue
+    verdict (Normal) before the gang's summary (Warning)."""
+    if adm is None or adm.system != VOLCANO or adm.admitted or adm.explained:
+        return adm
+    said = [e for e in events if e.involvedObject.uid == adm.uid and e.reason == "Unschedulable" and e.message]
+    if not said:
+        return adm
+    newest = max(said, key=lambda e: (e.type == "Normal", ts(e.lastTimestamp or e.eventTime or e.firstTimestamp) or 0.0))
+    return adm._replace(reason=f"{newest.message} (Volcano queue {adm.queue})", explained=True)
 
 
 def workload(wl: Admitter) -> Admission:

@@ -58,6 +58,10 @@ class AlreadyExists(ArenaError):
 
 READ_VERBS = frozenset({"get", "list", "watch"})
 READ_RETRY_DELAYS = (0.1, 0.4)  # seconds before the 2nd and 3rd try of a read that failed in transport
+# A 429 with Retry-After was refused before any processing (e.g. "storage is (re)initializing" while a new
+# CRD's watch cache fills): waited out and retried for any verb, as client-go does, at most this often and long.
+TOO_MANY_REQUESTS_TRIES = 10
+TOO_MANY_REQUESTS_MAX_WAIT = 5.0
 
 
 class _Missing(Exception):
@@ -152,6 +156,16 @@ def parallel(calls: Sequence[Callable[[], T]]) -> list[T | BaseException]:
         return results
 
 
+def _retry_after(response: Any) -> float | None:
+    """Seconds to wait before repeating a request the server throttled (429 + Retry-After), else None."""
+    if response is None or response.status_code != 429:
+        return None
+    try:
+        return min(max(float(response.headers.get("Retry-After", "")), 0.0), TOO_MANY_REQUESTS_MAX_WAIT)
+    except ValueError:
+        return None
+
+
 class Api:
     """Calls by resource key (`resources.CRDS` / `CORE`); lightkube is imported on first use."""
 
@@ -181,10 +195,16 @@ class Api:
         from lightkube.core.exceptions import ConfigError
 
         attempts = len(READ_RETRY_DELAYS) + 1 if verb in READ_VERBS else 1
-        for attempt in range(attempts):
+        attempt = throttled = 0
+        while True:
             try:
                 return fn()
             except httpx2.HTTPStatusError as exc:
+                wait = _retry_after(exc.response)
+                if wait is not None and throttled + 1 < TOO_MANY_REQUESTS_TRIES:
+                    throttled += 1
+                    time.sleep(wait)
+                    continue
                 raise translate(exc, verb=verb, resource=resources.by_key(key), namespace=namespace,
                                 name=name) from None
             except httpx2.TransportError as exc:
@@ -192,11 +212,11 @@ class Api:
                 # real API server) should not fail `arena list`. A write is not retried: it may have landed.
                 if attempt + 1 < attempts:
                     time.sleep(READ_RETRY_DELAYS[attempt])
+                    attempt += 1
                     continue
                 raise EngineUnavailable(f"cannot reach the Kubernetes API server at {self.server}: {exc}") from None
             except ConfigError as exc:  # e.g. a kubeconfig exec credential plugin that failed
                 raise EngineUnavailable(f"kubeconfig credentials: {exc}") from None
-        raise AssertionError("unreachable: the last attempt returns or raises")
 
     # ---- the handful of calls --------------------------------------------------------------
     def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
@@ -231,13 +251,27 @@ class Api:
         return self._call(lambda: list(self.client.list(cls, **kwargs)), verb="list", key=key,
                           namespace=namespace if namespaced else None)
 
-    def list_objects(self, key: str, namespace: str | None = None) -> list[dict[str, Any]]:
-        """Full objects (dicts) of one LIST call, for the few small collections (queues)."""
+    def list_objects(self, key: str, namespace: str | None = None, *,
+                     labels: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Full objects (dicts) of one LIST call, for the few small collections (queues, serving jobs)."""
         cls = resources.generic(key)
         namespaced = resources.by_key(key).namespaced
         kwargs: dict[str, Any] = {"namespace": namespace or ALL_NAMESPACES} if namespaced else {}
+        if labels:
+            kwargs["labels"] = dict(labels)
         return self._call(lambda: [dict(o) for o in self.client.list(cls, **kwargs)], verb="list", key=key,
                           namespace=namespace if namespaced else None)
+
+    def replace(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        """PUT the whole object back (read, changed, written: its resourceVersion makes a concurrent
+        change a 409 Conflict instead of a lost update)."""
+        key = resources.key_for(dict(manifest))
+        cls = resources.generic(key)
+        meta = manifest.get("metadata") or {}
+        ns = meta.get("namespace") if resources.by_key(key).namespaced else None
+        obj = self._call(lambda: self.client.replace(cls(manifest), namespace=ns), verb="update", key=key,
+                         namespace=ns, name=meta.get("name"))
+        return dict(obj)
 
     def delete(self, key: str, name: str, namespace: str | None, propagation: str = "Background") -> bool:
         """False when the object was already gone."""

@@ -5,6 +5,7 @@ sends, API versions included. API use scales with the number of kinds, not of jo
 label-selected LIST per job resource plus ONE pod LIST for all jobs, issued concurrently, and — only
 while some job waits — one PodGroup LIST and one Workload LIST; `get` is one GET per job resource (of
 the given kind only, when one is given) plus one pod LIST; `nodes` is one Node LIST plus one pod LIST.
+`list` and `get` also read the Namespace once per command, for upstream's per-user isolation (`isolation.py`).
 Everything that differs between kinds comes from the registry (`arena.kinds`): resources, renderer,
 status family, chief rules.
 """
@@ -23,13 +24,14 @@ from arena import kinds
 from arena.engines.kubernetes import kubeconfig as kcfg
 from arena.engines.kubernetes import planner
 from arena.engines.kubernetes.labels import INIT_CONTAINER, LABEL_KUEUE_QUEUE
-from arena.errors import ArenaError, EngineUnavailable, InvalidSpec, JobExists, JobNotFound, Unsupported
+from arena.errors import (ArenaError, EngineUnavailable, InvalidSpec, JobExists, JobNotFound, JobOwnedByOther,
+                          NotJobOwner, Unsupported)
 from arena.spec.job import JobSpec
 from arena.views import DataView, Event, JobView, NodeView, QueueView
 
 if TYPE_CHECKING:
     from arena.engines.base import Plan
-    from arena.engines.kubernetes import discovery, models
+    from arena.engines.kubernetes import discovery, isolation, models
     from arena.engines.kubernetes.api import Api
 
 # The API client and the readers are imported by the methods that use them, so that creating the
@@ -54,7 +56,8 @@ class KubernetesEngine:
     def __init__(self, kubeconfig: str | None = None, context: str | None = None, namespace: str | None = None, *,
                  arena_config: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None,
                  images: Any = None, propagation: str = "Background", timeout: float = 30.0, transport: Any = None,
-                 poll_interval: float = 1.0, log_retries: int = 5, clock: Callable[[], float] = time.time) -> None:
+                 poll_interval: float = 1.0, log_retries: int = 5, clock: Callable[[], float] = time.time,
+                 arena_namespace: str = "arena-system") -> None:
         if propagation not in PROPAGATION:
             raise InvalidSpec("--cascade", f"{propagation!r} must be one of {', '.join(PROPAGATION)}")
         self.kubeconfig = kubeconfig
@@ -63,6 +66,8 @@ class KubernetesEngine:
         self.namespace = kcfg.resolve_namespace(namespace, arena_config, kubeconfig, context, self._env)
         self.images = images
         self.arena_config = dict(arena_config or {})  # Prometheus for `get -g` (gpumetrics)
+        self.arena_namespace = arena_namespace  # where `arena-config` names the admins (isolation.py)
+        self._scopes: dict[str, isolation.Scope] = {}  # namespace -> per-user isolation, asked once per command
         self.propagation = propagation
         self.poll_interval = poll_interval
         self.log_retries = log_retries
@@ -139,6 +144,15 @@ class KubernetesEngine:
                   transport=self._transport)
         return whoami.user_name(api, user)
 
+    def _scope(self, namespace: str | None) -> isolation.Scope:
+        """This user's per-user isolation scope in `namespace` (None: the engine's), asked once per namespace."""
+        from arena.engines.kubernetes import isolation
+
+        ns = namespace or self.namespace
+        if ns not in self._scopes:
+            self._scopes[ns] = isolation.scope(self.api, ns, self.arena_namespace, self._owner)
+        return self._scopes[ns]
+
     def apply(self, plan: Plan) -> JobView:
         """Create exactly `plan.manifests` (and the credentials Secret the plan names); the job's view."""
         from arena.engines.kubernetes import jobview
@@ -151,6 +165,10 @@ class KubernetesEngine:
         try:
             created = self.create(plan.manifests, self._secrets(plan))
         except AlreadyExists:
+            scope = self._scope(spec.namespace)  # another user's job holds the name: upstream says so
+            if scope.restricted and not all(scope.owns(obj) for _, _, obj in
+                                            self._find(spec.namespace, spec.name, spec.kind, owned=False)):
+                raise JobOwnedByOther(spec.name, spec.namespace) from None
             raise JobExists(spec.name, spec.namespace) from None
         return jobview.job_view(spec.kind, msgspec.convert(created[0], models.Job), [])
 
@@ -240,8 +258,9 @@ class KubernetesEngine:
         wanted = list(dict.fromkeys(k for k, _ in targets))
         app = wanted[0] if len(wanted) == 1 else operators.in_(wanted)
         pod_labels = {"app": app, "release": None, "role": operators.not_equal("tensorboard")}
+        mine = self._scope(namespace).selector()  # per-user isolation: upstream's uid selector (isolation.py)
         calls: list[Callable[[], Any]] = [
-            (lambda key=key, k=k: self.api.list(key, namespace, labels={"app": k, "release": None}))
+            (lambda key=key, k=k: self.api.list(key, namespace, labels={"app": k, "release": None, **mine}))
             for k, key in targets]
         calls.append(lambda: self.api.list("Pod", namespace, labels=pod_labels))
         results = parallel(calls)
@@ -327,15 +346,22 @@ class KubernetesEngine:
         """Jobs in `namespace` (None: all), newest first; kinds whose CRD is absent are skipped."""
         return [view for _, view in self._collect(namespace, kind)]
 
-    def _find(self, namespace: str, name: str, kind: str | None) -> list[tuple[str, str, dict[str, Any]]]:
+    def _find(self, namespace: str, name: str, kind: str | None,
+              owned: bool = True) -> list[tuple[str, str, dict[str, Any]]]:
         """(kind, resource key, object) for every job kind holding a job of that name (GETs in parallel);
-        with `kind`, only that kind's resources are asked."""
+        with `kind`, only that kind's resources are asked. With `owned`, another user's job in a namespace
+        that isolates users is refused in upstream's words (the isolation lookup runs beside the GETs)."""
         from arena.engines.kubernetes import resources
         from arena.engines.kubernetes.api import CRDNotInstalled, parallel
 
         targets = self._targets(kind)
         owners = resources.job_resources()
-        results = parallel([(lambda key=key: self.api.get(key, name, namespace)) for _, key in targets])
+        results = parallel([*((lambda key=key: self.api.get(key, name, namespace)) for _, key in targets),
+                            *([lambda: self._scope(namespace)] if owned else [])])
+        if owned:
+            scope = results.pop()
+            if isinstance(scope, BaseException):
+                raise scope
         found, seen, missing = [], set(), []
         for (k, key), r in zip(targets, results):
             if isinstance(r, CRDNotInstalled):
@@ -353,6 +379,8 @@ class KubernetesEngine:
                     found.append((k, key, r))
         if not found and kind and len(missing) == len(targets):
             raise missing[0]
+        if owned and any(not scope.owns(obj) for _, _, obj in found):  # type: ignore[union-attr]
+            raise NotJobOwner(name, namespace)
         return found
 
     def _one(self, namespace: str, name: str, kind: str | None) -> tuple[str, str, dict[str, Any]]:
@@ -414,7 +442,7 @@ class KubernetesEngine:
 
     def get(self, namespace: str, name: str, kind: str | None = None, events: bool = True,
             with_spec: bool = False) -> JobView:
-        from arena.engines.kubernetes import jobview
+        from arena.engines.kubernetes import admission, jobview
         from arena.engines.kubernetes import models
         from arena.engines.kubernetes.api import parallel
 
@@ -427,6 +455,7 @@ class KubernetesEngine:
         pods, url = cast("list[models.Pod]", pods_r), cast(str, url_r)
         found = self._admission(namespace, k, job, pods)
         evs = self._job_events(namespace, job, pods, found) if events else []
+        found = admission.with_events(found, evs)  # a PodGroup's reason may be in its events only
         view = jobview.job_view(k, job, pods, events=evs, spec=public_object(obj) if with_spec else None,
                                 admission=found)
         return msgspec.structs.replace(view, tensorboard=url) if url else view
@@ -506,6 +535,17 @@ class KubernetesEngine:
         query = gpumetrics.query_for(self.arena_config, self.api.raw)
         pods = [i.name for i in view.instances if i.requestGPUs and i.status == "Running"]
         return gpumetrics.fetch(query, view.namespace, pods) if query is not None else {}
+
+    def node_metrics(self, nodes: Sequence[NodeView]) -> list[NodeView]:
+        """Each GPU's figures from the configured Prometheus: three queries for all the nodes (gpumetrics.py)."""
+        from arena.engines.kubernetes import gpumetrics
+        from arena.engines.kubernetes import nodes as nodelib
+
+        query = gpumetrics.query_for(self.arena_config, self.api.raw)
+        if query is None:
+            return list(nodes)
+        found = gpumetrics.fetch_nodes(query, [n.name for n in nodes])
+        return [nodelib.with_gpu_metrics(n, found.get(n.name, {})) for n in nodes]
 
     def whoami(self, namespace: str, arena_namespace: str = "arena-system") -> Any:
         from arena.engines.kubernetes import whoami

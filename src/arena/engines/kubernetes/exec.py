@@ -319,12 +319,17 @@ def attach(engine: Any, namespace: str, name: str, kind: str | None = None, inst
     if pod.status.phase != "Running":
         raise ArenaError(f"pod {pod.metadata.name} of job {name} is {pod.status.phase or 'Pending'}, not Running: "
                          "there is nothing to attach to")
+    return on_terminal(engine.api.config, namespace, pod.metadata.name, container or default_container(pod), command)
+
+
+def on_terminal(config: Any, namespace: str, pod: str, container: str | None, command: Sequence[str]) -> int:
+    """Exec `command` (default: a shell) in the pod's container with this process's stdin, stdout and stderr,
+    through a terminal in raw mode when this one is a terminal; the command's exit code."""
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     restore = _raw_terminal() if interactive else None
     try:
-        return stream(engine.api.config, namespace, pod.metadata.name, container or default_container(pod),
-                      list(command) or list(DEFAULT_COMMAND), tty=interactive, stdin=sys.stdin.buffer,
-                      stdout=sys.stdout.buffer, stderr=sys.stderr.buffer,
+        return stream(config, namespace, pod, container, list(command) or list(DEFAULT_COMMAND), tty=interactive,
+                      stdin=sys.stdin.buffer, stdout=sys.stdout.buffer, stderr=sys.stderr.buffer,
                       size=_terminal_size() if interactive else None)
     finally:
         if restore is not None:

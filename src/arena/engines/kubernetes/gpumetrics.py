@@ -1,9 +1,10 @@
-"""`arena get -g` and `top job` on a cluster: per-pod GPU figures from Prometheus, when one is configured.
+"""`arena get -g`, `top job` and `top node --metric` on a cluster: per-pod and per-node GPU figures from
+Prometheus, when one is configured.
 
 Upstream reads the metrics of its gpu-exporter (`nvidia_gpu_duty_cycle`, `nvidia_gpu_memory_used_bytes`,
-`nvidia_gpu_memory_total_bytes`, labelled `namespace_name`, `pod_name`, `minor_number`); clusters with
-NVIDIA's DCGM exporter have `DCGM_FI_DEV_GPU_UTIL` and `DCGM_FI_DEV_FB_USED|FREE` (MiB, labelled
-`namespace`, `pod`, `gpu`) instead. Both are read, the first that answers wins.
+`nvidia_gpu_memory_total_bytes`, labelled `node_name`, `namespace_name`, `pod_name`, `minor_number`); clusters
+with NVIDIA's DCGM exporter have `DCGM_FI_DEV_GPU_UTIL` and `DCGM_FI_DEV_FB_USED|FREE` (MiB, labelled
+`Hostname`, `namespace`, `pod`, `gpu`) instead. Both are read, the first that answers wins.
 
 Where Prometheus is, the Arena config file says (`$ARENA_HOME/config`):
 
@@ -34,12 +35,13 @@ class Exporter(NamedTuple):
     pod_label: str
     device_label: str
     memory_unit: float  # bytes per unit of the memory metrics
+    node_label: str
 
 
 GPU_EXPORTER = Exporter("nvidia_gpu_duty_cycle", "nvidia_gpu_memory_used_bytes", "nvidia_gpu_memory_total_bytes",
-                        "namespace_name", "pod_name", "minor_number", 1.0)
+                        "namespace_name", "pod_name", "minor_number", 1.0, "node_name")
 DCGM = Exporter("DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE",
-                "namespace", "pod", "gpu", float(2**20))
+                "namespace", "pod", "gpu", float(2**20), "Hostname")
 EXPORTERS = (GPU_EXPORTER, DCGM)
 
 Query = Callable[[str], list[dict[str, Any]]]  # PromQL -> the `data.result` vector
@@ -87,13 +89,18 @@ def _selector(exporter: Exporter, namespace: str, pods: Sequence[str]) -> str:
 def _by_device(exporter: Exporter, vector: list[dict[str, Any]]) -> dict[tuple[str, str], float]:
     out = {}
     for sample in vector:
-        labels = sample.get("metric") or {}
-        try:
-            value = float((sample.get("value") or [0, "0"])[1])
-        except (TypeError, ValueError, IndexError):
-            continue
-        out[(labels.get(exporter.pod_label, ""), str(labels.get(exporter.device_label, "")))] = value
+        labels, value = sample.get("metric") or {}, _value(sample)
+        if value is not None:
+            out[(labels.get(exporter.pod_label, ""), str(labels.get(exporter.device_label, "")))] = value
     return out
+
+
+def _value(sample: dict[str, Any]) -> float | None:
+    """An instant vector sample's value; None for one Prometheus did not give as a number."""
+    try:
+        return float((sample.get("value") or [0, "0"])[1])
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 def _expression(metric: str, selector: str) -> str:
@@ -117,5 +124,61 @@ def fetch(query: Query, namespace: str, pods: Sequence[str]) -> GpuMetrics:
             out.setdefault(pod, {})[device] = GpuMetric(
                 gpuDutyCycle=value, usedGPUMemory=used.get((pod, device), 0.0) * exporter.memory_unit,
                 totalGPUMemory=total.get((pod, device), 0.0) * exporter.memory_unit)
+        return out
+    return {}
+
+
+class NodeGpu(NamedTuple):
+    """One GPU of a node as Prometheus sees it (upstream's `AdvancedGpuMetric`): bytes, percent, and the pods
+    (`namespace/name`) its exporter reports on it."""
+
+    duty: float
+    used: float
+    total: float
+    pods: tuple[str, ...]
+
+
+NodeGpus = dict[str, dict[str, NodeGpu]]  # node name -> device index -> figures
+
+
+def _node_selector(exporter: Exporter, nodes: Sequence[str]) -> str:
+    names = "|".join(n.replace(".", "\\\\.") for n in nodes)  # node names are DNS subdomains, as pod names
+    return f'{{{exporter.node_label}=~"{names}"}}'
+
+
+def _by_node(exporter: Exporter, vector: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[float, set[str]]]:
+    """(node, device) -> (value, pods): an exporter reports a device once per pod on it, with the same value."""
+    out: dict[tuple[str, str], tuple[float, set[str]]] = {}
+    for sample in vector:
+        labels, value = sample.get("metric") or {}, _value(sample)
+        if value is None:
+            continue
+        key = (str(labels.get(exporter.node_label, "")), str(labels.get(exporter.device_label, "")))
+        pods = out.get(key, (value, set()))[1]
+        ns, pod = labels.get(exporter.namespace_label), labels.get(exporter.pod_label)
+        if ns and pod:
+            pods.add(f"{ns}/{pod}")
+        out[key] = (value, pods)
+    return out
+
+
+def fetch_nodes(query: Query, nodes: Sequence[str]) -> NodeGpus:
+    """node -> device -> figures for these nodes, from the first exporter that has them (three queries, whatever
+    the number of nodes: upstream's one `node_name=~` query per metric)."""
+    if not nodes:
+        return {}
+    for exporter in EXPORTERS:
+        selector = _node_selector(exporter, nodes)
+        duty = _by_node(exporter, query(_expression(exporter.duty, selector)))
+        if not duty:
+            continue
+        used = _by_node(exporter, query(_expression(exporter.used, selector)))
+        total = _by_node(exporter, query(_expression(exporter.total, selector)))
+        out: NodeGpus = {}
+        for (node, device), (value, pods) in sorted(duty.items()):
+            seen = pods | used.get((node, device), (0.0, set()))[1]
+            out.setdefault(node, {})[device] = NodeGpu(
+                duty=value, used=used.get((node, device), (0.0, set()))[0] * exporter.memory_unit,
+                total=total.get((node, device), (0.0, set()))[0] * exporter.memory_unit, pods=tuple(sorted(seen)))
         return out
     return {}

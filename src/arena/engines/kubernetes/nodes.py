@@ -1,4 +1,5 @@
-"""`arena top node` on a cluster: one Node LIST + one active-pod LIST, then pure arithmetic.
+"""`arena top node` on a cluster: one Node LIST + one active-pod LIST, then pure arithmetic; with `--metric`,
+each GPU's figures from Prometheus (`with_gpu_metrics`).
 
 GPU math as upstream (ARENA.md §4.5): total = capacity of nvidia.com/gpu; allocated = GPU
 limits of the node's pods that are not finished (the LIST already excludes Succeeded/Failed
@@ -8,13 +9,19 @@ the sum of container requests, as `kubectl describe node` reports it.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import msgspec
 
 from arena.engines.kubernetes import pods as podlib
 from arena.engines.kubernetes.models import Node, Pod
 from arena.errors import InvalidSpec
 from arena.spec import quantity
 from arena.views import NodeInstance, NodeView
+
+if TYPE_CHECKING:
+    from arena.engines.kubernetes.gpumetrics import NodeGpu
 
 ROLE_PREFIX = "node-role.kubernetes.io/"
 
@@ -105,3 +112,25 @@ def usage(nodes: Sequence[Node], active_pods: Iterable[Pod]) -> list[NodeView]:
                        for p in on_node],
         ))
     return out
+
+
+def _index(device: str) -> int | str:
+    return int(device) if device.isdigit() else device
+
+
+def with_gpu_metrics(node: NodeView, devices: Mapping[str, NodeGpu]) -> NodeView:
+    """The node with one `gpus` entry per device Prometheus reports (the keys the local engine's NVML entries
+    have, plus `pods`). As upstream (`gpuexclusive.go`): a device is allocated when a Running pod of the node that
+    requests GPUs is reported on it; an exclusive node with figures counts its GPUs from them, and its unhealthy
+    GPUs against that count."""
+    if not devices:
+        return node
+    running = {f"{i.namespace}/{i.name}" for i in node.instances if i.status == "Running" and i.gpus > 0}
+    gpus = [{"index": _index(d), "name": "", "allocated": bool(running.intersection(g.pods)),
+             "memory_total": g.total, "memory_used": g.used, "utilization": g.duty, "pods": list(g.pods)}
+            for d, g in sorted(devices.items(), key=lambda kv: (len(kv[0]), kv[0]))]  # 0, 1, ..., 10
+    total, unhealthy = node.gpu_total, node.gpu_unhealthy
+    if node.mode == "exclusive":
+        allocatable = node.gpu_total - node.gpu_unhealthy
+        total, unhealthy = len(gpus), max(len(gpus) - allocatable, 0)
+    return msgspec.structs.replace(node, gpus=gpus, gpu_total=total, gpu_unhealthy=unhealthy)

@@ -59,6 +59,9 @@ CRDS: dict[str, Resource] = {
                                       namespaced=False),
     "localqueues-v1beta1": Resource("kueue.x-k8s.io", "v1beta1", "LocalQueue", "localqueues"),
     "workloads-v1beta1": Resource("kueue.x-k8s.io", "v1beta1", "Workload", "workloads"),
+    # `arena serve`: KServe's InferenceService; Istio's VirtualService (traffic-split, when served).
+    "inferenceservices": Resource("serving.kserve.io", "v1beta1", "InferenceService", "inferenceservices"),
+    "virtualservices": Resource("networking.istio.io", "v1beta1", "VirtualService", "virtualservices"),
 }
 
 # Built-in resources Arena creates or reads.

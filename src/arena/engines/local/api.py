@@ -311,9 +311,13 @@ class Api:
             spec: JobSpec | None = self.catalog.spec(row.uid, row.spec)
         except Exception:  # a stored spec this version cannot read: the job is still shown, and deletable
             spec = None
+        try:
+            plan = self.catalog.plan(row.uid) if spec is not None else None
+        except Exception:  # nor a plan: shown without its thread counts
+            plan = None
         return jobview.job(row, spec, self.repo.replicas(row.uid),
                            self.repo.events(row.uid) if events else [], self.repo.transitions(row.uid),
-                           with_spec=with_spec and spec is not None)
+                           with_spec=with_spec and spec is not None, plan=plan)
 
     def events(self, namespace: str, name: str, kind: str | None = None) -> list[Event]:
         return self.repo.events(self.job_row(namespace, name, kind).uid)

@@ -48,7 +48,7 @@ def launch(api: Api, namespace: str, name: str, kind: str | None, instance: str 
     ports = {r.key: r.port for r in reps if r.port}
     if row.tb_port:
         ports[TENSORBOARD] = row.tb_port
-    bindings = Bindings.of(row.uid, row.job_dir, ports, {r.key: r.gpus for r in reps})
+    bindings = Bindings.of(row.uid, row.job_dir, ports, {r.key: r.gpus for r in reps}, {r.key: r.cpus for r in reps})
     return bindings.replica(plan.replica(f"{inst.task}-{inst.index}"))
 
 

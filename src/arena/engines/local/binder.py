@@ -5,16 +5,18 @@
 stored as they are; rendered to English only for events), evictions through the job's controller,
 and binds. Binding fixes every replica's port at the job's first bind — as pod DNS names are fixed on a
 cluster — so replicas started later (dependsOn) are already in the host lists the first ones got —
-then records GPUs and starts the bound replicas through the spawner.
+then records GPUs and the cores of replicas that request CPUs (`cpuset`), and starts the bound replicas
+through the spawner.
 """
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from arena.engines.local import faults, resources, wording
+from arena.engines.local import cpuset, faults, resources, wording
 from arena.engines.local.catalog import Catalog
 from arena.engines.local.controllers.volcano import depends_ready
 from arena.engines.local.effects import Effects
@@ -24,10 +26,12 @@ from arena.engines.local.paths import ReplicaFiles
 from arena.engines.local.planner import fixed_port
 from arena.engines.local.ports import Ports
 from arena.engines.local.repo import Repo
+from arena.engines.local.rows import ReplicaRow
 from arena.engines.local.scheduler import Amount, Bind, Decisions, Job, Node, Queue, Replica, Snapshot, cycle
 from arena.engines.local.scheduler.reasons import Reason
 from arena.engines.local.spawner import Spawner
 from arena.spec import quantity
+from arena.spec.job import JobSpec
 
 _REASON = msgspec.json.Decoder(Reason)
 _ENCODE = msgspec.json.Encoder()
@@ -134,19 +138,41 @@ class Binder:
                 t = spec.task(r.task)
                 ports[key] = (fixed_port(t, r.idx) if t else 0) or self.ports.allocate(ports.values())
                 tx.replica_port(uid, key, ports[key])
+            cores = self.pin(spec, reps, binds)
             for b in binds:
-                tx.bind_replica(uid, b.replica, list(b.gpu_indices), ports[b.replica], now)
+                tx.bind_replica(uid, b.replica, list(b.gpu_indices), ports[b.replica], now, cores.get(b.replica))
             tx.job_bound(uid, now)
             gpus = [g for b in binds for g in b.gpu_indices]
+            pinned = sorted({c for cs in cores.values() for c in cs})
             tx.event(uid, "Scheduled", f"gang of {len(binds)} replicas bound to localhost"
-                     + (f" (GPUs {','.join(map(str, gpus))})" if gpus else ""), source="scheduler")
+                     + (f" (GPUs {','.join(map(str, gpus))})" if gpus else "")
+                     + (f" (CPUs {','.join(map(str, pinned))})" if pinned else ""), source="scheduler")
             phase = {"Created": "Inqueue", "Resetting": "Resuming", "Restarting": "Pending"}.get(job.phase, job.phase)
             tx.set_phase(uid, phase, "admitted", "PENDING")
+        self.repo.flush()  # the bind is on disk before its replicas start (the reconcile pass is one batch)
         faults.crash("replica-bound", Path(job.job_dir))  # tests: a daemon killed between bind and spawn
         for b in binds:
             self.spawner.start_replica(uid, b.replica)
         if job.started is None and spec.tensorboard is not None:
             self.spawner.start_tensorboard(uid)
+
+    def pin(self, spec: JobSpec, reps: dict[str, ReplicaRow], binds: list[Bind]) -> dict[str, list[int]]:
+        """The cores of each bound replica that requests CPUs: free ones while they last, then the least used,
+        counting what every bound replica of any job is pinned to (`cpuset`)."""
+        wanted: dict[str, int] = {}
+        for b in binds:
+            t = spec.task(reps[b.replica].task)
+            if t is not None and (milli := cpuset.requested_milli(t)):
+                wanted[b.replica] = milli
+        if not wanted:
+            return {}
+        cores = cpuset.usable()
+        held: Counter[int] = Counter(c for cs in self.repo.cpus_held() for c in cs)
+        out: dict[str, list[int]] = {}
+        for key, milli in wanted.items():
+            out[key] = cpuset.choose(cpuset.cores_of_request(milli, len(cores)), cores, held)
+            held.update(out[key])
+        return out
 
 
 def _amount(d: dict[str, Any] | None) -> Amount | None:

@@ -2,7 +2,8 @@
 
 Started on demand by the first command that needs it. It is a child subreaper
 (PR_SET_CHILD_SUBREAPER) so orphaned grandchildren of replicas are reaped at once, and it
-holds an exclusive lock so that exactly one daemon serves a given `$ARENA_HOME`.
+holds an exclusive lock so that exactly one daemon serves a given `$ARENA_HOME`. Replicas' shims are forked
+by its spawner process (`spawnlink`), whose notes of their exits wake the reconcile loop.
 
 Before serving it checks that the store can be trusted (`integrity`): a damaged one stops it with one line
 naming the file and `arena daemon repair`, instead of serving an empty or rolled-back store.
@@ -38,7 +39,7 @@ import msgspec
 
 from arena import __version__
 from arena import config as arena_config
-from arena.engines.local import integrity, node, ownership
+from arena.engines.local import integrity, node, ownership, spawnlink
 from arena.engines.local.api import Api, Encoded, route
 from arena.engines.local.core import Core, assemble
 from arena.engines.local.paths import Paths
@@ -469,6 +470,7 @@ def serve(home: Path) -> int:
     _backup(core, paths)  # the last good store
     core.api.quarantine_unreadable()
     _become_subreaper()
+    spawnlink.configure(paths.home, core.loop.wake.set)  # shims are forked from it; their exits wake the loop
     server = Server(paths.socket, core.api, limits)
     stop = threading.Event()
 

@@ -2,7 +2,8 @@
 
 Each is a store change in one transaction followed by signals to processes. Stopping is asynchronous:
 replicas are marked Terminating and sent SIGTERM; the reconcile loop sees them go (their shim's exit
-file, or their process group gone) and sends SIGKILL once the grace period is over.
+file, or their process group gone) and sends SIGKILL once the grace period is over. Inside a reconcile
+pass (one batched transaction) every signal waits for the pass's decisions to be committed (`repo.flush`).
 """
 from __future__ import annotations
 
@@ -67,6 +68,8 @@ class Effects:
     def signal(self, rows: list[ReplicaRow], sig: int) -> list[Stopping]:
         """Signal these replicas, every descendant included, without recording anything."""
         out = [Stopping(r.pid, r.pid_ctime, tag_of(r.job_uid, r.key)) for r in rows]
+        if out:
+            self.repo.flush()  # the decision is on disk before any process hears of it
         for s in out:
             self.procs.signal_tree(s.pid, s.ctime, sig, s.tag)
         return out
@@ -76,6 +79,7 @@ class Effects:
         if not row.tb_pid:
             return []
         tb = Stopping(row.tb_pid, row.tb_ctime, tag_of(row.uid, "tensorboard"))
+        self.repo.flush()
         self.procs.signal_tree(tb.pid, tb.ctime, TERM, tb.tag)
         return [tb]
 
@@ -83,6 +87,7 @@ class Effects:
         """Wait out the grace period for them to go, SIGKILL what is left (every descendant: a double-forked
         one or one that ignores SIGTERM), and wait until nothing of them runs."""
         self._wait_gone(stopping, self.grace)
+        self.repo.flush()
         for s in stopping:
             self.procs.signal_tree(s.pid, s.ctime, KILL, s.tag)
         self._wait_gone(stopping, KILL_WAIT)
@@ -94,6 +99,7 @@ class Effects:
             self.clock.sleep(0.02)
 
     def kill(self, pid: int | None, ctime: float | None, tag: str = "") -> None:
+        self.repo.flush()
         self.procs.signal_tree(pid, ctime, KILL, tag)
 
     def requeue(self, uid: str, reason: str, event: str, status: str, phase: str, hold: float = 0.0) -> None:

@@ -134,7 +134,7 @@ class LocalEngine:
             except ArenaError:  # deleted meanwhile: nothing more will be written
                 return True
             i = next((x for x in v.instances if x.name == inst.name), None)
-            return v.status in FINISHED or i is None or i.status in ("Succeeded", "Failed")
+            return v.status in FINISHED or i is None or i.status in ("Completed", "Error")  # jobview.ENDED
 
         return logs.read(Path(inst.logPath), tail=tail, since=since, timestamps=timestamps, follow=follow, done=done)
 
@@ -154,6 +154,10 @@ class LocalEngine:
         from arena.engines.local import gpumetrics
 
         return gpumetrics.of_job(view, [self.node()]) if any(i.gpuIndices for i in view.instances) else {}
+
+    def node_metrics(self, nodes: Sequence[NodeView]) -> list[NodeView]:
+        """The daemon reads NVML with every node view (N/A without a driver or for declared GPUs): nothing to add."""
+        return list(nodes)
 
     def whoami(self, namespace: str, arena_namespace: str = "arena-system") -> Any:
         from arena.engines.local import whoami
@@ -202,7 +206,7 @@ class LocalEngine:
         """`arena serve` on this machine (engines/local/serving): replica sets of the daemon behind a proxy."""
         from arena.engines.local.serving.client import LocalServing
 
-        return LocalServing(self.transport)
+        return LocalServing(self.transport, self)
 
 
 def instance_of(view: JobView, instance: str | None = None) -> Instance:

@@ -52,7 +52,7 @@ class Reconciler:
         self.wake = threading.Event()
 
     def reconcile(self) -> None:
-        with self.mu:
+        with self.mu, self.repo.batch():  # one commit per pass, and before each start or signal
             now = self.clock.now()
             self.observe(now)
             self.restarts(now)
@@ -91,6 +91,7 @@ class Reconciler:
                         # Read again: the shim may have written its exit file between the first read and its exit.
                         self.released(r, ex if ex is not None else self.procs.read_exit(files.exit))
                     elif r.kill_at and now >= r.kill_at:
+                        self.repo.flush()
                         self.procs.signal_tree(pid, ctime, KILL, tag)
                     continue
                 if ex is None and running is None:
@@ -99,6 +100,7 @@ class Reconciler:
                         continue
                     ex = self.procs.read_exit(files.exit)
                     if ex is None:  # the shim died without a word: end what it left, the replica is lost
+                        self.repo.flush()
                         self.procs.signal_tree(pid, ctime, KILL, tag)
                         ex = {"code": 255, "ts": now, "lost": True}
                 if ex is not None:
@@ -222,6 +224,7 @@ class Reconciler:
         gone."""
         with self.repo.tx() as tx:
             tx.delete_job(row.uid)
+        self.repo.flush()  # the record goes with the directory: never a directory the store still lists as gone
         self.catalog.forget(row.uid)
         remove_job_dir(row.job_dir)
         self.procs.release(row.uid)
@@ -246,6 +249,7 @@ class Reconciler:
                 ttl = spec.tensorboard.ttl if spec.tensorboard else None
                 if ttl and row.finished is not None and now - row.finished < duration.parse_seconds(ttl, "--tensorboard-ttl"):
                     continue
+                self.repo.flush()
                 self.procs.signal_tree(row.tb_pid, row.tb_ctime, TERM, tag_of(row.uid, "tensorboard"))
                 with self.repo.tx() as tx:
                     tx.job_tensorboard(row.uid, None, None, None)

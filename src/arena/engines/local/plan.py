@@ -8,6 +8,8 @@ directory and file:
     {{port:<task>-<i>}}   the loopback port allocated to that replica (its rendezvous endpoint)
     {{port:tensorboard}}  TensorBoard's port
     {{gpus:<task>-<i>}}   the GPU indices bound to that replica, comma-separated
+    {{cpus:<task>-<i>}}   the cores that replica is pinned to, comma-separated (with a CPU request)
+    {{cpus/<n>}}          the daemon's usable CPUs divided by n, at least 1 (threads without a CPU request)
     {{job.uid}}           the job's uid
     {{job.dir}}           the job's directory, $ARENA_HOME/jobs/<namespace>/<name>/<uid>
 
@@ -26,7 +28,8 @@ LOOPBACK = "127.0.0.1"
 JOB_UID = "{{job.uid}}"
 JOB_DIR = "{{job.dir}}"
 TENSORBOARD = "tensorboard"  # the key of TensorBoard's port
-_PLACEHOLDER = re.compile(r"\{\{(?:port:[^{}]+|gpus:[^{}]+|job\.uid|job\.dir)\}\}")
+_PLACEHOLDER = re.compile(r"\{\{(?:port:[^{}]+|gpus:[^{}]+|cpus:[^{}]+|cpus/\d+|job\.uid|job\.dir)\}\}")
+_SHARE = "{{cpus/"
 
 
 def port(key: str) -> str:
@@ -35,6 +38,14 @@ def port(key: str) -> str:
 
 def gpus(key: str) -> str:
     return "{{gpus:" + key + "}}"
+
+
+def cpus(key: str) -> str:
+    return "{{cpus:" + key + "}}"
+
+
+def cpu_share(n: int) -> str:
+    return _SHARE + str(n) + "}}"
 
 
 def in_job_dir(relative: str) -> str:
@@ -111,6 +122,8 @@ class LocalPlan(msgspec.Struct, frozen=True):
         doc["placeholders"] = {
             "{{port:<task>-<i>}}": "a free loopback port, allocated when the job is first bound",
             "{{gpus:<task>-<i>}}": "the GPU indices bound to that replica",
+            "{{cpus:<task>-<i>}}": "the cores that replica is pinned to (it requests CPUs)",
+            "{{cpus/<n>}}": "the usable CPUs divided by n, at least 1",
             JOB_UID: "the job's uid",
             JOB_DIR: "the job's directory under $ARENA_HOME/jobs",
         }
@@ -132,21 +145,35 @@ def document_text(doc: Any, fmt: str) -> str:
 
 
 class Bindings(msgspec.Struct, frozen=True):
-    """The bind-time values of one job: placeholder -> value."""
+    """The bind-time values of one job: placeholder -> value, and the usable CPUs `{{cpus/<n>}}` divides."""
 
     values: dict[str, str]
+    cpu_count: int = 0  # 0: this process's usable CPUs, counted when a share is filled in
 
     @classmethod
-    def of(cls, uid: str, job_dir: str, ports: dict[str, int], gpus_by_key: dict[str, list[int]]) -> Bindings:
+    def of(cls, uid: str, job_dir: str, ports: dict[str, int], gpus_by_key: dict[str, list[int]],
+           cpus_by_key: dict[str, list[int]] | None = None, cpu_count: int = 0) -> Bindings:
         values = {JOB_UID: uid, JOB_DIR: job_dir}
         values.update({port(k): str(p) for k, p in ports.items()})
         values.update({gpus(k): ",".join(map(str, g)) for k, g in gpus_by_key.items()})
-        return cls(values)
+        # a replica bound without cores (by a version before pinning) runs unpinned: an empty list
+        values.update({cpus(k): ",".join(map(str, c)) for k, c in (cpus_by_key or {}).items()})
+        return cls(values, cpu_count)
 
     def text(self, value: str) -> str:
         if "{{" not in value:
             return value
-        return _PLACEHOLDER.sub(lambda m: self.values.get(m.group(0), m.group(0)), value)
+        return _PLACEHOLDER.sub(self._value, value)
+
+    def _value(self, m: re.Match[str]) -> str:
+        found = self.values.get(m.group(0))
+        if found is not None:
+            return found
+        if m.group(0).startswith(_SHARE):
+            from arena.engines.local import cpuset
+
+            return str(cpuset.threads_of_share(self.cpu_count or len(cpuset.usable()), int(m.group(0)[7:-2])))
+        return m.group(0)
 
     def replica(self, r: ReplicaPlan) -> ReplicaPlan:
         return ReplicaPlan(r.name, r.task, r.index, [self.text(a) for a in r.argv], self.text(r.cwd),

@@ -15,6 +15,7 @@ from pathlib import PurePosixPath
 import msgspec
 
 from arena import kinds
+from arena.engines.local import cpuset
 from arena.engines.local.plan import (
     JOB_DIR,
     JOB_UID,
@@ -77,13 +78,15 @@ def plan(spec: JobSpec, inputs: Inputs) -> LocalPlan:
 
 def _replica(spec: JobSpec, kind: kinds.Kind, net: Rendezvous, inputs: Inputs, t: TaskSpec, index: int) -> ReplicaPlan:
     """argv, cwd and env of one replica. The env is layered: the submitting shell, the job's `-e`, the
-    task's, then the framework contract (which must not be overridden by accident), then Arena's own."""
+    task's, then the framework contract (which must not be overridden by accident), the CPU contract
+    (`cpuset`), then Arena's own."""
     key = f"{t.name}-{index}"
     command = t.command or kind.local_idle_command(spec, t.name)
     env = dict(inputs.base_env)
     env.update(spec.env)
     env.update(t.env)
     env.update(kind.local_env(spec, t.name, index, net))
+    env.update(cpuset.contract(spec, t, key, env))  # threads the user left unset; its cores with a CPU request
     devices = gpus(key) if t.resources.gpus else ""
     env.update({
         # upstream Arena's own variables

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,14 @@ class Repo:
     def tx(self) -> Iterator[Tx]:
         with self.store.tx() as conn:
             yield Tx(conn, self.clock)
+
+    def batch(self) -> AbstractContextManager[None]:
+        """This thread's transactions share one until the end (`Store.batch`): a reconcile pass commits once."""
+        return self.store.batch()
+
+    def flush(self) -> None:
+        """Commit the batch so far: called before acting outside the store (a process started or signalled)."""
+        self.store.flush()
 
     # ---- jobs ---------------------------------------------------------------------------------
     def job(self, uid: str) -> JobRow | None:
@@ -153,6 +161,10 @@ class Repo:
             sql += " AND task=?"
             params += (task,)
         return [rows.replica(r) for r in self.store.query(sql, params)]
+
+    def cpus_held(self) -> list[list[int]]:
+        """The cores of every bound, pinned replica (what `cpuset.choose` spreads new replicas around)."""
+        return [json.loads(r[0]) for r in self.store.query("SELECT cpus FROM replicas WHERE bound=1 AND cpus != '[]'")]
 
     def replicas_bound(self) -> list[tuple[ReplicaRow, str]]:
         """Every bound replica, with its job's spec (what `arena top node` counts as allocated)."""
@@ -325,11 +337,12 @@ class Tx:
     def replica_port(self, uid: str, key: str, port: int) -> None:
         self._x("UPDATE replicas SET port=? WHERE job_uid=? AND key=?", (port, uid, key))
 
-    def bind_replica(self, uid: str, key: str, gpus: list[int], port: int, now: float) -> None:
+    def bind_replica(self, uid: str, key: str, gpus: list[int], port: int, now: float,
+                     cpus: list[int] | None = None) -> None:
         self._x("UPDATE replicas SET bound=1, gpus=?, port=?, state='Starting', started=?, pid=NULL, pid_ctime=NULL,"
-                " exit_code=NULL, finished=NULL, kill_at=NULL, reason='', restart_at=NULL, backoff=0"
+                " exit_code=NULL, finished=NULL, kill_at=NULL, reason='', restart_at=NULL, backoff=0, cpus=?"
                 " WHERE job_uid=? AND key=?",
-                (json.dumps(gpus), port, now, uid, key))
+                (json.dumps(gpus), port, now, json.dumps(cpus or []), uid, key))
 
     def replica_running(self, uid: str, key: str, pid: int, ctime: float | None) -> None:
         self._x("UPDATE replicas SET pid=?, pid_ctime=?, state='Running', started=?, restart_at=NULL, reason=''"

@@ -65,9 +65,11 @@ class ReplicaRow(msgspec.Struct):
     reason: str
     restart_at: float | None = None  # CrashLoopBackOff: when its next in-place restart is due
     backoff: float = 0.0  # its current restart back-off in seconds (0: none yet), as the kubelet keeps it
+    cpus: list[int] = []  # the cores it is pinned to (it requests CPUs), chosen when it is bound
 
 
 REPLICA_COLUMNS = ", ".join(ReplicaRow.__struct_fields__)
+_CPUS = ReplicaRow.__struct_fields__.index("cpus")
 
 
 class QueueRow(msgspec.Struct):
@@ -113,6 +115,7 @@ def replica(row: Any) -> ReplicaRow:
     values = list(row)
     values[5] = bool(values[5])
     values[6] = json.loads(values[6]) if values[6] else []
+    values[_CPUS] = json.loads(values[_CPUS]) if values[_CPUS] else []
     return ReplicaRow(*values)
 
 

@@ -1,6 +1,7 @@
 """Per-replica shim: runs one replica, timestamps its output into a log file, records its exit.
 
-Started by the daemon in its own session (`python -I -S shim.py ...`), so it and the replica
+Forked by the spawner process (`spawnd.py`, which has this module imported) or, without one, started
+by the daemon (`python -I -S shim.py ...`); either way in its own session, so it and the replica
 outlive a daemon crash; the daemon re-adopts them from the lock, pid and exit files. Standard
 library only, and no package import, to start in a few milliseconds (the daemon imports the
 process helpers below from here, so both sides find a replica's processes the same way).
@@ -35,6 +36,7 @@ import threading
 import time
 
 MARKER = "ARENA_REPLICA_UID"  # inherited by every descendant of a replica: "<job uid>/<key>"
+AFFINITY = "ARENA_CPU_AFFINITY"  # the cores the replica is pinned to ("0,1"), when it requests CPUs (cpuset.py)
 LINE_MAX = 64 * 1024  # a longer line (a progress bar without newlines) is cut into pieces of this size
 LEFTOVER_WAIT = 5.0  # seconds to end what the main process left behind before reporting anyway
 PR_SET_CHILD_SUBREAPER = 36
@@ -227,7 +229,17 @@ def _subreaper() -> None:
         pass
 
 
-def main(argv: list[str]) -> int:
+def _pin(cores: str, log: Log) -> None:
+    """Pin this shim, and so the replica it starts, to `cores`; a core this machine does not allow any more is
+    logged, and the replica runs unpinned rather than not at all."""
+    try:
+        os.sched_setaffinity(0, [int(c) for c in cores.split(",")])
+    except (OSError, ValueError, AttributeError) as exc:
+        log.write(f"arena: cannot pin the replica to CPUs {cores}: {exc}\n".encode())
+
+
+def main(argv: list[str], env: dict[str, str] | None = None) -> int:
+    """Run the replica; `env` is its environment (None: this process's, as when started as a script)."""
     opts, cmd = _options(argv)
     import fcntl
 
@@ -261,13 +273,15 @@ def main(argv: list[str]) -> int:
     for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(s, forward)
     log = Log(opts["log"], int(opts.get("log-bytes", "0")))
+    if cores := (os.environ if env is None else env).get(AFFINITY):
+        _pin(cores, log)
     if stopped:  # stopped before it started: nothing to run
         log.close()
         _write_atomic(exit_file, json.dumps({"code": 128 + stopped[0], "ts": time.time()}))
         return 0
     try:
-        child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                 preexec_fn=(lambda: _join(cgroup)) if cgroup else None)
+        child = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, preexec_fn=(lambda: _join(cgroup)) if cgroup else None)
     except (OSError, subprocess.SubprocessError) as exc:
         log.write(f"arena: cannot start replica: {exc}\n".encode())
         log.close()

@@ -42,7 +42,7 @@ class Spawner:
         ports = {r.key: r.port for r in reps if r.port}
         if job.tb_port:
             ports[TENSORBOARD] = job.tb_port
-        return Bindings.of(job.uid, job.job_dir, ports, {r.key: r.gpus for r in reps})
+        return Bindings.of(job.uid, job.job_dir, ports, {r.key: r.gpus for r in reps}, {r.key: r.cpus for r in reps})
 
     def start_replica(self, uid: str, key: str, in_place: bool = False) -> None:
         """Start (or, `in_place`, restart) a bound replica; idempotent, as the shim's lock makes it: a replica
@@ -60,6 +60,7 @@ class Spawner:
             write_files(Path(job.job_dir), bindings.files(plan.files))
             with open(files.log, "ab"):
                 pass
+            self.repo.flush()  # the bind is on disk before the replica runs on it
             pid, ctime = self.procs.spawn(launch.argv, launch.env, launch.cwd, files, tag_of(uid, key), self.log_bytes)
         except OSError as exc:
             with self.repo.tx() as tx:
@@ -93,6 +94,7 @@ class Spawner:
         try:
             for d in proc.dirs:
                 Path(d).mkdir(parents=True, exist_ok=True)
+            self.repo.flush()
             pid, ctime = self.procs.spawn(proc.argv, proc.env, proc.cwd, ReplicaFiles.of(job.job_dir, TENSORBOARD),
                                           tag_of(uid, TENSORBOARD), self.log_bytes)
         except OSError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -80,6 +81,7 @@ CREATE TABLE IF NOT EXISTS replicas (
     reason TEXT NOT NULL DEFAULT '',
     restart_at REAL,
     backoff REAL NOT NULL DEFAULT 0,
+    cpus TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY (job_uid, key)
 );
 CREATE INDEX IF NOT EXISTS replicas_state ON replicas(state);
@@ -122,8 +124,16 @@ CREATE TABLE IF NOT EXISTS queues (
 """
 
 
+BATCH_HOLD = 0.02  # seconds a pass's transaction may keep readers waiting before it commits what it has
+
+
 class Store:
-    """One connection, serialised by a lock, explicit transactions."""
+    """One connection, serialised by a lock, explicit transactions.
+
+    A reconcile pass runs as a `batch`: its transactions become savepoints of one transaction, committed once
+    (or every `BATCH_HOLD`, so `arena list` never waits long) instead of once each. Whatever acts outside
+    the store (starting or signalling a process, removing a directory) calls `flush` first, so that a crash
+    never leaves a process started or signalled on a decision the store does not hold."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -136,6 +146,10 @@ class Store:
         self.lock = threading.RLock()
         self._seen_total = -1
         self.changes = 0  # bumped by every committed transaction that changed something: cached reads compare it
+        self._batch: int | None = None  # the thread running a batch
+        self._held = False  # the batch's transaction is open (and its thread holds the lock)
+        self._depth = 0  # savepoints open in it
+        self._opened = 0.0
 
     def _migrate(self) -> None:
         """Create what is missing: tables, then columns added since a store was made, then indexes."""
@@ -163,6 +177,10 @@ class Store:
         """One atomic state change. Nested use joins the outer transaction.
 
         A full disk is reported as such (`DiskFull`, naming ARENA_HOME), never as a broken connection."""
+        if self._batch == threading.get_ident():
+            with self._savepoint() as conn:
+                yield conn
+            return
         with self.lock:
             if self._conn.in_transaction:
                 yield self._conn
@@ -177,14 +195,83 @@ class Store:
                     raise
                 self._conn.execute("COMMIT")
             except sqlite3.OperationalError as exc:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
+                self._failed(exc)
+                raise
+            self._count_changes()
+
+    def _failed(self, exc: sqlite3.OperationalError) -> None:
+        """After a failed statement or commit: roll back what is left; a full disk is raised as DiskFull."""
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+        if is_disk_full(exc):
+            raise DiskFull(str(self.path.parent)) from None
+
+    def _count_changes(self) -> None:
+        if self._conn.total_changes != self._seen_total:
+            self._seen_total = self._conn.total_changes
+            self.changes += 1
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """This thread's transactions, until the end, share one transaction (see the class)."""
+        self._batch = threading.get_ident()
+        try:
+            yield
+        finally:
+            try:
+                self._depth = 0
+                self.flush()
+            finally:
+                self._batch = None
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[sqlite3.Connection]:
+        """One state change inside the batch: undone alone if it raises, as its own transaction would be."""
+        if not self._held:
+            self.lock.acquire()
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                self.lock.release()
                 if is_disk_full(exc):
                     raise DiskFull(str(self.path.parent)) from None
                 raise
-            if self._conn.total_changes != self._seen_total:
-                self._seen_total = self._conn.total_changes
-                self.changes += 1
+            self._held, self._opened = True, time.monotonic()
+        self._depth += 1
+        name = f"step{self._depth}"
+        try:
+            self._conn.execute(f"SAVEPOINT {name}")
+            try:
+                yield self._conn
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute(f"ROLLBACK TO {name}")
+                    self._conn.execute(f"RELEASE {name}")
+                raise
+            self._conn.execute(f"RELEASE {name}")
+        except sqlite3.OperationalError as exc:
+            if is_disk_full(exc):
+                raise DiskFull(str(self.path.parent)) from None
+            raise
+        finally:
+            self._depth -= 1
+        if self._depth == 0 and time.monotonic() - self._opened > BATCH_HOLD:
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit the batch's transaction so far (nothing outside a batch, or inside one of its steps)."""
+        if self._batch != threading.get_ident() or not self._held or self._depth:
+            return
+        try:
+            if self._conn.in_transaction:
+                self._conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            self._failed(exc)
+            raise
+        finally:
+            self._held = False
+            self.lock.release()
+        self._count_changes()
 
     def checkpoint(self) -> None:
         """Fold the write-ahead log into the database (a clean stop leaves nothing that a lost log could take)."""

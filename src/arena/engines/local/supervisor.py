@@ -1,8 +1,9 @@
 """Process operations on replicas: spawn through the shim, find, signal, and clean up after them.
 
-The daemon never waits on a replica itself: the shim's exit file is the source of truth, and the
-lock the shim holds says whether it still runs, so the same code adopts replicas started by an
-earlier daemon.
+Shims are forked by the spawner process (`spawnlink`, `spawnd.py`) when the daemon runs one, else started
+as `python -I -S shim.py`. The daemon never waits on a replica itself: the shim's exit file is the source
+of truth, and the lock the shim holds says whether it still runs, so the same code adopts replicas started
+by an earlier daemon.
 
 A replica is named by its tag, `<job uid>/<key>`. Its processes are found, in this order of
 strength: its own cgroup (`<arena cgroup>/<job uid>/<key>`, on cgroup v2 where this user may create
@@ -27,6 +28,7 @@ from typing import Protocol
 import psutil
 
 from arena.engines.local import shim as shimlib
+from arena.engines.local import spawnlink
 from arena.engines.local.paths import ReplicaFiles
 
 SHIM = Path(__file__).with_name("shim.py")
@@ -171,12 +173,24 @@ def spawn(argv: list[str], env: dict[str, str], cwd: str, files: ReplicaFiles, t
         env = {**env, MARKER: tag}
     if cg is not None:
         options += ["--cgroup", str(cg)]
+    pid = _start_shim([*options, "--", *argv], env, cwd)
+    return pid, _ctime(pid)
+
+
+def _start_shim(argv: list[str], env: dict[str, str], cwd: str) -> int:
+    """Fork the shim from the spawner process (no interpreter start); without one, start `python -I -S shim.py`."""
+    link = spawnlink.current()
+    if link is not None:
+        try:
+            return link.spawn(argv, env, cwd)
+        except spawnlink.SpawnerGone:
+            pass  # two spawners in a row failed: this replica starts the slow way, the next try starts a fresh one
     proc = subprocess.Popen(
-        [sys.executable, "-I", "-S", str(SHIM), *options, "--", *argv],
+        [sys.executable, "-I", "-S", str(SHIM), *argv],
         cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True, close_fds=True,
     )
-    return proc.pid, _ctime(proc.pid)
+    return proc.pid
 
 
 def _ctime(pid: int) -> float:
@@ -189,14 +203,14 @@ def _ctime(pid: int) -> float:
 def shim(files: ReplicaFiles, pid: int | None, ctime: float | None) -> int | None:
     """The pid of the shim running this replica, None when none runs.
 
-    The holder of the replica's lock; for a shim of an earlier version (no lock file), the recorded
-    pid if that same process still runs."""
+    The holder of the replica's lock; else the recorded pid while that same process runs: a shim of an
+    earlier version (no lock file), one still starting (not yet locked), or one the lock test missed (F_GETLK
+    can report a held lock free while its holder forks the replica). A shim that ended is no longer alive,
+    and its exit file, written first, says how."""
     holder = shimlib.lock_holder(str(files.lock))
     if holder is not None:
         return holder
-    if not files.lock.exists() and alive(pid, ctime):
-        return pid
-    return None
+    return pid if alive(pid, ctime) else None
 
 
 def alive(pid: int | None, ctime: float | None) -> bool:

@@ -34,10 +34,15 @@ def replica_types(ctx: Ctx, allowed: Mapping[str, str]) -> list[tuple[str, TaskS
     return out
 
 
-def run_policy(ctx: Ctx) -> dict[str, Any]:
-    """runPolicy: clean-up, retries, deadline, TTL, and the gang PodGroup when --gang is set."""
+def run_policy(ctx: Ctx, *, zero_backoff: bool = True) -> dict[str, Any]:
+    """runPolicy: clean-up, retries, deadline, TTL, and the gang PodGroup when --gang is set.
+
+    zero_backoff=False leaves out a backoffLimit of 0 (no --retry): the operator fails a job as soon as an
+    OnFailure replica restarts under a limit of 0, where upstream's TFJob chart sets no limit at all."""
     rp = ctx.spec.run_policy
-    out: dict[str, Any] = {"cleanPodPolicy": rp.clean_pod_policy, "backoffLimit": rp.backoff_limit}
+    out: dict[str, Any] = {"cleanPodPolicy": rp.clean_pod_policy}
+    if rp.backoff_limit or zero_backoff:
+        out["backoffLimit"] = rp.backoff_limit
     if rp.active_deadline_seconds is not None:
         out["activeDeadlineSeconds"] = rp.active_deadline_seconds
     if rp.ttl_seconds_after_finished is not None:

@@ -232,11 +232,13 @@ def main_container(ctx: Ctx, task: TaskSpec, name: str, *, ports: Iterable[Mappi
 def pod_template(ctx: Ctx, task: TaskSpec, *, container: str, ports: Iterable[Mapping[str, Any]] = (),
                  kind_env: Iterable[Mapping[str, Any]] = (), labels: Mapping[str, str] | None = None,
                  restart: str | None = None, scheduler_name: str | None = None,
-                 extra_spec: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                 extra_spec: Mapping[str, Any] | None = None,
+                 annotations: Mapping[str, str] | None = None) -> dict[str, Any]:
     """A PodTemplateSpec for one role of the job.
 
     restart: the pod restartPolicy to write (None leaves it to the operator, as Kubeflow
-    replica specs carry their own); extra_spec: kind-specific pod spec fields (e.g. subdomain).
+    replica specs carry their own); extra_spec: kind-specific pod spec fields (e.g. subdomain);
+    annotations: the kind's job annotations, which upstream's charts put on every pod too.
     """
     vols, mounts = volumes(ctx)
     spec: dict[str, Any] = {}
@@ -256,7 +258,7 @@ def pod_template(ctx: Ctx, task: TaskSpec, *, container: str, ports: Iterable[Ma
     if vols:
         spec["volumes"] = vols
     meta: dict[str, Any] = {"labels": {**ctx.labels(), **ctx.gang_labels(), **(labels or {})}}
-    annotations = ctx.annotations()
-    if annotations:
-        meta["annotations"] = annotations
+    pod_annotations = {**ctx.annotations(), **(annotations or {})}
+    if pod_annotations:
+        meta["annotations"] = pod_annotations
     return {"metadata": meta, "spec": spec}

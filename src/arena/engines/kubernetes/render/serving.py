@@ -6,7 +6,8 @@
   finds ours and ours finds upstream's;
 - kserve: a KServe `serving.kserve.io/v1beta1` InferenceService `<name>` (upstream's `kserve` chart):
   `predictor.model` with a model format, else a `kserve-container`; the canary percent and the replica
-  bounds on the predictor.
+  bounds on the predictor;
+- and, as upstream's Arena keeps with every job, its `<release>-<servingType>` ConfigMap listing them.
 
 The charts' quirks are not copied (SERVING.md §11): values are structured, not pasted into YAML; malformed
 tolerations are refused, not dropped; the tensorflow liveness probe targets the gRPC port actually chosen.
@@ -53,14 +54,32 @@ def fullname(t: ServingType, spec: ServingSpec) -> str:
 
 
 def render(t: ServingType, spec: ServingSpec, ctx: ServingContext | None = None) -> list[dict[str, Any]]:
+    """The job's objects, primary first, then upstream's `<release>-<type>` record of them."""
     ctx = ctx or ServingContext()
     if t.versionless:
-        return [_inference_service(t, spec, ctx)]
-    if not spec.image and t.name == "custom":  # upstream: "image must be specified" (custom only)
-        raise InvalidSpec("--image", "image must be specified")
-    deployment = _deployment(t, spec, ctx)
-    service = _service(t, spec, ctx)
-    return [deployment, service] if service else [deployment]
+        objs = [_inference_service(t, spec, ctx)]
+    else:
+        if not spec.image and t.name == "custom":  # upstream: "image must be specified" (custom only)
+            raise InvalidSpec("--image", "image must be specified")
+        service = _service(t, spec, ctx)
+        objs = [_deployment(t, spec, ctx), *([service] if service else [])]
+    return [*objs, record(t, spec, ctx, objs)]
+
+
+def record(t: ServingType, spec: ServingSpec, ctx: ServingContext, objs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Upstream's ConfigMap `<release>-<servingType>` (`mnist-v1-tf-serving`, `sk-kserve`): its `serve delete`
+    deletes what `app` lists and answers "does not exist" without one. Owned by the primary, so deleting the
+    job with either tool deletes it."""
+    from arena.engines.kubernetes.render.configmaps import APP_KEY, CREATED_BY_ARENA, kubectl_name
+    from arena.engines.kubernetes.render.owner import owner_reference
+
+    labels = {"createdBy": CREATED_BY_ARENA}
+    if ctx.user_id:
+        labels[LABEL_UID] = ctx.user_id
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": f"{release(t, spec)}-{t.label}", "namespace": spec.namespace, "labels": labels,
+                         "ownerReferences": [owner_reference(objs[0])]},
+            "data": {APP_KEY: "\n".join(kubectl_name(m) for m in objs)}}
 
 
 # ---- labels ---------------------------------------------------------------------------------------------

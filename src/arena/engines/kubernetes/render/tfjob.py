@@ -61,24 +61,26 @@ def job(ctx: Ctx) -> dict[str, Any]:
     options = ctx.spec.options_as(TFOptions)
     policies = {"worker": (options.worker_affinity_policy, options.worker_affinity_constraint),
                 "ps": (options.ps_affinity_policy, options.ps_affinity_constraint)}
+    annotations: dict[str, str] = {}  # on the job and, as upstream's chart puts them, on every pod
+    if options.standalone:
+        annotations[DISABLE_TF_CONFIG] = "true"
+    sequence = options.role_sequence or ctx.opts.role_sequence
+    if sequence:
+        annotations[ROLE_SEQUENCE] = sequence
     replicas: dict[str, Any] = {}
     for rtype, task in kubeflow.replica_types(ctx, ROLES):
         ports = [{"name": PORT_NAME, "containerPort": task.port or DEFAULT_PORT, "protocol": "TCP"}]
         rule = affinity(ctx, task.name, *policies[task.name]) if task.name in policies else None
         template = pod.pod_template(ctx, task, container=CONTAINER, ports=ports,
                                     scheduler_name=ctx.spec.scheduling.scheduler_name,
-                                    extra_spec={"affinity": rule} if rule else None)
+                                    extra_spec={"affinity": rule} if rule else None, annotations=annotations)
         replicas[rtype] = kubeflow.replica_spec(task, template)
-    spec: dict[str, Any] = {"runPolicy": kubeflow.run_policy(ctx)}
+    # No --retry: no backoffLimit, as upstream's chart (a limit of 0 would fail the job when an OnFailure
+    # worker restarts).
+    spec: dict[str, Any] = {"runPolicy": kubeflow.run_policy(ctx, zero_backoff=False)}
     if options.success_policy == "AllWorkers":
         spec["successPolicy"] = "AllWorkers"  # ChiefWorker is the operator's default ("")
     spec["tfReplicaSpecs"] = replicas
-    annotations: dict[str, str] = {}
-    if options.standalone:
-        annotations[DISABLE_TF_CONFIG] = "true"
-    sequence = options.role_sequence or ctx.opts.role_sequence
-    if sequence:
-        annotations[ROLE_SEQUENCE] = sequence
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": kubeflow.metadata(ctx, annotations or None),
             "spec": spec}
 

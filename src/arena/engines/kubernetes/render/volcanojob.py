@@ -198,7 +198,13 @@ def job(ctx: Ctx) -> dict[str, Any]:
         labels = {"volcano-role": "driver"} if i == 0 else None  # upstream marks the first task
         template = pod.pod_template(ctx, task, container=task.name, ports=ports, labels=labels,
                                     kind_env=tf_config_env(ctx, task) if own_tf_config else (),
-                                    restart=pod.restart_policy(task))
+                                    restart=pod.restart_policy(task),
+                                    scheduler_name=spec.scheduling.scheduler_name or DEFAULT_SCHEDULER)
+        if not spec.working_dir and spec.sync is None:
+            # Upstream's volcanojob has no working directory: the image's own WORKDIR applies (its
+            # entrypoint may depend on it), not the training kinds' /root.
+            for container in template["spec"]["containers"]:
+                container.pop("workingDir", None)
         tasks.append(task_object(task, template))
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": ctx.metadata(),
             "spec": job_spec(ctx, tasks, plugin_map)}

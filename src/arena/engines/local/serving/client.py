@@ -6,11 +6,12 @@ server is installed, once); logs are read here too, straight from the replica's 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 if TYPE_CHECKING:
+    from arena.engines.local.engine import LocalEngine
     from arena.engines.local.serving.plan import ServingPlan
     from arena.engines.local.transport import Transport
     from arena.serving.spec import ServingSpec, ServingUpdate, TrafficSplit
@@ -20,8 +21,9 @@ FIRST_REVISION = "00001"
 
 
 class LocalServing:
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: Transport, engine: LocalEngine | None = None) -> None:
         self.transport = transport
+        self.engine = engine  # for attach: it runs the job attach of the instance's generation
 
     def plan(self, spec: ServingSpec) -> ServingPlan:
         import msgspec
@@ -100,6 +102,7 @@ class LocalServing:
 
         from arena import logs
         from arena.errors import ArenaError
+        from arena.serving.views import pick_instance
 
         view = self.get(namespace, name, version, type)
         inst = pick_instance(view, instance)
@@ -113,26 +116,34 @@ class LocalServing:
 
         return logs.read(Path(inst.logPath), tail=tail, since=since, timestamps=timestamps, follow=follow, done=done)
 
+    def attach(self, namespace: str, name: str, version: str | None = None, type: str | None = None,  # noqa: A002
+               instance: str | None = None, container: str | None = None, command: Sequence[str] = ()) -> int:
+        """A shell (or the command) in one replica's environment and directory: the replica of the generation's
+        job that the instance is (`<name>-<version>-<generation>-<index>` is replica `index` of job
+        `<name>.<version>.<generation>`), through the job attach."""
+        import sys
 
-def pick_instance(view: ServingView, instance: str | None) -> ServingInstance:
-    """Upstream's rules and texts (SERVING.md §8), each on one line."""
-    from arena.errors import ArenaError, InvalidSpec
+        from arena.engines.local import attach as job_attach
+        from arena.engines.local.serving.plan import job_name
+        from arena.errors import ArenaError
+        from arena.serving.views import attach_greeting, attach_instance
 
-    if not view.instances:
-        raise ArenaError(f"not found instances of serving job,please use 'arena serve get {view.name}' to get job "
-                         "information")
-    if instance:
-        for i in view.instances:
-            if i.name == instance:
-                return i
-        raise InvalidSpec("--instance", f"invalid instance name {instance} of serving job {view.name},please use "
-                                        f"'arena serve get {view.name}' to get instance names")
-    if len(view.instances) > 1:
-        names = ", ".join(i.name for i in view.instances)
-        raise InvalidSpec("--instance", f"There is {len(view.instances)} instances have been found: {names}; please "
-                                        "use '-i' or '--instance' to filter.")
-    return view.instances[0]
+        if self.engine is None:
+            raise ArenaError("serve attach needs the local engine")
+        view = self.get(namespace, name, version, type)
+        inst = attach_instance(view, instance)
+        generation, index = inst.name.rsplit("-", 2)[1:]
+        job = job_name(name, inst.version, int(generation))
+        replica = next((i.name for i in self.engine.get(namespace, job, events=False).instances
+                        if str(i.index) == index), None)
+        if replica is None:
+            raise ArenaError(f"instance {inst.name} of serving job {name} is gone")
+        if container not in (None, "", inst.name):
+            from arena.errors import Unsupported
 
+            raise Unsupported("local", f"-c/--container {container!r} (an instance here is one process)")
+        sys.stderr.write(attach_greeting(inst.name, inst.name) + "\n")
+        return job_attach.run(self.engine, namespace, job, None, replica, None, command)
 
 def serving(engine: Any) -> LocalServing:
-    return LocalServing(engine.transport)
+    return LocalServing(engine.transport, engine)

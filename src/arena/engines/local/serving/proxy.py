@@ -14,8 +14,9 @@ It reads `routes.json` (what to listen on and where the replicas are) when it ch
 `status.json` (which replicas are ready, which serial it applied). Per serving name it
 
 - listens at the name's loopback address on each endpoint port: REST ports as an HTTP/1.1 reverse proxy
-  (per-request balancing, keep-alive to the replicas), gRPC ports at the TCP level (per connection: HTTP/2
-  streams stay on the connection they were opened on, as behind a Kubernetes Service);
+  (per-request balancing, a pool of keep-alive connections to the replicas; `relay.py`, with the framing in
+  `http1.py`), gRPC ports at the TCP level (per connection: HTTP/2 streams stay on the connection they were
+  opened on, as behind a Kubernetes Service);
 - probes every replica (its server's health endpoint, else a TCP connect) every `PERIOD` seconds; only
   ready replicas receive requests (AVAILABLE counts them); a replica that refuses or drops a connection is
   taken out at once, until its probe passes again;
@@ -32,7 +33,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import re
 import signal
 import sys
 import time
@@ -40,18 +40,14 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from arena.engines.local.serving import routes as routes_mod
+from arena.engines.local.serving.relay import CONNECT_TIMEOUT, Downstream, Pool
 from arena.engines.local.serving.routes import Backend, Listener, Route, Routes, Status, VersionRoute
 
 PERIOD = 0.5  # seconds between readiness probes of a replica
 PROBE_TIMEOUT = 1.0
 FAILURES = 2  # consecutive failed probes before a replica counts as not ready
-CONNECT_TIMEOUT = 2.0
 WATCH = 0.1  # seconds between looks at routes.json
-HEAD_LIMIT = 64 * 1024
-CHUNK = 256 * 1024
-WHOLE = 1024 * 1024  # answers up to this size are relayed in one write
-
-NO_BODY_STATUS = (204, 304)
+CHUNK = 256 * 1024  # gRPC: bytes read at a time
 
 
 class Health:
@@ -82,7 +78,9 @@ class Version:
 
 
 class Service:
-    __slots__ = ("key", "versions", "weighted", "rr", "connections")
+    """A serving name's versions, its round-robin position and its open client connections."""
+
+    __slots__ = ("key", "versions", "weighted", "rr", "connections", "usable")
 
     def __init__(self, route: Route, previous: Service | None) -> None:
         self.key = route.key
@@ -95,7 +93,9 @@ class Service:
             self.versions.append(v)
         self.weighted = any(v.weight is not None for v in self.versions)
         self.rr = previous.rr if previous else 0
-        self.connections: set[asyncio.StreamWriter] = previous.connections if previous else set()
+        self.connections: set[asyncio.BaseTransport] = previous.connections if previous else set()
+        # per target: (Proxy.epoch, each version with its usable replicas), computed once per change
+        self.usable: dict[str, tuple[int, list[tuple[Version, list[Backend]]]]] = {}
 
 
 class Proxy:
@@ -109,7 +109,8 @@ class Proxy:
         self.health: dict[str, Health] = {}
         self.servers: dict[tuple[str, int], tuple[asyncio.AbstractServer, str, Listener]] = {}
         self.errors: dict[str, str] = {}
-        self.pools: dict[int, list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]] = {}
+        self.pool = Pool()
+        self.epoch = 0  # grows whenever which replicas may receive requests changes
         self.probing: set[str] = set()
         self.dirty = True
         self.stopping = asyncio.Event()
@@ -152,15 +153,13 @@ class Proxy:
         for gone in set(self.health) - seen:
             del self.health[gone]
             self.dirty = True
-        live_ports = {b.http for r in new.routes for v in r.versions for b in v.backends}
-        for port in [p for p in self.pools if p not in live_ports]:
-            for _, w in self.pools.pop(port):
-                w.close()
+        self.pool.keep_only({b.http for r in new.routes for v in r.versions for b in v.backends})
         await self.listen(self.wanted())
         for key in [k for k in list(self.services) if not any(r.key == k for r in new.routes)]:
             self.services.pop(key, None)
         self.serial = new.serial
         self.dirty = True
+        self.epoch += 1
         for b in seen:
             if not self.health[b].seen:
                 self.probe_soon(b)
@@ -176,15 +175,8 @@ class Proxy:
         for addr, (key, listener) in wanted.items():
             if addr in self.servers:
                 continue
-            handler = self.http_client if listener.protocol == "http" else self.tcp_client
-
-            def bound(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, key: str = key,
-                      listener: Listener = listener, handler=handler) -> object:  # type: ignore[no-untyped-def]
-                return handler(reader, writer, key, listener.target)
-
             try:
-                server = await asyncio.start_server(bound, addr[0], addr[1], reuse_address=True, backlog=1024,
-                                                    limit=HEAD_LIMIT)
+                server = await self.serve(addr, key, listener)
             except OSError as exc:
                 errors[f"{addr[0]}:{addr[1]}"] = exc.strerror or str(exc)
                 continue
@@ -193,10 +185,23 @@ class Proxy:
             self.errors = errors
             self.dirty = True
 
+    async def serve(self, addr: tuple[str, int], key: str, listener: Listener) -> asyncio.AbstractServer:
+        """A REST listener relays per request (`relay.Downstream`); a gRPC one pipes whole connections."""
+        loop = asyncio.get_running_loop()
+        target = listener.target
+        if listener.protocol == "http":
+            return await loop.create_server(lambda: Downstream(self, key, target), addr[0], addr[1],
+                                            reuse_address=True, backlog=1024)
+
+        def tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> object:
+            return self.tcp_client(reader, writer, key, target)
+
+        return await asyncio.start_server(tcp, addr[0], addr[1], reuse_address=True, backlog=1024)
+
     def drop_connections(self, key: str) -> None:
         svc = self.services.get(key)
-        for w in list(svc.connections if svc else ()):
-            w.close()
+        for t in list(svc.connections if svc else ()):
+            t.close()
 
     def write_status(self) -> None:
         status = Status(serial=self.serial, pid=os.getpid(), ready=sorted(k for k, h in self.health.items() if h.ready),
@@ -231,11 +236,13 @@ class Proxy:
                 if not h.ready:
                     h.ready = True
                     self.dirty = True
+                    self.epoch += 1
             else:
                 h.fails += 1
                 if h.ready and h.fails >= FAILURES:
                     h.ready = False
                     self.dirty = True
+                    self.epoch += 1
         finally:
             self.probing.discard(bid)
 
@@ -265,170 +272,48 @@ class Proxy:
             h.ready = False
             h.fails = FAILURES
             self.dirty = True
+            self.epoch += 1
 
     # ---- balancing ----------------------------------------------------------------------------
     def pick(self, svc: Service, target: str, exclude: set[str]) -> Backend | None:
-        def usable(b: Backend) -> bool:
-            h = self.health.get(b.id)
-            return (not b.draining and b.id not in exclude and h is not None and h.ready
-                    and bool(b.http if target == "restful" else b.grpc))
-
+        """The replica for the next request (or connection): None when no usable one is left."""
+        if exclude:  # a retry: a list of its own, without the replicas already tried
+            usable = self.usable(svc, target, exclude)
+        else:  # the hot path: the lists change only with readiness or routes
+            cached = svc.usable.get(target)
+            if cached is None or cached[0] != self.epoch:
+                cached = svc.usable[target] = (self.epoch, self.usable(svc, target, exclude))
+            usable = cached[1]
         if svc.weighted:
-            candidates = [(v, [b for b in v.backends if usable(b)]) for v in svc.versions if v.weight]
-            candidates = [(v, bs) for v, bs in candidates if bs]
-            if not candidates:
-                return None
             total = 0
             best: tuple[Version, list[Backend]] | None = None
-            for v, bs in candidates:
-                v.current += v.weight or 0
-                total += v.weight or 0
+            for v, bs in usable:
+                if not v.weight or not bs:
+                    continue
+                v.current += v.weight
+                total += v.weight
                 if best is None or v.current > best[0].current:
                     best = (v, bs)
-            assert best is not None
+            if best is None:
+                return None
             best[0].current -= total
             v, bs = best
             v.rr += 1
             return bs[v.rr % len(bs)]
-        pool = [b for v in svc.versions for b in v.backends if usable(b)]
+        pool = usable[0][1] if len(usable) == 1 else [b for _, bs in usable for b in bs]
         if not pool:
             return None
         svc.rr += 1
         return pool[svc.rr % len(pool)]
 
-    # ---- HTTP ---------------------------------------------------------------------------------
-    async def http_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, key: str,
-                          target: str) -> None:
-        svc = self.services.get(key)
-        if svc is None:
-            writer.close()
-            return
-        svc.connections.add(writer)
-        try:
-            while True:
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, OSError):
-                    return
-                first, headers = scan(head)
-                parts = first.split(b" ")
-                if len(parts) != 3 or not parts[0]:
-                    await respond(writer, 400, "malformed request line", close=True)
-                    return
-                method, proto = parts[0], parts[2]
-                if headers.get(b"expect") == b"100-continue":
-                    writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-                    head = strip_header(head, b"expect")
-                try:
-                    body = await read_body(reader, headers)
-                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, ConnectionError, OSError):
-                    return
-                conn = headers.get(b"connection", b"")
-                keep = (b"close" not in conn) if proto == b"HTTP/1.1" else (b"keep-alive" in conn)
-                svc = self.services.get(key)
-                if svc is None:
-                    await respond(writer, 503, f"serving job {key} was deleted", close=True)
-                    return
-                relayed_keep = await self.forward(svc, target, method, head + body, writer)
-                if not (keep and relayed_keep):
-                    return
-        finally:
-            svc.connections.discard(writer)
-            writer.close()
+    def usable(self, svc: Service, target: str, exclude: set[str]) -> list[tuple[Version, list[Backend]]]:
+        """Each version with its replicas that may take a request: ready, not draining, not yet tried."""
+        def ok(b: Backend) -> bool:
+            h = self.health.get(b.id)
+            return (not b.draining and b.id not in exclude and h is not None and h.ready
+                    and bool(b.http if target == "restful" else b.grpc))
 
-    async def forward(self, svc: Service, target: str, method: bytes, request: bytes,
-                      client: asyncio.StreamWriter) -> bool:
-        """Send `request` to a ready replica and relay its answer; False when the client connection must close."""
-        tried: set[str] = set()
-        while True:
-            b = self.pick(svc, target, tried)
-            if b is None:
-                await respond(client, 503, f"no ready replica of serving job {svc.key}", close=False)
-                return True
-            fresh_retry = False
-            while True:
-                conn = await self.connect(b.http, fresh=fresh_retry)
-                if conn is None:
-                    break
-                reader, writer, reused = conn
-                try:
-                    writer.write(request)
-                    if writer.transport.get_write_buffer_size() > CHUNK:
-                        await writer.drain()
-                    head = await reader.readuntil(b"\r\n\r\n")
-                    while head[9:10] == b"1" and not head.startswith(b"HTTP/1.1 101"):  # 1xx: not the answer
-                        head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, OSError):
-                    writer.close()
-                    if reused and not fresh_retry:  # a stale keep-alive connection: once more, on a new one
-                        fresh_retry = True
-                        continue
-                    break
-                return await self.relay(head, reader, writer, b.http, method, client)
-            self.failed(b)
-            tried.add(b.id)
-
-    async def connect(self, port: int, fresh: bool) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool] | None:
-        pool = self.pools.get(port)
-        while pool and not fresh:
-            reader, writer = pool.pop()
-            if not writer.is_closing() and not reader.at_eof():
-                return reader, writer, True
-            writer.close()
-        try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port, limit=HEAD_LIMIT),
-                                                    CONNECT_TIMEOUT)
-        except (OSError, asyncio.TimeoutError):
-            return None
-        return reader, writer, False
-
-    async def relay(self, head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port: int,
-                    method: bytes, client: asyncio.StreamWriter) -> bool:
-        first, headers = scan(head)
-        status = int(first[9:12]) if first[9:12].isdigit() else 0
-        if not first.startswith(b"HTTP/1.") or not status:
-            writer.close()
-            await respond(client, 502, "malformed answer from the replica", close=True)
-            return False
-        conn = headers.get(b"connection", b"")
-        backend_keep = (b"close" not in conn) if first.startswith(b"HTTP/1.1") else (b"keep-alive" in conn)
-        framed = True
-        try:
-            if method == b"HEAD" or status in NO_BODY_STATUS or 100 <= status < 200:
-                client.write(head)
-            elif b"chunked" in headers.get(b"transfer-encoding", b""):
-                client.write(head)
-                await relay_chunked(reader, client)
-            elif b"content-length" in headers and int(headers[b"content-length"]) <= WHOLE:
-                # one write for head and body: no small segment waits on a delayed ACK
-                client.write(head + await reader.readexactly(int(headers[b"content-length"])))
-            elif b"content-length" in headers:
-                client.write(head)
-                remaining = int(headers[b"content-length"])
-                while remaining > 0:
-                    data = await reader.read(min(remaining, CHUNK))
-                    if not data:
-                        raise asyncio.IncompleteReadError(b"", remaining)
-                    client.write(data)
-                    remaining -= len(data)
-                    if client.transport.get_write_buffer_size() > CHUNK:
-                        await client.drain()
-            else:  # delimited by the close of the connection
-                client.write(head)
-                framed = False
-                while data := await reader.read(CHUNK):
-                    client.write(data)
-                    await client.drain()
-            if client.transport.get_write_buffer_size() > CHUNK:
-                await client.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, OSError, ValueError):
-            writer.close()
-            return False
-        if framed and backend_keep:
-            self.pools.setdefault(port, []).append((reader, writer))
-        else:
-            writer.close()
-        return framed and backend_keep  # the client reads the same headers: it keeps the connection iff they allow
+        return [(v, [b for b in v.backends if ok(b)]) for v in svc.versions]
 
     # ---- TCP (gRPC) -----------------------------------------------------------------------------
     async def tcp_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, key: str,
@@ -437,7 +322,7 @@ class Proxy:
         if svc is None:
             writer.close()
             return
-        svc.connections.add(writer)
+        svc.connections.add(writer.transport)
         upstream = None
         try:
             tried: set[str] = set()
@@ -453,7 +338,7 @@ class Proxy:
             up_reader, up_writer = upstream
             await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
         finally:
-            svc.connections.discard(writer)
+            svc.connections.discard(writer.transport)
             writer.close()
             if upstream is not None:
                 upstream[1].close()
@@ -471,72 +356,9 @@ class Proxy:
         for server, _, _ in self.servers.values():
             server.close()
         for svc in self.services.values():
-            for w in list(svc.connections):
-                w.close()
-
-
-# ---- HTTP/1.1 helpers -------------------------------------------------------------------------------
-_HEADERS = re.compile(rb"\r\n(content-length|transfer-encoding|connection|expect)[ \t]*:[ \t]*([^\r\n]*)", re.I)
-
-
-def scan(head: bytes) -> tuple[bytes, dict[bytes, bytes]]:
-    """(first line, the framing headers the proxy reads: name -> lower-case value). A regex over the raw head
-    instead of a parse of every header: this runs twice per request."""
-    end = head.find(b"\r\n")
-    return head[:end], {m.group(1).lower(): m.group(2).strip().lower() for m in _HEADERS.finditer(head, end)}
-
-
-def strip_header(head: bytes, name: bytes) -> bytes:
-    lines = head.split(b"\r\n")
-    return b"\r\n".join(line for line in lines if line.partition(b":")[0].strip().lower() != name)
-
-
-async def read_body(reader: asyncio.StreamReader, headers: dict[bytes, bytes]) -> bytes:
-    if b"chunked" in headers.get(b"transfer-encoding", b""):
-        parts: list[bytes] = []
-        while True:
-            size_line = await reader.readuntil(b"\r\n")
-            parts.append(size_line)
-            size = int(size_line.split(b";")[0].strip(), 16)
-            if size == 0:
-                while True:  # trailers, up to the empty line
-                    line = await reader.readuntil(b"\r\n")
-                    parts.append(line)
-                    if line == b"\r\n":
-                        return b"".join(parts)
-            parts.append(await reader.readexactly(size + 2))
-    length = headers.get(b"content-length")
-    if length:
-        n = int(length)
-        if n < 0:
-            raise ValueError(n)
-        return await reader.readexactly(n) if n else b""
-    return b""
-
-
-async def relay_chunked(reader: asyncio.StreamReader, client: asyncio.StreamWriter) -> None:
-    while True:
-        size_line = await reader.readuntil(b"\r\n")
-        client.write(size_line)
-        size = int(size_line.split(b";")[0].strip(), 16)
-        if size == 0:
-            while True:
-                line = await reader.readuntil(b"\r\n")
-                client.write(line)
-                if line == b"\r\n":
-                    return
-        client.write(await reader.readexactly(size + 2))
-        if client.transport.get_write_buffer_size() > CHUNK:
-            await client.drain()
-
-
-async def respond(writer: asyncio.StreamWriter, status: int, text: str, close: bool) -> None:
-    reason = {400: "Bad Request", 502: "Bad Gateway", 503: "Service Unavailable"}.get(status, "Error")
-    body = (text + "\n").encode()
-    writer.write(f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
-                 f"{'Connection: close' if close else 'Connection: keep-alive'}\r\n\r\n".encode() + body)
-    with contextlib.suppress(ConnectionError, OSError):
-        await writer.drain()
+            for t in list(svc.connections):
+                t.close()
+        self.pool.close()
 
 
 async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -1,0 +1,95 @@
+"""The spawner process on its own (no daemon): a forked shim is the shim `python shim.py` would be.
+
+It runs the command in the given directory with exactly the given environment, records the exit and the
+log, shows in `ps` as `arena-shim <options> -- <command>`; a missing directory is refused as `Popen` refuses
+it; a spawner killed with -9 is replaced at the next start, and the shims it forked run on.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from arena.engines.local import spawnlink, supervisor
+from arena.engines.local.paths import ReplicaFiles
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the spawner forks Linux shims")
+
+
+@pytest.fixture
+def link(tmp_path: Path) -> Iterator[spawnlink.Link]:
+    woken: list[int] = []
+    lk = spawnlink.Link(tmp_path, lambda: woken.append(1))
+    yield lk
+    lk.close()
+
+
+def _files(tmp_path: Path, name: str) -> ReplicaFiles:
+    job = tmp_path / "jobs" / name
+    (job / "status").mkdir(parents=True)
+    (job / "logs").mkdir()
+    return ReplicaFiles.of(job, "master-0")
+
+
+def _argv(files: ReplicaFiles, *cmd: str) -> list[str]:
+    return ["--lock", str(files.lock), "--pid", str(files.pid), "--exit", str(files.exit), "--log", str(files.log),
+            "--", *cmd]
+
+
+def _exit(files: ReplicaFiles, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while (ex := supervisor.read_exit(files.exit)) is None:
+        assert time.monotonic() < deadline, "the shim recorded no exit"
+        time.sleep(0.02)
+    return ex
+
+
+def _lines(files: ReplicaFiles) -> list[str]:
+    return [line.split(" ", 1)[1] for line in files.log.read_text().splitlines()]
+
+
+def test_a_forked_shim_runs_the_command_in_its_directory_with_its_environment(link: spawnlink.Link,
+                                                                               tmp_path: Path) -> None:
+    files = _files(tmp_path, "env")
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {"PATH": os.environ["PATH"], "ONLY_THIS": "yes"}
+    pid = link.spawn(_argv(files, "sh", "-c", 'pwd; echo "$ONLY_THIS ${HOME:-no-home}"; sleep 0.5; exit 3'),
+                     env, str(work))
+    deadline = time.monotonic() + 10
+    while "arena-shim" not in (cmd := psutil.Process(pid).cmdline()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert cmd[:3] == ["arena-shim", "--lock", str(files.lock)], cmd
+    assert os.getpgid(pid) == os.getsid(pid) == pid  # its own session and group
+    assert _exit(files)["code"] == 3
+    assert _lines(files) == [str(work), "yes no-home"]
+    assert supervisor.read_pid(files.pid) == pid
+
+
+def test_a_missing_directory_is_refused_as_popen_refuses_it(link: spawnlink.Link, tmp_path: Path) -> None:
+    files = _files(tmp_path, "nodir")
+    with pytest.raises(OSError) as info:
+        link.spawn(_argv(files, "true"), {"PATH": os.environ["PATH"]}, str(tmp_path / "gone"))
+    assert info.value.errno == errno.ENOENT and info.value.filename == str(tmp_path / "gone")
+    assert not files.exit.exists() and not files.pid.exists()  # nothing started
+
+
+def test_a_killed_spawner_is_replaced_and_its_shims_run_on(link: spawnlink.Link, tmp_path: Path) -> None:
+    first = _files(tmp_path, "first")
+    env = {"PATH": os.environ["PATH"]}
+    link.spawn(_argv(first, "sh", "-c", "sleep 0.5; echo survived"), env, "/")
+    spawner = int((tmp_path / spawnlink.PID_FILE).read_text())
+    os.kill(spawner, signal.SIGKILL)
+    psutil.Process(spawner).wait(10) if psutil.pid_exists(spawner) else None
+    second = _files(tmp_path, "second")
+    link.spawn(_argv(second, "echo", "fresh"), env, "/")  # the dead socket is noticed; a new spawner forks it
+    assert int((tmp_path / spawnlink.PID_FILE).read_text()) != spawner
+    assert _exit(second)["code"] == 0 and _lines(second) == ["fresh"]
+    assert _exit(first)["code"] == 0 and _lines(first) == ["survived"]  # the orphaned shim finished its replica

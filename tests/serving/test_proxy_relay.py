@@ -1,0 +1,217 @@
+"""The serving proxy's HTTP/1.1 relay: framing, and answers of every shape relayed byte for byte.
+
+A scripted replica (an asyncio server in the test's own loop) answers each path with fixed bytes; the
+proxy runs in the same loop on a loopback port of its own, so each test is self-contained.
+"""
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from arena.engines.local.serving import http1
+from arena.engines.local.serving import proxy as proxy_mod
+from arena.engines.local.serving import routes as routes_mod
+from arena.engines.local.serving.routes import Backend, Listener, Route, Routes, Status, VersionRoute
+
+CHUNKED = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+           b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n")
+UNTIL_CLOSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the connection closes"
+NO_CONTENT = b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"
+INTERIM = b"HTTP/1.1 100 Continue\r\n\r\n"
+HEAD_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
+LARGE = b"HTTP/1.1 200 OK\r\nContent-Length: 4000000\r\n\r\n" + bytes(range(250)) * 16000
+
+
+# ---- framing ----------------------------------------------------------------------------------------
+def test_framing_reads_length_chunked_keep_alive_and_expect() -> None:
+    head = b"POST / HTTP/1.1\r\nHost: x\r\ncontent-length: 12\r\nExpect: 100-Continue\r\n\r\nbody"
+    assert http1.framing(head, len(head) - 4, http11=True) == (12, True, True)
+    head = b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n"
+    assert http1.framing(head, len(head), http11=True) == (http1.CHUNKED, False, False)
+    head = b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"
+    assert http1.framing(head, len(head), http11=False) == (http1.UNDECLARED, True, False)
+    assert http1.framing(b"GET / HTTP/1.0\r\n\r\n", 18, http11=False)[1] is False
+    for bad in (b"-1", b"5, 5", b"x"):
+        with pytest.raises(ValueError):
+            http1.framing(b"POST / HTTP/1.1\r\nContent-Length: " + bad + b"\r\n\r\n", 40, http11=True)
+
+
+def test_chunks_end_where_the_body_ends_whatever_the_pieces() -> None:
+    body = CHUNKED[CHUNKED.index(b"\r\n\r\n") + 4:]
+    whole = body + b"NEXT"
+    assert http1.Chunks().feed(whole) == len(body)
+    chunks = http1.Chunks()
+    ends = [chunks.feed(whole[i:i + 1]) for i in range(len(whole))]  # one byte at a time
+    assert ends.index(1) == len(body) - 1 and ends.count(-1) == len(ends) - 1
+    for bad in (b"zz\r\n", b"-5\r\n"):
+        with pytest.raises(ValueError):
+            http1.Chunks().feed(bad)
+
+
+# ---- the relay ----------------------------------------------------------------------------------------
+async def replica(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Answers by path: fixed bytes of each framing, else `<path> <body length>` with a Content-Length."""
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            method, path = head.split(b" ")[:2]
+            length, _, _ = http1.framing(head, len(head), http11=True)
+            body = await reader.readexactly(max(length, 0))
+            if method == b"HEAD":
+                writer.write(HEAD_ANSWER)
+            elif path == b"/chunked":
+                writer.write(CHUNKED)
+            elif path == b"/large":
+                writer.write(LARGE)
+                await writer.drain()
+            elif path == b"/nocontent":
+                writer.write(NO_CONTENT)
+            elif path == b"/interim":
+                writer.write(INTERIM + b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            elif path == b"/upgrade":  # then an echo of raw bytes, as a WebSocket server would talk its own protocol
+                writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+                while data := await reader.read(65536):
+                    writer.write(data)
+                writer.close()
+                return
+            elif path == b"/close":
+                writer.write(UNTIL_CLOSE)
+                writer.close()
+                return
+            else:
+                text = path + b" %d" % len(body)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(text) + text)
+    except (asyncio.IncompleteReadError, ConnectionError):
+        writer.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+Client = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+def through_proxy(tmp_path: Path, scenario: Callable[[Client], Awaitable[None]], replicas: int = 1) -> None:
+    """Run `scenario` with a client connected to a proxy in front of `replicas` scripted replicas
+    (0: one replica that is never ready)."""
+    async def main() -> None:
+        servers = [await asyncio.start_server(replica, "127.0.0.1", 0) for _ in range(max(replicas, 1))]
+        ports = [s.sockets[0].getsockname()[1] for s in servers]
+        if replicas == 0:
+            servers[0].close()
+            await servers[0].wait_closed()
+        listen = free_port()
+        backends = [Backend(f"b{i}", http=p) for i, p in enumerate(ports)]
+        routes_mod.write(tmp_path / "routes.json", Routes(1, [Route("ns/a", "127.0.0.1", [
+            Listener(listen, "http", "restful")], [VersionRoute("v1", None, backends=backends)])]))
+        proxy = proxy_mod.Proxy(tmp_path)
+        task = asyncio.get_running_loop().create_task(proxy.run())
+        deadline = asyncio.get_running_loop().time() + 20
+        while True:
+            status = routes_mod.read(tmp_path / "status.json", Status)
+            if isinstance(status, Status) and status.serial == 1 and len(status.ready) == replicas:
+                break
+            assert asyncio.get_running_loop().time() < deadline, "the proxy did not become ready"
+            await asyncio.sleep(0.02)
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)  # a slow reader is felt by the proxy soon
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", listen))
+        client = await asyncio.open_connection(sock=sock)
+        try:
+            await asyncio.wait_for(scenario(client), 20)
+        finally:
+            client[1].close()
+            proxy.stopping.set()
+            await task
+            for s in servers:
+                s.close()
+
+    asyncio.run(main())
+
+
+async def answer(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length, _, _ = http1.framing(head, len(head), http11=True)
+    return head + await reader.readexactly(max(length, 0))
+
+
+def test_pipelined_requests_are_answered_in_order(tmp_path: Path) -> None:
+    async def scenario(client: Client) -> None:
+        reader, writer = client
+        writer.write(b"GET /one HTTP/1.1\r\nHost: x\r\n\r\nPOST /two HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+                     b"GET /three HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert [(await answer(reader)).split(b"\r\n\r\n")[1] for _ in range(3)] == [b"/one 0", b"/two 3", b"/three 0"]
+
+    through_proxy(tmp_path, scenario)
+
+
+def test_answers_of_every_framing_are_relayed_byte_for_byte(tmp_path: Path) -> None:
+    async def scenario(client: Client) -> None:
+        reader, writer = client
+        writer.write(b"GET /chunked HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert await reader.readexactly(len(CHUNKED)) == CHUNKED
+        writer.write(b"HEAD /h HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert await reader.readexactly(len(HEAD_ANSWER)) == HEAD_ANSWER
+        writer.write(b"DELETE /nocontent HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert await reader.readexactly(len(NO_CONTENT)) == NO_CONTENT
+        writer.write(b"GET /interim HTTP/1.1\r\nHost: x\r\n\r\n")  # the replica's 100 is not the answer
+        assert (await answer(reader)).endswith(b"\r\n\r\nok")
+        body = b"z" * 300_000  # more than one read on each side
+        writer.write(b"POST /big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n" % len(body)
+                     + body + b"\r\n0\r\n\r\n")
+        assert (await answer(reader)).endswith(b"/big 0")  # the scripted replica reads no chunked body
+        writer.write(b"GET /large HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+        await asyncio.sleep(0.2)  # a slow reader: the proxy stops reading the replica until it catches up
+        assert await reader.readexactly(len(LARGE)) == LARGE
+        assert (await answer(reader)).endswith(b"/after 0")
+        writer.write(b"GET /close HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert await reader.read() == UNTIL_CLOSE  # then the proxy closes the client's connection too
+
+    through_proxy(tmp_path, scenario)
+
+
+def test_bad_requests_and_no_ready_replica_are_answered_by_the_proxy(tmp_path: Path) -> None:
+    async def no_replica(client: Client) -> None:
+        reader, writer = client
+        for _ in range(2):  # the connection stays open for the next request
+            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert (await answer(reader)).startswith(b"HTTP/1.1 503 ")
+
+    through_proxy(tmp_path, no_replica, replicas=0)
+
+    async def malformed(client: Client) -> None:
+        reader, writer = client
+        writer.write(b"NONSENSE\r\n\r\n")
+        assert (await reader.read()).startswith(b"HTTP/1.1 400 ")
+
+    through_proxy(tmp_path, malformed)
+
+
+def test_client_connection_close_is_honoured(tmp_path: Path) -> None:
+    async def scenario(client: Client) -> None:
+        reader, writer = client
+        writer.write(b"GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        got = await reader.read()
+        assert got.endswith(b"/last 0")
+
+    through_proxy(tmp_path, scenario)
+
+
+def test_an_upgraded_connection_becomes_a_tunnel(tmp_path: Path) -> None:
+    async def scenario(client: Client) -> None:
+        reader, writer = client
+        writer.write(b"GET /upgrade HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101 ")
+        for message in (b"ping", b"GET / HTTP/1.1\r\n\r\n"):  # bytes both ways, not parsed any more
+            writer.write(message)
+            assert await reader.readexactly(len(message)) == message
+
+    through_proxy(tmp_path, scenario)
