@@ -112,6 +112,25 @@ def test_a_read_is_retried_after_a_transport_failure_and_a_write_is_not(monkeypa
     assert len(calls) == 1
 
 
+def test_a_discovery_read_is_retried_after_a_transport_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seen against a real API server under load: a TLS alert on a discovery GET failed `arena check`."""
+    import httpx2
+
+    monkeypatch.setattr(api, "READ_RETRY_DELAYS", (0.0, 0.0))
+    client = api.Api(lambda: None)
+    calls: list[str] = []
+
+    class Http:
+        def get(self, path: str, timeout: object = None) -> httpx2.Response:
+            calls.append(path)
+            if len(calls) == 1:
+                raise httpx2.ConnectError("tlsv1 alert decode error")
+            return httpx2.Response(200, json={"kind": "APIGroupList"}, request=httpx2.Request("GET", path))
+
+    monkeypatch.setattr(api.Api, "_http", property(lambda self: Http()))
+    assert client.raw("/apis") == {"kind": "APIGroupList"} and calls == ["/apis", "/apis"]
+
+
 def test_a_429_with_retry_after_is_waited_out(monkeypatch: pytest.MonkeyPatch) -> None:
     """Seen against a real API server: LISTing a CRD installed a moment before answers 429 "storage is
     (re)initializing" with Retry-After: 1 while its watch cache fills. client-go waits and repeats (the

@@ -320,10 +320,15 @@ class Api:
         client's, for lookups that must not hold a command up (a plan's version choice)."""
         import httpx2
 
-        try:
-            resp = self._http.get(path, timeout=httpx2.Timeout(timeout)) if timeout else self._http.get(path)
-        except httpx2.TransportError as exc:
-            raise EngineUnavailable(f"cannot reach the Kubernetes API server at {self.server}: {exc}") from None
+        for attempt in range(len(READ_RETRY_DELAYS) + 1):  # a read: retried after a transport failure, as _call
+            try:
+                resp = self._http.get(path, timeout=httpx2.Timeout(timeout)) if timeout else self._http.get(path)
+                break
+            except httpx2.TransportError as exc:
+                if attempt == len(READ_RETRY_DELAYS):
+                    raise EngineUnavailable(f"cannot reach the Kubernetes API server at {self.server}: {exc}") \
+                        from None
+                time.sleep(READ_RETRY_DELAYS[attempt])
         if resp.status_code == 404:
             return None
         if resp.status_code == 403:
