@@ -15,7 +15,7 @@ import os
 import shutil
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -113,77 +113,57 @@ def karena(arena, cluster: ControlPlane) -> ClusterArena:  # noqa: ANN001
     return ClusterArena(arena, cluster)
 
 
+def _operator(cluster: ControlPlane, binaries: tuple[str, ...], start: Callable[[], object], label: str,
+              share: str | None = None) -> ControlPlane:
+    """Start a controller once per session (its first binary names its process); skip with one line when it
+    is not built (fail under ARENA_CLUSTER_REQUIRED), fail when it does not start."""
+    from cluster_plane import share_dir
+
+    if cluster.running(binaries[0]):
+        return cluster
+    if not all(cluster.has(b) for b in binaries) or (share and not (share_dir() / share).is_dir()):
+        built = "/".join(binaries) + (f" (or share/{share})" if share else "")
+        _unavailable(f"{built} not built in {cluster.bins}: run scripts/cluster first")
+    try:
+        start()
+    except (StartError, AssertionError, OSError) as exc:
+        pytest.fail(f"{label} did not start: {exc}", pytrace=False)
+    return cluster
+
+
 @pytest.fixture(scope="session")
 def training_operator(cluster: ControlPlane) -> ControlPlane:
     """The Training Operator v1 running against the session's control plane (started on first use)."""
-    if cluster.running("training-operator"):
-        return cluster
-    if not cluster.has("training-operator"):
-        _unavailable(f"training-operator not built in {cluster.bins}: run scripts/cluster first")
-    if not cluster.running("kwok"):
+    if not cluster.running("training-operator") and not cluster.running("kwok"):
         _unavailable("the Training Operator tests need kwok running (kwok, kube-controller-manager, kube-scheduler, share/kwok): run scripts/cluster")
-    try:
-        cluster.start_training_operator()
-    except (StartError, AssertionError, OSError) as exc:
-        pytest.fail(f"training-operator did not start: {exc}", pytrace=False)
-    return cluster
+    return _operator(cluster, ("training-operator",), cluster.start_training_operator, "training-operator")
 
 
 @pytest.fixture(scope="session")
 def kueue(cluster: ControlPlane) -> ControlPlane:
     """Kueue v0.19 running against the session's control plane (started on first use)."""
-    from cluster_plane import share_dir
-
-    if cluster.running("kueue"):
-        return cluster
-    if not cluster.has("kueue") or not (share_dir() / "kueue").is_dir():
-        _unavailable(f"kueue not built in {cluster.bins}: run scripts/cluster first")
-    try:
-        cluster.start_kueue()
-    except (StartError, AssertionError, OSError) as exc:
-        pytest.fail(f"kueue did not start: {exc}", pytrace=False)
-    return cluster
+    return _operator(cluster, ("kueue",), cluster.start_kueue, "kueue", share="kueue")
 
 
 @pytest.fixture(scope="session")
 def appwrapper(cluster: ControlPlane) -> ControlPlane:
     """The AppWrapper controller running against the session's control plane (started on first use)."""
-    if cluster.running("appwrapper"):
-        return cluster
-    if not cluster.has("appwrapper"):
-        _unavailable(f"appwrapper not built in {cluster.bins}: run scripts/cluster first")
-    try:
-        cluster.start_appwrapper()
-    except (StartError, AssertionError, OSError) as exc:
-        pytest.fail(f"the AppWrapper controller did not start: {exc}", pytrace=False)
-    return cluster
+    return _operator(cluster, ("appwrapper",), cluster.start_appwrapper, "the AppWrapper controller")
 
 
 @pytest.fixture(scope="session")
 def volcano(training_operator: ControlPlane) -> ControlPlane:
     """Volcano v1.14.1's scheduler and controller manager (started on first use; needs kwok's nodes,
     hence the training_operator fixture's checks)."""
-    from cluster_plane import share_dir
-
-    cluster = training_operator
-    if cluster.running("vc-scheduler"):
-        return cluster
-    if not (cluster.has("vc-scheduler") and cluster.has("vc-controller-manager")) or not (share_dir() / "vc").is_dir():
-        _unavailable(f"vc-scheduler/vc-controller-manager (or share/vc) not built in {cluster.bins}: run scripts/cluster first")
-    try:
-        cluster.start_volcano()
-    except (StartError, AssertionError, OSError) as exc:
-        pytest.fail(f"Volcano did not start: {exc}", pytrace=False)
-    return cluster
+    return _operator(training_operator, ("vc-scheduler", "vc-controller-manager"), training_operator.start_volcano,
+                     "Volcano", share="vc")
 
 
 @pytest.fixture(scope="session")
 def mpi_operator(training_operator: ControlPlane) -> ControlPlane:
     """The MPI operator v2beta1 (started on first use). It swaps the MPIJob CRD to v2beta1 for the
     rest of the session: tests using it come last in test_cluster.py."""
-    cluster = training_operator
-    if cluster.running("mpi-operator"):
-        return cluster
+    return _operator(training_operator, ("mpi-operator",), training_operator.start_mpi_operator, "mpi-operator")
     if not cluster.has("mpi-operator"):
         _unavailable(f"mpi-operator not built in {cluster.bins}: run scripts/cluster first")
     try:

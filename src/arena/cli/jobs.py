@@ -4,10 +4,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 
 from arena.cli.parser import add_global, add_output, info
 from arena.views import JobView
+
+T = TypeVar("T")
 
 
 def register(sub, name, aliases, help_):  # type: ignore[no-untyped-def]
@@ -183,17 +187,22 @@ def run_get(args: argparse.Namespace) -> int:
 
 
 def gpu_metrics(client, view: JobView) -> dict:  # type: ignore[no-untyped-def]
-    """The job's live GPU figures; when their source fails (Prometheus down), a warning and N/A, as upstream:
-    the rest of the command's answer does not depend on them."""
+    """The job's live GPU figures, or N/A (`{}`) after a warning when their source fails."""
+    return optional_metrics(lambda: client.gpu_metrics(view), {})
+
+
+def optional_metrics(read: Callable[[], T], without: T) -> T:
+    """Live GPU figures from `read`; when their source fails (Prometheus down), a warning and `without`, as
+    upstream: the rest of the command's answer does not depend on them."""
     from arena.errors import ArenaError, InvalidSpec
 
     try:
-        return client.gpu_metrics(view)
+        return read()
     except InvalidSpec:  # a bad prometheus_service in the config is bad input: exit 2
         raise
     except ArenaError as exc:
         sys.stderr.write(f"arena: warning: no GPU metrics: {exc}\n")
-        return {}
+        return without
 
 
 def print_gpus(view: JobView, metrics: dict) -> None:

@@ -117,17 +117,11 @@ def run_node(args: argparse.Namespace) -> int:
 
 
 def _node_metrics(client: Client, nodes: list[NodeView]) -> list[NodeView]:
-    """The nodes with their GPUs' figures; when the source fails (Prometheus down), a warning and the nodes
-    without them, as `get -g` does: the allocation figures do not depend on them."""
-    from arena.errors import ArenaError, InvalidSpec
+    """The nodes with their GPUs' figures, or without them after a warning, as `get -g` does: the allocation
+    figures do not depend on them."""
+    from arena.cli.jobs import optional_metrics
 
-    try:
-        return client.node_metrics(nodes)
-    except InvalidSpec:  # a bad prometheus_service in the config is bad input: exit 2
-        raise
-    except ArenaError as exc:
-        sys.stderr.write(f"arena: warning: no GPU metrics: {exc}\n")
-        return nodes
+    return optional_metrics(lambda: client.node_metrics(nodes), nodes)
 
 
 def _gib(value: float) -> str:

@@ -113,12 +113,10 @@ def fetch(query: Query, namespace: str, pods: Sequence[str]) -> GpuMetrics:
     if not pods:
         return {}
     for exporter in EXPORTERS:
-        selector = _selector(exporter, namespace, pods)
-        duty = _by_device(exporter, query(_expression(exporter.duty, selector)))
-        if not duty:
+        found = _figures(query, exporter, _selector(exporter, namespace, pods), _by_device)
+        if found is None:
             continue
-        used = _by_device(exporter, query(_expression(exporter.used, selector)))
-        total = _by_device(exporter, query(_expression(exporter.total, selector)))
+        duty, used, total = found
         out: GpuMetrics = {}
         for (pod, device), value in sorted(duty.items()):
             out.setdefault(pod, {})[device] = GpuMetric(
@@ -126,6 +124,17 @@ def fetch(query: Query, namespace: str, pods: Sequence[str]) -> GpuMetrics:
                 totalGPUMemory=total.get((pod, device), 0.0) * exporter.memory_unit)
         return out
     return {}
+
+
+def _figures(query: Query, exporter: Exporter, selector: str,
+             by: Callable[[Exporter, list[dict[str, Any]]], dict[Any, Any]]) -> tuple[dict, dict, dict] | None:
+    """Duty cycle, used and total memory under `selector`, keyed by `by`; None when this exporter reports no
+    duty cycle there (the next exporter is tried, without asking for the other two)."""
+    duty = by(exporter, query(_expression(exporter.duty, selector)))
+    if not duty:
+        return None
+    return (duty, by(exporter, query(_expression(exporter.used, selector))),
+            by(exporter, query(_expression(exporter.total, selector))))
 
 
 class NodeGpu(NamedTuple):
@@ -168,12 +177,10 @@ def fetch_nodes(query: Query, nodes: Sequence[str]) -> NodeGpus:
     if not nodes:
         return {}
     for exporter in EXPORTERS:
-        selector = _node_selector(exporter, nodes)
-        duty = _by_node(exporter, query(_expression(exporter.duty, selector)))
-        if not duty:
+        found = _figures(query, exporter, _node_selector(exporter, nodes), _by_node)
+        if found is None:
             continue
-        used = _by_node(exporter, query(_expression(exporter.used, selector)))
-        total = _by_node(exporter, query(_expression(exporter.total, selector)))
+        duty, used, total = found
         out: NodeGpus = {}
         for (node, device), (value, pods) in sorted(duty.items()):
             seen = pods | used.get((node, device), (0.0, set()))[1]

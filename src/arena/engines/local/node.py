@@ -33,10 +33,9 @@ class Capacity(msgspec.Struct, frozen=True):
 
 
 def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - non-Linux
-        return os.cpu_count() or 1
+    from arena.engines.local import cpuset
+
+    return len(cpuset.usable())  # the same cores the CPU contract shares out
 
 
 def nvml_gpus() -> list[GPUInfo]:

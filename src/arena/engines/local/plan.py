@@ -152,13 +152,13 @@ class Bindings(msgspec.Struct, frozen=True):
 
     @classmethod
     def of(cls, uid: str, job_dir: str, ports: dict[str, int], gpus_by_key: dict[str, list[int]],
-           cpus_by_key: dict[str, list[int]] | None = None, cpu_count: int = 0) -> Bindings:
+           cpus_by_key: dict[str, list[int]] | None = None) -> Bindings:
         values = {JOB_UID: uid, JOB_DIR: job_dir}
         values.update({port(k): str(p) for k, p in ports.items()})
         values.update({gpus(k): ",".join(map(str, g)) for k, g in gpus_by_key.items()})
         # a replica bound without cores (by a version before pinning) runs unpinned: an empty list
         values.update({cpus(k): ",".join(map(str, c)) for k, c in (cpus_by_key or {}).items()})
-        return cls(values, cpu_count)
+        return cls(values)
 
     def text(self, value: str) -> str:
         if "{{" not in value:
@@ -172,7 +172,7 @@ class Bindings(msgspec.Struct, frozen=True):
         if m.group(0).startswith(_SHARE):
             from arena.engines.local import cpuset
 
-            return str(cpuset.threads_of_share(self.cpu_count or len(cpuset.usable()), int(m.group(0)[7:-2])))
+            return str(cpuset.threads_of_share(self.cpu_count or len(cpuset.usable()), int(m.group(0)[len(_SHARE):-2])))
         return m.group(0)
 
     def replica(self, r: ReplicaPlan) -> ReplicaPlan:
