@@ -7,7 +7,7 @@ Tests drive the engine through its interfaces (the API, `loop.reconcile()`), nev
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import msgspec
@@ -63,6 +63,11 @@ class FakeProcesses:
         self._next = 4000
 
     # ---- the supervisor's interface ----------------------------------------------------------
+    def begin(self, argv: list[str], env: dict[str, str], cwd: str, files: ReplicaFiles, tag: str,
+              log_bytes: int = 0) -> Callable[[], tuple[int, float]]:
+        started = self.spawn(argv, env, cwd, files, tag, log_bytes)
+        return lambda: started
+
     def spawn(self, argv: list[str], env: dict[str, str], cwd: str, files: ReplicaFiles, tag: str,
               log_bytes: int = 0) -> tuple[int, float]:
         running = self.shim(files, None, None)

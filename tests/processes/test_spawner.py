@@ -93,3 +93,41 @@ def test_a_killed_spawner_is_replaced_and_its_shims_run_on(link: spawnlink.Link,
     assert int((tmp_path / spawnlink.PID_FILE).read_text()) != spawner
     assert _exit(second)["code"] == 0 and _lines(second) == ["fresh"]
     assert _exit(first)["code"] == 0 and _lines(first) == ["survived"]  # the orphaned shim finished its replica
+
+
+def test_requests_in_flight_are_answered_in_order(link: spawnlink.Link, tmp_path: Path) -> None:
+    """A pass sends every start, then reads the pids: each ticket gets its own shim's pid."""
+    env = {"PATH": os.environ["PATH"]}
+    jobs = [_files(tmp_path, f"p{i}") for i in range(5)]
+    tickets = [link.send(_argv(f, "sh", "-c", f"echo {i}"), env, "/") for i, f in enumerate(jobs)]
+    pids = [link.result(t) for t in tickets]
+    assert len(set(pids)) == 5
+    for i, f in enumerate(jobs):
+        assert _exit(f)["code"] == 0 and _lines(f) == [str(i)]
+        assert supervisor.read_pid(f.pid) == pids[i]
+
+
+def test_requests_in_flight_when_the_spawner_dies_run_once(link: spawnlink.Link, tmp_path: Path) -> None:
+    """The spawner is killed with requests sent and unanswered: they go to a fresh spawner, and each replica
+    runs once, even one whose first shim had already finished (its exit file tells the second shim so)."""
+    env = {"PATH": os.environ["PATH"]}
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    link.spawn(_argv(_files(tmp_path, "warm"), "true"), env, "/")  # the spawner is up
+    spawner = int((tmp_path / spawnlink.PID_FILE).read_text())
+    jobs = [_files(tmp_path, f"k{i}") for i in range(4)]
+    tickets = [link.send(_argv(f, "sh", "-c", f"echo ran >> {runs}/{i}"), env, "/") for i, f in enumerate(jobs)]
+    for f in jobs[:2]:  # the first starts have run to their end before the spawner dies
+        _exit(f)
+    os.kill(spawner, signal.SIGKILL)
+    psutil.Process(spawner).wait(10) if psutil.pid_exists(spawner) else None
+    with link.mu:  # as if its answers were lost with it: the requests are still in flight
+        link.pending.extend(t for t in tickets if t not in link.pending)
+        for t in tickets:
+            t.answer = None
+        link.broken = True
+    pids = [link.result(t) for t in tickets]
+    assert all(pids)
+    for i, f in enumerate(jobs):
+        assert _exit(f)["code"] == 0
+        assert (runs / str(i)).read_text() == "ran\n", f"replica {i} ran more than once or never"

@@ -24,6 +24,13 @@ def test_attach_runs_in_the_replicas_environment(arena: Any) -> None:
     assert done.stdout.splitlines() == [f"port={first['ports']['PORT']}"]
     assert f"Hello! Arena attach the container {first['name']} of instance {first['name']}" in done.stderr
 
+    # logs -c: an instance is one process, its only container name is its own (as attach takes it)
+    assert arena.run("serve", "logs", "att", "-i", first["name"], "-c", first["name"]).returncode == 0
+    side = arena.run("serve", "logs", "att", "-i", first["name"], "-c", "sidecar")
+    assert side.returncode == 1 and side.stderr.strip().splitlines() == [
+        "arena: error: -c/--container 'sidecar' (an instance here is one process) is not supported by the local "
+        "engine"], side.stderr
+
     wrong = arena.run("serve", "attach", "att", "-i", "nope", "--", "true")
     assert wrong.returncode == 2 and "invalid instance name nope of serving job att" in wrong.stderr
 

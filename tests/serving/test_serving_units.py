@@ -162,9 +162,15 @@ def test_type_servers_are_real_or_named() -> None:
     with pytest.raises(ArenaError, match="nvidia-pytriton"):
         planning.plan(triton, INPUTS)
     tp = planning.plan(triton, msgspec.structs.replace(INPUTS, tools=Tools(python="/py", paths={
-        "tritonserver": "/w/bin/tritonserver", "tritonserver-backends": "/w/backends"})))
-    assert ("/w/bin/tritonserver --http-port=\"$PORT\" --grpc-port=\"$GRPC_PORT\" --allow-metrics=false "
-            "--backend-directory=/w/backends --model-repository=/repo --load-model=a") in tp.job.spec.tasks[0].command
+        "tritonserver": "/opt/tritonserver/bin/tritonserver"})))
+    assert ("exec /opt/tritonserver/bin/tritonserver --http-port=\"$PORT\" --grpc-port=\"$GRPC_PORT\" "
+            "--http-address=127.0.0.1 --grpc-address=127.0.0.1 --allow-metrics=false --model-repository=/repo "
+            "--load-model=a") in tp.job.spec.tasks[0].command
+    # the nvidia-pytriton wheel's server starts through its launcher, with the Python that runs the models
+    wp = planning.plan(triton, msgspec.structs.replace(INPUTS, tools=Tools(python="/py", paths={
+        "tritonserver": "/w/bin/tritonserver", "tritonserver-python": "/venv/bin/python"})))
+    assert ("exec /py -m arena.serving.runtimes.triton_server --python=/venv/bin/python -- /w/bin/tritonserver "
+            "--http-port=") in wp.job.spec.tasks[0].command
     assert tp.probe.path == "/v2/health/ready"
     ks = options.spec_from_options("kserve", {"name": "k", "version": "", "model_format": "sklearn",
                                               "storage_uri": "file:///m"})

@@ -94,7 +94,8 @@ def register(sub, name, aliases, help_):  # type: ignore[no-untyped-def]
     gl.add_argument("-t", "--tail", type=int, default=-1, help="the last N lines (-1: all)")
     gl.add_argument("--timestamps", action="store_true")
     gl.add_argument("-i", "--instance", default=None, help="the instance (needed when there are several)")
-    gl.add_argument("-c", "--container", default=None, help="the container (one per instance here)")
+    gl.add_argument("-c", "--container", default=None,
+                    help="the container (default: the main one; locally an instance is one process)")
     add_global(gl)
     gl.set_defaults(func=run_logs)
     from arena.cli.attach import AttachParser
@@ -280,8 +281,6 @@ def run_delete(args: argparse.Namespace) -> int:
 
 
 def run_logs(args: argparse.Namespace) -> int:
-    from arena.errors import Unsupported
-
     since = None
     if args.since:
         import time
@@ -299,15 +298,9 @@ def run_logs(args: argparse.Namespace) -> int:
         except ValueError:
             raise InvalidSpec("--since-time", f"{args.since_time!r} is not an RFC3339 time") from None
     client = _client(args)
-    if args.container and client.engine_name == "local":
-        view = client.serve_get(args.job, version=args.version, type=args.type)
-        if args.container not in {i.name for i in view.instances}:
-            raise Unsupported("local", f"-c/--container {args.container!r} (an instance here is one process)")
-    elif args.container:  # the SDK's serve_logs reads the instance's main container (its default one)
-        raise Unsupported(client.engine_name, f"-c/--container {args.container!r} (serve logs reads the "
-                                              "instance's main container; use kubectl logs -c for a sidecar)")
     for line in client.serve_logs(args.job, version=args.version, type=args.type, instance=args.instance,
-                                  follow=args.follow, tail=args.tail, since=since, timestamps=args.timestamps):
+                                  follow=args.follow, tail=args.tail, since=since, timestamps=args.timestamps,
+                                  container=args.container):
         sys.stdout.write(line + "\n")
         if args.follow:
             sys.stdout.flush()

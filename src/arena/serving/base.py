@@ -42,7 +42,9 @@ class Serving(Protocol):
 
     def logs(self, namespace: str, name: str, version: str | None = None, type: str | None = None,
              instance: str | None = None, follow: bool = False, tail: int = -1, since: float | None = None,
-             timestamps: bool = False) -> Iterator[str]: ...
+             timestamps: bool = False, container: str | None = None) -> Iterator[str]:
+        """Lines of one instance's log: on a cluster its main container, or `container`."""
+        ...
 
     def attach(self, namespace: str, name: str, version: str | None = None, type: str | None = None,  # noqa: A002
                instance: str | None = None, container: str | None = None, command: Sequence[str] = ()) -> int:

@@ -32,3 +32,12 @@ class ServingAmbiguous(ArenaError):
         rows = ", ".join(f"{name} ({t}, version {v})" for t, v in matches)
         super().__init__(f"There is {len(matches)} jobs have been found: {rows}; please use '--type' or '--version' "
                          "to filter.")
+
+
+class ServingOwnedByOther(ServingExists):
+    """Submit of a name another user's serving job holds, in a namespace that isolates users: upstream's text
+    (`ValidateJobsBeforeSubmiting`), word for word."""
+
+    def __init__(self, name: str, namespace: str = "default") -> None:
+        super().__init__(name, namespace)
+        self.args = (f"the job {name} is already exist, but its' owner is not you",)

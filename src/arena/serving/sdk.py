@@ -82,9 +82,12 @@ class ServingClient:
 
     def serve_logs(self, name: str, version: str | None = None, type: str | None = None,  # noqa: A002
                    instance: str | None = None, follow: bool = False, tail: int = -1, since: float | None = None,
-                   timestamps: bool = False, namespace: str | None = None) -> Iterator[str]:
+                   timestamps: bool = False, namespace: str | None = None,
+                   container: str | None = None) -> Iterator[str]:
+        """Lines of one instance's log (`since`: an epoch time). On a cluster `container` picks one of the pod's
+        containers (default: the main one); locally an instance is one process, named like the instance."""
         return self.serving.logs(namespace or self.namespace, name, version or None, _type(type), instance, follow,
-                                 tail, since, timestamps)
+                                 tail, since, timestamps, container)
 
     def serve_attach(self, name: str, version: str | None = None, type: str | None = None,  # noqa: A002
                      instance: str | None = None, container: str | None = None, command: Sequence[str] = (),

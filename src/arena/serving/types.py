@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 
@@ -33,6 +33,9 @@ from arena.serving.spec import (
     TensorflowOptions,
     TritonOptions,
 )
+
+if TYPE_CHECKING:
+    from arena.serving.runtimes.triton_wheel import PythonInfo
 
 _MODEL_NAME = re.compile(r"^[a-z0-9A-Z_-]+$")
 
@@ -262,38 +265,78 @@ class Triton(ServingType):
         return () if spec.command else (self.SERVER,)
 
     def find_tools(self, spec: ServingSpec, path: str | None, python: str) -> Tools:
-        """tritonserver on PATH, else the CPU build the nvidia-pytriton wheel ships (and its backends)."""
-        found = super().find_tools(spec, path, python)
-        if not self.tools(spec) or found.paths.get(self.SERVER):
-            return found
+        """The tritonserver to run, in this order: the nvidia-pytriton wheel of `$ARENA_TRITON_PYTHON`,
+        `tritonserver` on PATH (a link to a wheel's counts as that wheel), the wheel in Arena's own Python.
+        A wheel's server also needs the Python that runs the models (`tritonserver-python`): the one it is
+        installed in, checked here so that a Python that cannot serve is refused before anything starts."""
+        if not self.tools(spec):
+            return super().find_tools(spec, path, python)
+        import os
+        import shutil
         from importlib.util import find_spec
+
+        from arena.serving.runtimes import triton_wheel as wheel
+
+        chosen = os.environ.get(wheel.ENV, "")
+        if chosen:
+            try:
+                info = wheel.probe(chosen)
+            except LookupError as exc:
+                raise InvalidSpec(wheel.ENV, f"{exc}: name the python of the venv where nvidia-pytriton is "
+                                             "installed") from None
+            exe = wheel.server_of(info.pytriton) if info.pytriton else None
+            if exe is None:
+                raise ArenaError(f"serve triton: {wheel.ENV}={chosen} has no nvidia-pytriton (whose wheel ships a "
+                                 f"CPU tritonserver); {chosen} -m pip install nvidia-pytriton")
+            return self._wheel(python, str(exe), info)
+        found = shutil.which(self.SERVER, path=path)
+        if found:
+            root = wheel.root_of(found)
+            if root is None:  # a Triton install: it has its backends where it expects them
+                return Tools(python=python, paths={self.SERVER: found})
+            return self._wheel(python, found, self._probe(wheel.owner_python(root) or python))
+        pkg = find_spec("pytriton")
+        exe = wheel.server_of(list(pkg.submodule_search_locations)[0]) \
+            if pkg is not None and pkg.submodule_search_locations else None
+        if exe is None:
+            return Tools(python=python, paths={self.SERVER: None})
+        return self._wheel(python, str(exe), self._probe(python))
+
+    @staticmethod
+    def _probe(python: str) -> PythonInfo:
+        from arena.serving.runtimes import triton_wheel as wheel
+
+        try:
+            return wheel.probe(python)
+        except LookupError as exc:
+            raise ArenaError(f"serve triton: the Python of nvidia-pytriton's tritonserver: {exc}") from None
+
+    def _wheel(self, python: str, exe: str, info: PythonInfo) -> Tools:
+        """The wheel's server, with the Python that runs its models, once that Python is known to serve."""
         from pathlib import Path
 
-        pkg = find_spec("pytriton")
-        if pkg is None or not pkg.submodule_search_locations:
-            return found
-        root = Path(list(pkg.submodule_search_locations)[0]) / "tritonserver"
-        exe = root / "bin" / "tritonserver"
-        if not exe.is_file():
-            return found
-        return Tools(python=python, modules=found.modules,
-                     paths={self.SERVER: str(exe), "tritonserver-backends": str(root / "backends")})
+        from arena.serving.runtimes import triton_wheel as wheel
+
+        why = wheel.problem(info, wheel.root_of(exe) or Path(exe).parent.parent)
+        if why:
+            raise ArenaError(f"serve triton: {why}; install it in a venv of its own ({wheel.INSTALL})")
+        return Tools(python=python, paths={self.SERVER: exe, "tritonserver-python": info.python})
 
     def local_server(self, spec: ServingSpec, tools: Tools) -> str:
         exe = tools.paths.get(self.SERVER)
         if not exe:
-            raise ArenaError("serve triton: tritonserver is not on PATH and the nvidia-pytriton wheel (which ships "
-                             "a CPU tritonserver) is not installed; pip install --no-deps nvidia-pytriton, or "
-                             "install Triton Inference Server")
+            from arena.serving.runtimes.triton_wheel import INSTALL
+
+            raise ArenaError("serve triton: tritonserver is not on PATH, nor the CPU build that the nvidia-pytriton "
+                             f"wheel ships; install that in a venv of its own ({INSTALL}), or install Triton "
+                             "Inference Server")
         opts = spec.options_as(TritonOptions)
         assert isinstance(opts, TritonOptions)
-        parts = [_q(exe), '--http-port="$PORT"', '--grpc-port="$GRPC_PORT"']
+        parts = [_q(exe), '--http-port="$PORT"', '--grpc-port="$GRPC_PORT"', "--http-address=127.0.0.1",
+                 "--grpc-address=127.0.0.1"]
         if opts.allow_metrics:
-            parts.append('--metrics-port="$METRICS_PORT"')
+            parts += ['--metrics-port="$METRICS_PORT"', "--metrics-address=127.0.0.1"]
         parts.append(f"--allow-metrics={'true' if opts.allow_metrics else 'false'}")
-        backends = tools.paths.get("tritonserver-backends")
-        if backends:
-            parts.append(f"--backend-directory={_q(backends)}")
         parts.append(f"--model-repository={_q(_local_path(opts.model_repository, '--model-repository'))}")
         parts += [f"--load-model={_q(m)}" for m in opts.load_models]
         if opts.load_models:
@@ -301,6 +344,10 @@ class Triton(ServingType):
         parts += [f"--backend-config={_q(c)}" for c in opts.backend_config]
         if opts.extend_command:
             parts.append(opts.extend_command)
+        backend_python = tools.paths.get("tritonserver-python")
+        if backend_python:  # the wheel's server: its launcher puts the python backend together first
+            parts = [_q(tools.python), "-m", "arena.serving.runtimes.triton_server", f"--python={_q(backend_python)}",
+                     "--", *parts]
         return "exec " + " ".join(parts)
 
     def extra_ports(self, spec: ServingSpec) -> tuple[str, ...]:

@@ -8,6 +8,9 @@ jobs upstream's Arena made are listed, read, updated, split and deleted like our
 - reading is one LIST per object kind, concurrently: Deployments (every serving type's, kserve's predictor
   Deployments included), InferenceServices (when KServe is installed), Services and Pods; views are built
   by `servingviews` (pure);
+- per-user isolation is upstream's (`isolation.py`): in a namespace that isolates users, `list` asks only for
+  the user's own Deployments and InferenceServices (the uid selector in the LIST), and get, delete, update,
+  logs, attach and traffic-split of another user's job fail with upstream's text;
 - `update` reads the object, applies the change (`servingupdate`, pure) and writes it back whole;
 - `traffic-split` puts a Service `<name>` in front of the versions and routes by weight with an Istio
   VirtualService when one is served, else scales the versions' replicas to the ratio and says so (`traffic`).
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -26,6 +29,7 @@ from arena.serving.spec import ServingSpec
 
 if TYPE_CHECKING:
     from arena.engines.kubernetes.api import Api
+    from arena.engines.kubernetes.isolation import Scope
     from arena.engines.kubernetes.models import Pod
     from arena.serving.spec import ServingUpdate, TrafficSplit
     from arena.serving.types import ServingType
@@ -68,6 +72,10 @@ class KubeServing:
     def _now(self) -> float:
         return float(getattr(self.engine, "clock", time.time)())
 
+    def _scope(self, namespace: str | None) -> Scope:
+        """The user's isolation scope, shared with the engine's training commands (asked once per namespace)."""
+        return self.engine._scope(namespace)  # type: ignore[no-any-return]
+
     # ---- submit = apply(plan(spec)) -----------------------------------------------------------
     def plan(self, spec: ServingSpec) -> KubeServingPlan:
         from arena.engines.kubernetes.render.serving import ServingContext
@@ -88,13 +96,17 @@ class KubeServing:
         from arena.engines.kubernetes import servingviews as sv
         from arena.engines.kubernetes.api import AlreadyExists
         from arena.serving import types
-        from arena.serving.errors import ServingExists
+        from arena.serving.errors import ServingExists, ServingOwnedByOther
 
         if not isinstance(plan, KubeServingPlan):
             raise ArenaError(f"the kubernetes engine applies its own serving plans, not {type(plan).__name__}")
         spec = plan.spec
         t = types.get(spec.type)
-        if self._select(spec.namespace, t, spec.name, None if t.versionless else spec.version):
+        held = self._select(spec.namespace, t, spec.name, None if t.versionless else spec.version)
+        if held:  # upstream's pre-check: the user's own job, else another user's in an isolating namespace
+            scope = self._scope(spec.namespace)
+            if not any(scope.owns(o) for o in held):
+                raise ServingOwnedByOther(spec.name, spec.namespace)
             raise ServingExists(spec.name, spec.namespace)
         try:
             created = self.engine.create(plan.manifests)
@@ -121,8 +133,9 @@ class KubeServing:
 
     # ---- reading ------------------------------------------------------------------------------
     def _read(self, namespace: str | None, type_name: str | None = None, name: str | None = None,
-              version: str | None = None) -> list[Found]:
-        """Every serving job (of a type, of a name) in one LIST per object kind, issued concurrently."""
+              version: str | None = None, mine: Mapping[str, str] | None = None) -> list[Found]:
+        """Every serving job (of a type, of a name) in one LIST per object kind, issued concurrently; `mine`
+        (the isolation selector) narrows the jobs' own objects, as upstream's list does."""
         from arena.engines.kubernetes import servingviews as sv
         from arena.engines.kubernetes import traffic
         from arena.engines.kubernetes.api import CRDNotInstalled, PermissionDenied, gc_paused, parallel
@@ -134,6 +147,7 @@ class KubeServing:
         label_values = [t.label for t in wanted]
         by_type: Any = label_values[0] if len(label_values) == 1 else operators.in_(label_values)
         named = {"servingName": name} if name else {"servingName": None}
+        owned = dict(mine or {})
         isvc_labels = [t.label for t in wanted if t.versionless]
 
         def isvcs() -> list[dict[str, Any]]:
@@ -142,7 +156,7 @@ class KubeServing:
             by_isvc_type: Any = isvc_labels[0] if len(isvc_labels) == 1 else operators.in_(isvc_labels)
             try:
                 return self.api.list_objects("inferenceservices", namespace,
-                                             labels={**named, "servingType": by_isvc_type})
+                                             labels={**named, "servingType": by_isvc_type, **owned})
             except (CRDNotInstalled, PermissionDenied):  # KServe not installed (or not ours to read): no kserve jobs
                 if type_name:
                     raise
@@ -150,7 +164,8 @@ class KubeServing:
 
         with gc_paused():
             deps, found_isvcs, services, pods = parallel([
-                lambda: self.api.list_objects("Deployment", namespace, labels={**named, "servingType": by_type}),
+                lambda: self.api.list_objects("Deployment", namespace,
+                                              labels={**named, "servingType": by_type, **owned}),
                 isvcs,
                 lambda: self.api.list_objects("Service", namespace, labels=named),
                 lambda: self.api.list("Pod", namespace, labels={**named, "servingType": by_type})])
@@ -227,23 +242,41 @@ class KubeServing:
         return out
 
     def list(self, namespace: str | None, type: str | None = None) -> list[ServingView]:  # noqa: A002
-        jobs = self._read(namespace, type)
+        """Serving jobs; where the namespace isolates users, only this user's (decided in the command's
+        namespace and applied to every namespace with `-A`, as training's `list` and upstream do)."""
+        jobs = self._read(namespace, type, mine=self._scope(namespace).selector())
         return [f.view for f in sorted(jobs, key=lambda f: (f.view.namespace, f.view.name, f.view.version))]
 
-    def _find(self, namespace: str, name: str, version: str | None, type_name: str | None) -> list[Found]:
-        from arena.serving.errors import ServingNotFound
+    def _find(self, namespace: str, name: str, version: str | None, type_name: str | None,
+              one: bool = False) -> list[Found]:
+        """The jobs of a name (one version with `version`), all this user's to act on: another user's, where
+        the namespace isolates users, is refused in upstream's words (`validateJobs`: with `one`, several of the
+        user's own are ambiguous first). The isolation lookup runs beside the LISTs."""
+        from arena.engines.kubernetes.api import parallel
+        from arena.errors import NotJobOwner
+        from arena.serving.errors import ServingAmbiguous, ServingNotFound
 
-        jobs = self._read(namespace, type_name, name, version)
+        read, scope = parallel([lambda: self._read(namespace, type_name, name, version),
+                                lambda: self._scope(namespace)])
+        for r in (read, scope):
+            if isinstance(r, BaseException):
+                raise r
+        jobs: list[Found] = read  # type: ignore[assignment]
         if version:  # kserve has no versions (upstream's get ignores --version for it)
             jobs = [f for f in jobs if f.type.versionless or f.view.version == version]
         if not jobs:
             raise ServingNotFound(name, namespace)
+        theirs = [f for f in jobs if not scope.owns(f.obj)]  # type: ignore[union-attr]
+        if one and len(jobs) - len(theirs) > 1:
+            raise ServingAmbiguous(name, [(f.type.label, f.view.version) for f in jobs])
+        if theirs:
+            raise NotJobOwner(name, namespace)
         return jobs
 
     def _one(self, namespace: str, name: str, version: str | None, type_name: str | None) -> Found:
         from arena.serving.errors import ServingAmbiguous
 
-        jobs = self._find(namespace, name, version, type_name)
+        jobs = self._find(namespace, name, version, type_name, one=True)
         if len(jobs) > 1:
             raise ServingAmbiguous(name, [(f.type.label, f.view.version) for f in jobs])
         return jobs[0]
@@ -321,11 +354,8 @@ class KubeServing:
     def traffic_split(self, split: TrafficSplit) -> list[ServingView]:
         """Weights per version of one name (see `traffic`): an Istio VirtualService, else replica ratios."""
         from arena.engines.kubernetes import traffic
-        from arena.serving.errors import ServingNotFound
 
-        jobs = self._read(split.namespace, None, split.name)
-        if not jobs:
-            raise ServingNotFound(split.name, split.namespace)
+        jobs = self._find(split.namespace, split.name, None, None)  # another user's name is refused
         if all(f.type.versionless for f in jobs):
             raise InvalidSpec("--name", f"{jobs[0].type.name} job {split.name} splits its requests between its "
                                         f"revisions: arena serve update {jobs[0].type.name} --name {split.name} "
@@ -394,9 +424,11 @@ class KubeServing:
     # ---- logs ---------------------------------------------------------------------------------
     def logs(self, namespace: str, name: str, version: str | None = None, type: str | None = None,  # noqa: A002
              instance: str | None = None, follow: bool = False, tail: int = -1, since: float | None = None,
-             timestamps: bool = False) -> Iterator[str]:
-        """Lines of one instance's main container (its only pod, else `-i` as upstream asks); while the
-        container has not started, retried as `arena logs` does."""
+             timestamps: bool = False, container: str | None = None) -> Iterator[str]:
+        """Lines of one container of one instance (its only pod, else `-i` as upstream asks): the main
+        container, or `container` as upstream passes `-c` to the pod log read (a name the pod does not have is
+        refused before the read, in the API server's words). While the container has not started, retried as
+        `arena logs` does."""
         import math
 
         from arena.engines.kubernetes.api import NotStarted
@@ -405,7 +437,11 @@ class KubeServing:
         view = self.get(namespace, name, version, type)
         inst = pick_instance(view, instance)
         pod = self.api.get("Pod", inst.name, namespace) or {}
-        container = _main_container(pod)
+        names = _container_names(pod)
+        if container and names and container not in names:
+            raise InvalidSpec("-c/--container", f"container {container} is not valid for pod {inst.name} "
+                                                f"(its containers: {', '.join(names)})")
+        container = container or _main_container(pod)
         since_seconds = max(1, math.ceil(self._now() - since)) if since is not None else None
         retries = int(getattr(self.engine, "log_retries", 5))
         for attempt in range(retries + 1):
@@ -437,6 +473,13 @@ class KubeServing:
         target = container or _main_container(pod) or ""
         sys.stderr.write(attach_greeting(target, inst.name) + "\n")
         return pod_exec.on_terminal(self.api.config, namespace, inst.name, target or None, command)
+
+
+def _container_names(pod: dict[str, Any]) -> list[str]:
+    """Every container the pod log read accepts: the regular ones, then init and ephemeral ones."""
+    spec = pod.get("spec") or {}
+    return [str(c.get("name")) for key in ("containers", "initContainers", "ephemeralContainers")
+            for c in spec.get(key) or [] if c.get("name")]
 
 
 def _main_container(pod: dict[str, Any]) -> str | None:

@@ -24,7 +24,7 @@ import msgspec
 
 from arena import __version__, kinds
 from arena import config as arena_config
-from arena.engines.local import jobview, planner, queues
+from arena.engines.local import jobview, planner, queues, rows
 from arena.engines.local import plan as plans
 from arena.engines.local import faults, integrity
 from arena.engines.local.binder import Binder
@@ -52,6 +52,9 @@ _KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 
 # ---- request bodies ---------------------------------------------------------------------------
+LIST_VIEW_SLACK = 1024  # encoded views of rows no longer current kept before the cache is pruned
+
+
 class SubmitRequest(msgspec.Struct, forbid_unknown_fields=True):
     plan: LocalPlan
     staged_code: str | None = None  # a directory under $ARENA_HOME/staging holding the synced code
@@ -138,6 +141,7 @@ class Api:
         self.config_path = paths.home / "config"
         self.limits = arena_config.limits(config, self.config_path)
         self._list_cache: dict[tuple[str | None, str | None], tuple[int, bytes]] = {}
+        self._list_views: dict[tuple, bytes] = {}  # a stored row (and its GPUs) -> its encoded view in `list`
         self.priorities = dict(BUILTIN_PRIORITIES)
         for name, value in (config.get("priority_classes") or {}).items():
             self.priorities[str(name)] = int(value)
@@ -201,73 +205,70 @@ class Api:
             raise InvalidSpec("plan", "is not the plan of its spec (is the daemon another version? "
                                       "'arena daemon stop' and retry)")
 
-    def _submitted(self, key: str | None, spec: JobSpec) -> JobView | None:
-        """The job an earlier attempt of this very request created (a retry after a lost connection)."""
-        if key is None:
-            return None
-        with self.repo.tx() as tx:
-            found = tx.job_submitted_as(key)
-        if found is None:
-            return None
-        if found != (spec.namespace, spec.name):
-            raise InvalidSpec("key", f"this idempotency key created job {found[0]}/{found[1]}, not this one")
-        return self.get(*found)
-
     def submit(self, req: SubmitRequest) -> JobView:
+        """Store a new job and wake the loop. Not under the loop's lock: a submit only adds a row, which a
+        reconcile pass in progress either saw or leaves to the next pass, so a burst of submits is not held
+        behind passes. Its checks of engine state (queue, volumes, an earlier attempt, the name) run in the
+        transaction that inserts it, which the store serialises with every other change."""
         plan = req.plan
         spec = plan.spec
         self.validate(req)
-        with self.loop.mu:
-            done = self._submitted(req.key, spec)
-            if done is not None:
-                return done
-            self.check(spec)
-            uid = uuid.uuid4().hex
-            job_dir = self.paths.job_dir(spec.namespace, spec.name, uid)
-            plan_text = plans.encode(plan).decode()
-            spec_text = msgspec.json.encode(spec).decode()
-            try:
-                with self.repo.tx() as tx:
-                    if tx.job_exists(spec.namespace, spec.name):
-                        raise JobExists(spec.name, spec.namespace)
-                    if tx.count_jobs(spec.namespace) >= self.limits.jobs_per_namespace:
-                        raise InvalidSpec("--namespace", f"namespace {spec.namespace!r} holds "
-                                          f"{self.limits.jobs_per_namespace} jobs, the limit "
-                                          f"({self.limits.key('jobs_per_namespace', self.config_path)}); "
-                                          "remove finished ones with 'arena prune'")
-                    tx.insert_job(uid, spec.namespace, spec.name, spec.kind, spec_text,
-                                  plan_text, spec.scheduling.queue,
-                                  self.priority(spec.scheduling.priority), spec.scheduling.priority,
-                                  spec.requested_gpus, str(job_dir), spec.run_policy.active_deadline_seconds,
-                                  [(f"{r.task}-{r.index}", r.task, r.index) for r in plan.replicas], req.key)
-                    tx.event(uid, "Created", f"{kinds.get(spec.kind, 'kind').trainer} {spec.name} created",
-                             source=f"{spec.kind}/{spec.name}")
-                    (job_dir / "logs").mkdir(parents=True, exist_ok=True)
-                    (job_dir / "status").mkdir(exist_ok=True)
-                    self._mounts(spec, job_dir)
-                    if req.staged_code:
-                        staged = Path(req.staged_code)
-                        if staged.parent != self.paths.home / "staging" or not staged.is_dir():
-                            raise InvalidSpec("--sync-source", "staged code is missing")
-                        staged.rename(job_dir / "code")
-            except OSError as exc:
-                remove_job_dir(job_dir)
-                if is_disk_full(exc):
-                    raise DiskFull(str(self.paths.home)) from None
-                raise
-            except BaseException:
-                remove_job_dir(job_dir)
-                raise
-            self.catalog.remember(uid, plan)
-            faults.crash("submit-committed", self.paths.home)
-            try:  # the job's record: proof on disk, for `integrity`, that the store committed this job
-                integrity.write_record(job_dir, {"uid": uid, "plan": plan_text, "spec": spec_text,
-                                                 "priority": self.priority(spec.scheduling.priority),
-                                                 "priority_class": spec.scheduling.priority})
-            except OSError:
-                pass  # a full disk: the store has the job; only the evidence for a repair is missing
+        uid = uuid.uuid4().hex
+        job_dir = self.paths.job_dir(spec.namespace, spec.name, uid)
+        plan_text = plans.encode(plan).decode()
+        spec_text = msgspec.json.encode(spec).decode()
+        try:
+            with self.repo.tx() as tx:
+                found = tx.job_submitted_as(req.key) if req.key is not None else None
+                if found is not None:  # an earlier attempt of this very request created it (a lost answer)
+                    if found != (spec.namespace, spec.name):
+                        raise InvalidSpec("key", f"this idempotency key created job {found[0]}/{found[1]}, "
+                                                 "not this one")
+                    return self.get(*found)
+                self.check(spec)
+                if tx.job_exists(spec.namespace, spec.name):
+                    raise JobExists(spec.name, spec.namespace)
+                if tx.count_jobs(spec.namespace) >= self.limits.jobs_per_namespace:
+                    raise InvalidSpec("--namespace", f"namespace {spec.namespace!r} holds "
+                                      f"{self.limits.jobs_per_namespace} jobs, the limit "
+                                      f"({self.limits.key('jobs_per_namespace', self.config_path)}); "
+                                      "remove finished ones with 'arena prune'")
+                tx.insert_job(uid, spec.namespace, spec.name, spec.kind, spec_text,
+                              plan_text, spec.scheduling.queue,
+                              self.priority(spec.scheduling.priority), spec.scheduling.priority,
+                              spec.requested_gpus, str(job_dir), spec.run_policy.active_deadline_seconds,
+                              [(f"{r.task}-{r.index}", r.task, r.index) for r in plan.replicas], req.key)
+                tx.event(uid, "Created", f"{kinds.get(spec.kind, 'kind').trainer} {spec.name} created",
+                         source=f"{spec.kind}/{spec.name}")
+                os.makedirs(f"{job_dir}/logs")  # new: its uid is
+                os.mkdir(f"{job_dir}/status")
+                self._mounts(spec, job_dir)
+                if req.staged_code:
+                    staged = Path(req.staged_code)
+                    if staged.parent != self.paths.home / "staging" or not staged.is_dir():
+                        raise InvalidSpec("--sync-source", "staged code is missing")
+                    staged.rename(job_dir / "code")
+                self.catalog.remember(uid, plan)
+                view = self.get(spec.namespace, spec.name)  # read in the transaction: no wait for a pass
+        except OSError as exc:
+            self.catalog.forget(uid)
+            remove_job_dir(job_dir)
+            if is_disk_full(exc):
+                raise DiskFull(str(self.paths.home)) from None
+            raise
+        except BaseException:
+            self.catalog.forget(uid)
+            remove_job_dir(job_dir)
+            raise
+        faults.crash("submit-committed", self.paths.home)
+        try:  # the job's record: proof on disk, for `integrity`, that the store committed this job
+            integrity.write_record(job_dir, {"uid": uid, "plan": plan_text, "spec": spec_text,
+                                             "priority": self.priority(spec.scheduling.priority),
+                                             "priority_class": spec.scheduling.priority})
+        except OSError:
+            pass  # a full disk: the store has the job; only the evidence for a repair is missing
         self.loop.wake.set()
-        return self.get(spec.namespace, spec.name)
+        return view
 
     def _mounts(self, spec: JobSpec, job_dir: Path) -> None:
         """Data volumes and host dirs appear as links at `<job dir>/mnt/<mount path>` (ARENA_MNT)."""
@@ -298,7 +299,21 @@ class Api:
         if hit is not None and hit[0] == self.repo.changes:
             return hit[1]
         changes = self.repo.changes
-        data = msgspec.json.encode(self.list(namespace, kind))
+        kind = kinds.canonical(kind) if kind else None
+        parts = []
+        views = self._list_views
+        listed = self.repo.jobs_listed_raw(namespace, kind)
+        for raw in listed:
+            part = views.get(raw)
+            if part is None:  # a job that changed since the last list (or is new): its view afresh
+                row = rows.job(raw[:-1])
+                part = b"" if kinds.serving(row.kind) else msgspec.json.encode(jobview.job(row, alloc=raw[-1]))
+                views[raw] = part
+            if part:
+                parts.append(part)
+        if len(views) > 2 * len(listed) + LIST_VIEW_SLACK:  # keep the jobs as they are, not every state they had
+            self._list_views = {raw: views[raw] for raw in listed}
+        data = b"[" + b",".join(parts) + b"]"
         if len(self._list_cache) > 64:
             self._list_cache.clear()
         self._list_cache[key] = (changes, data)

@@ -117,9 +117,12 @@ class Binder:
         by_job: dict[str, list[Bind]] = {}
         for b in decisions.binds:
             by_job.setdefault(b.job_uid, []).append(b)
-        for uid, binds in by_job.items():
-            with isolated(self.repo, self.catalog, self.effects, uid):
-                self.bind(uid, binds, now)
+        try:
+            for uid, binds in by_job.items():
+                with isolated(self.repo, self.catalog, self.effects, uid):
+                    self.bind(uid, binds, now)
+        finally:  # every replica bound in this pass is forked at once; their pids are recorded here
+            self.spawner.settle()
 
     def bind(self, uid: str, binds: list[Bind], now: float) -> None:
         job = self.repo.job(uid)
@@ -152,7 +155,7 @@ class Binder:
         self.repo.flush()  # the bind is on disk before its replicas start (the reconcile pass is one batch)
         faults.crash("replica-bound", Path(job.job_dir))  # tests: a daemon killed between bind and spawn
         for b in binds:
-            self.spawner.start_replica(uid, b.replica)
+            self.spawner.start_replica(uid, b.replica, defer=True)
         if job.started is None and spec.tensorboard is not None:
             self.spawner.start_tensorboard(uid)
 

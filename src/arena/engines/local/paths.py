@@ -1,6 +1,7 @@
 """Layout of `$ARENA_HOME` for the local engine, and the rules that keep a job's paths inside its folder."""
 from __future__ import annotations
 
+import functools
 import posixpath
 import shutil
 from pathlib import Path
@@ -65,9 +66,14 @@ class ReplicaFiles(msgspec.Struct, frozen=True):
 
     @classmethod
     def of(cls, job_dir: str | Path, key: str) -> ReplicaFiles:
-        d = Path(job_dir)
-        return cls(d / "status" / f"{key}.pid", d / "status" / f"{key}.exit", d / "logs" / f"{key}.log",
-                   d / "status" / f"{key}.lock")
+        return _replica_files(str(job_dir), key)
+
+
+@functools.lru_cache(maxsize=4096)  # every reconcile pass looks at each live replica's files
+def _replica_files(job_dir: str, key: str) -> ReplicaFiles:
+    d = Path(job_dir)
+    return ReplicaFiles(d / "status" / f"{key}.pid", d / "status" / f"{key}.exit", d / "logs" / f"{key}.log",
+                        d / "status" / f"{key}.lock")
 
 
 def mount_point(mount_path: str, flag: str) -> str:

@@ -77,13 +77,18 @@ class Repo:
 
     def jobs_listed(self, namespace: str | None, kind: str | None) -> list[tuple[JobRow, int]]:
         """Newest first, each with the GPUs its bound, starting or running replicas hold."""
+        return [(rows.job(r[:-1]), r[-1]) for r in self.jobs_listed_raw(namespace, kind)]
+
+    def jobs_listed_raw(self, namespace: str | None, kind: str | None) -> list[tuple]:
+        """`jobs_listed` as plain tuples (the job's columns, then the GPUs): hashable, so that a cache of
+        encoded views can be keyed by them."""
         sql = (f"SELECT {_J}, (SELECT COALESCE(SUM(json_array_length(r.gpus)),0) FROM replicas r WHERE"
                f" r.job_uid=j.uid AND r.bound=1 AND r.state IN {_in(RUNNING)}) AS alloc FROM jobs j")
         where, params = _filters(namespace, kind)
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY j.created DESC"
-        return [(rows.job(tuple(r)[:-1]), r["alloc"]) for r in self.store.query(sql, tuple(params))]
+        return [tuple(r) for r in self.store.query(sql, tuple(params))]
 
     def jobs_prunable(self, cutoff: float, namespace: str | None, kind: str | None) -> list[JobRow]:
         """Finished (succeeded or failed) at or before `cutoff`."""

@@ -10,7 +10,9 @@ What it guarantees:
 - **One shim per replica.** It holds a POSIX lock on the replica's lock file for its whole life and
   runs nothing unless it got it, so a replica started twice (a daemon killed between starting a shim
   and recording it, then starting it again) runs once; the lock's holder is how the daemon tells
-  whether a shim runs (no pid to be reused).
+  whether a shim runs (no pid to be reused). Nor does it run when the exit file is there: the daemon
+  removes it before each start, so a second shim of the same start (a spawn request sent again after
+  the spawner died before answering) finds the first one's run recorded and leaves it at that.
 - **The replica's exit is its main process's exit**, as a container's is: when the command exits, the
   shim ends whatever it left behind (background jobs, double-forked daemons, children that ignore
   SIGTERM) and records the main process's code, even while a leftover still holds its stdout.
@@ -31,8 +33,8 @@ import os
 import signal
 import struct
 import subprocess
+import _thread
 import sys
-import threading
 import time
 
 MARKER = "ARENA_REPLICA_UID"  # inherited by every descendant of a replica: "<job uid>/<key>"
@@ -111,6 +113,13 @@ def cgroup_kill(cgroup: str) -> bool:
 
 def cgroup_remove(cgroup: str) -> None:
     """Remove the (empty) cgroup and its empty children; a populated one stays."""
+    try:
+        os.rmdir(cgroup)  # the usual case: no child cgroup
+        return
+    except FileNotFoundError:
+        return
+    except OSError:
+        pass
     for root, _dirs, _files in os.walk(cgroup, topdown=False):
         try:
             os.rmdir(root)
@@ -213,20 +222,115 @@ def _options(argv: list[str]) -> tuple[dict[str, str], list[str]]:
 
 def _join(cgroup: str) -> None:
     """In the replica's child, before exec: move into its cgroup (best effort; the marker still finds it)."""
+    _move(cgroup, os.getpid())
+
+
+def _move(cgroup: str, pid: int) -> bool:
     try:
         with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
-            f.write(str(os.getpid()))
+            f.write(str(pid))
+        return True
     except OSError:
-        pass
+        return False
+
+
+def _holds(cgroup: str, pid: int) -> bool:
+    try:
+        with open(os.path.join(cgroup, "cgroup.procs")) as f:
+            return str(pid) in f.read().split()
+    except OSError:
+        return False
+
+
+def own_cgroup() -> str:
+    """This process's cgroup v2 directory ('' when there is none to return to): the shim steps into the replica's
+    cgroup to start it, then back here."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            path = next((line[3:].strip() for line in f if line.startswith("0::")), "")
+        with open("/proc/self/mounts") as f:
+            mount = next((m.split()[1] for m in f if m.split()[2:3] == ["cgroup2"]), "")
+    except (OSError, IndexError):
+        return ""
+    if not path or not mount or "/.." in path:
+        return ""
+    home = os.path.normpath(mount + path)
+    return home if os.access(os.path.join(home, "cgroup.procs"), os.W_OK) else ""
+
+
+HOME_CGROUP: list[str] = []  # the spawner fills it once (its shims share its cgroup); else found per shim
+
+
+class Child:
+    """The replica's main process: its pid, the read end of its output, its exit code once reaped."""
+
+    def __init__(self, pid: int, out: int) -> None:
+        self.pid = pid
+        self.out = out
+        self.returncode: int | None = None
+
+
+def _start(cmd: list[str], env: dict[str, str] | None, cgroup: str) -> Child:
+    """Start the replica's main process, in its cgroup when it has one.
+
+    Cheapest first: this shim steps into the replica's cgroup, starts the child with `posix_spawn` (vfork and
+    exec, none of this process copied), and steps back to its own cgroup, so the child is in the replica's
+    cgroup from its first instruction and the shim is not (a `cgroup.kill` of the replica must not end the
+    shim that records its exit). Where the shim cannot step back, the child joins from a `preexec_fn`, which
+    costs a full fork of this process."""
+    if not cgroup:
+        return _spawn(cmd, env)
+    if not HOME_CGROUP:
+        HOME_CGROUP.append(own_cgroup())
+    home, me = HOME_CGROUP[0], os.getpid()
+    if home and _move(cgroup, me):
+        try:
+            return _spawn(cmd, env)
+        finally:
+            if not _move(home, me):  # cannot happen where the step in worked; never stay in the replica's cgroup
+                os._exit(70)
+    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, preexec_fn=lambda: _join(cgroup))
+    assert proc.stdout is not None
+    out = os.dup(proc.stdout.fileno())
+    proc.stdout.close()
+    return Child(proc.pid, out)
+
+
+def _spawn(cmd: list[str], env: dict[str, str] | None) -> Child:
+    """`posix_spawnp` with stdin from /dev/null and stdout and stderr into one pipe; the signals Python
+    ignores (SIGPIPE, SIGXFSZ) back to their defaults, as `Popen` restores them."""
+    r, w = os.pipe()  # both close on exec; the dup2s below are what the child keeps
+    try:
+        pid = os.posix_spawnp(cmd[0], cmd, os.environ if env is None else env, file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_DUP2, w, 1), (os.POSIX_SPAWN_DUP2, w, 2)],
+            setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
+    except BaseException:
+        os.close(r)
+        raise
+    finally:
+        os.close(w)
+    return Child(pid, r)
+
+
+_PRCTL: list = []  # libc's prctl, loaded once (the spawner loads it before forking shims)
+
+
+def load_prctl() -> None:
+    if not _PRCTL:
+        try:
+            import ctypes
+
+            _PRCTL.append(ctypes.CDLL(None, use_errno=True).prctl)
+        except (OSError, AttributeError):  # pragma: no cover - non-Linux
+            _PRCTL.append(None)
 
 
 def _subreaper() -> None:
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    except (OSError, AttributeError):  # pragma: no cover - non-Linux
-        pass
+    load_prctl()
+    if _PRCTL[0] is not None:
+        _PRCTL[0](PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
 def _pin(cores: str, log: Log) -> None:
@@ -249,6 +353,8 @@ def main(argv: list[str], env: dict[str, str] | None = None) -> int:
     except OSError:
         return 0  # another shim runs this replica: it is the one (it writes the pid and exit files)
     pid_file, exit_file = opts["pid"], opts["exit"]
+    if os.path.exists(exit_file):  # this start has run already: a spawn retried after its answer was lost
+        return 0
     cgroup, tag = opts.get("cgroup", ""), opts.get("marker", "")
     me = os.getpid()
     try:  # its own session and group (the daemon starts it so): ending the group's leftovers ends nothing else
@@ -257,7 +363,7 @@ def main(argv: list[str], env: dict[str, str] | None = None) -> int:
         pass
     _write_atomic(pid_file, str(me))
     _subreaper()
-    child: subprocess.Popen[bytes] | None = None
+    child: Child | None = None
     stopped: list[int] = []
 
     def forward(signum: int, _frame: object) -> None:
@@ -280,8 +386,7 @@ def main(argv: list[str], env: dict[str, str] | None = None) -> int:
         _write_atomic(exit_file, json.dumps({"code": 128 + stopped[0], "ts": time.time()}))
         return 0
     try:
-        child = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, preexec_fn=(lambda: _join(cgroup)) if cgroup else None)
+        child = _start(cmd, env, cgroup)
     except (OSError, subprocess.SubprocessError) as exc:
         log.write(f"arena: cannot start replica: {exc}\n".encode())
         log.close()
@@ -290,29 +395,32 @@ def main(argv: list[str], env: dict[str, str] | None = None) -> int:
     if stopped:
         forward(stopped[0], None)
     # In its cgroup, every descendant is found there; else by the marker (a walk over every process's environment).
-    joined = bool(cgroup) and child.pid in cgroup_members(cgroup)
-    out = child.stdout
-    assert out is not None
+    joined = bool(cgroup) and _holds(cgroup, child.pid)
+    out = open(child.out, "rb")
+    pumping = _thread.allocate_lock()  # held while the pump runs: released when the output is drained
+    pumping.acquire()
 
     def pump() -> None:
-        for line in iter(lambda: out.readline(LINE_MAX), b""):
-            log.write(line if line.endswith(b"\n") else line + b"\n")
+        try:
+            for line in iter(lambda: out.readline(LINE_MAX), b""):
+                log.write(line if line.endswith(b"\n") else line + b"\n")
+        finally:
+            pumping.release()
 
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
+    _thread.start_new_thread(pump, ())  # a bare thread: `threading` costs more than the rest of a short replica
     status = _wait_main(child.pid)
     child.returncode = os.waitstatus_to_exitcode(status)
     code = child.returncode if child.returncode >= 0 else 128 - child.returncode  # killed: as a shell reports it
     # The main process is gone: end what it left behind, as a container's end does, then drain its output.
+    # A subreaper with no child left has no descendant left (orphans are re-parented here): nothing to look for.
     deadline = time.monotonic() + LEFTOVER_WAIT
-    while end_all(cgroup, "" if joined else tag, os.getpgid(0), me) and time.monotonic() < deadline:
-        _reap()
+    while not _reap() and end_all(cgroup, "" if joined else tag, os.getpgid(0), me) and time.monotonic() < deadline:
         time.sleep(0.01)
-    reader.join(timeout=max(deadline - time.monotonic(), 0.5))
+    drained = pumping.acquire(timeout=max(deadline - time.monotonic(), 0.5))
     _reap()
     if cgroup:
         cgroup_remove(cgroup)
-    if not reader.is_alive():
+    if drained:
         log.close()
     _write_atomic(exit_file, json.dumps({"code": code, "ts": time.time()}))
     return 0
@@ -329,14 +437,15 @@ def _wait_main(pid: int) -> int:
             return status
 
 
-def _reap() -> None:
+def _reap() -> bool:
+    """Reap what has exited; True when no child is left at all."""
     while True:
         try:
             got, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return
+            return True
         if not got:
-            return
+            return False
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ polling. End of file on FD_REQ (the daemon is gone) ends the spawner; its shims 
 from __future__ import annotations
 
 import errno
+import gc
 import json
 import os
 import selectors
@@ -37,6 +38,9 @@ import shim  # noqa: E402  (the shim's code, imported once: every fork starts wi
 
 import ctypes  # noqa: E402,F401  (what the shim imports lazily, for its subreaper call: imported once here)
 import fcntl  # noqa: E402
+
+shim.load_prctl()  # what every shim needs, found once here
+shim.HOME_CGROUP.append(shim.own_cgroup())
 
 
 def _child(req: dict, keep: tuple[int, ...]) -> int:
@@ -155,6 +159,7 @@ def serve(req_fd: int, note_fd: int) -> int:
     sel.register(req_fd, selectors.EVENT_READ, "req")
     sel.register(wake_r, selectors.EVENT_READ, "wake")
     keep = (req_fd, note_fd, wake_r, wake_w, sel.fileno())
+    gc.freeze()  # what is here now is never collected: a forked shim's collections do not touch (and copy) it
     buf = b""
     while True:
         for key, _ in sel.select():

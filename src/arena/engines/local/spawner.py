@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from arena.engines.local import faults
 from arena.engines.local.catalog import Catalog
 from arena.engines.local.clock import Clock
 from arena.engines.local.effects import Effects
+from arena.engines.local.isolation import isolated
 from arena.engines.local.plan import LOOPBACK, TENSORBOARD, Bindings, LocalPlan
 from arena.engines.local.plan import port as placeholder_port
 from arena.engines.local.paths import ReplicaFiles
@@ -36,6 +38,7 @@ class Spawner:
         self.ports = ports
         self.clock = clock
         self.log_bytes = log_bytes
+        self._pending: list[tuple[JobRow, str, bool, Callable[[], tuple[int, float]]]] = []  # forks asked for
 
     def bindings(self, job: JobRow) -> Bindings:
         reps = self.repo.replicas(job.uid)
@@ -44,9 +47,10 @@ class Spawner:
             ports[TENSORBOARD] = job.tb_port
         return Bindings.of(job.uid, job.job_dir, ports, {r.key: r.gpus for r in reps}, {r.key: r.cpus for r in reps})
 
-    def start_replica(self, uid: str, key: str, in_place: bool = False) -> None:
+    def start_replica(self, uid: str, key: str, in_place: bool = False, defer: bool = False) -> None:
         """Start (or, `in_place`, restart) a bound replica; idempotent, as the shim's lock makes it: a replica
-        whose shim already runs is recorded as running, not started twice."""
+        whose shim already runs is recorded as running, not started twice. With `defer`, the fork is asked for
+        and recorded by `settle` (the binder starts a pass's replicas together)."""
         job = self.repo.job(uid)
         if job is None or job.finished is not None or self.repo.replica(uid, key) is None:
             return
@@ -61,14 +65,34 @@ class Spawner:
             with open(files.log, "ab"):
                 pass
             self.repo.flush()  # the bind is on disk before the replica runs on it
-            pid, ctime = self.procs.spawn(launch.argv, launch.env, launch.cwd, files, tag_of(uid, key), self.log_bytes)
+            result = self.procs.begin(launch.argv, launch.env, launch.cwd, files, tag_of(uid, key), self.log_bytes)
         except OSError as exc:
-            with self.repo.tx() as tx:
-                self.effects.finish(tx, uid, False, f"cannot start {job.name}-{key}: {exc}")
-            self.effects.terminate(uid, str(exc))
+            self._unstartable(job, key, exc)
             return
-        faults.crash("replica-spawned", Path(job.job_dir))  # tests: a daemon killed before recording a start
-        self.started(job, key, pid, ctime, in_place)
+        self._pending.append((job, key, in_place, result))
+        if not defer:
+            self.settle()
+
+    def settle(self) -> None:
+        """Record the replicas whose forks were asked for: each one's pid, or why it could not start."""
+        pending, self._pending = self._pending, []
+        for job, key, in_place, result in pending:
+            with isolated(self.repo, self.catalog, self.effects, job.uid):
+                try:
+                    pid, ctime = result()
+                except OSError as exc:
+                    self._unstartable(job, key, exc)
+                    continue
+                faults.crash("replica-spawned", Path(job.job_dir))  # tests: a daemon killed before recording a start
+                self.started(job, key, pid, ctime, in_place)
+                now = self.repo.job(job.uid)
+                if now is None or now.finished is not None:  # ended meanwhile (a sibling could not start)
+                    self.effects.terminate(job.uid, now.reason if now is not None else "job removed")
+
+    def _unstartable(self, job: JobRow, key: str, exc: OSError) -> None:
+        with self.repo.tx() as tx:
+            self.effects.finish(tx, job.uid, False, f"cannot start {job.name}-{key}: {exc}")
+        self.effects.terminate(job.uid, str(exc))
 
     def started(self, job: JobRow, key: str, pid: int, ctime: float | None, in_place: bool = False) -> None:
         """Record a replica's shim as running: just started, or found running (adopted) after a daemon that

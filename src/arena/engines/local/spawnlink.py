@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,8 +28,21 @@ class SpawnerGone(Exception):
     """The spawner died or hung before answering."""
 
 
+_GONE: dict = {}  # the answer of a request no spawner answered
+
+
+class Ticket:
+    """One request sent to the spawner; `Link.result` waits for its answer. Requests are answered in the order
+    they were sent, so several can be in flight: a reconcile pass that starts many replicas sends them all,
+    then reads the pids, instead of waiting for each fork in turn."""
+
+    def __init__(self, line: bytes) -> None:
+        self.line = line
+        self.answer: dict | None = None
+
+
 class Link:
-    """A running spawner: its request socket, its exit notes, and a lock so one request is in flight at a time."""
+    """A running spawner: its request socket, its exit notes, the requests in flight, and a lock around them."""
 
     def __init__(self, home: Path, wake: Callable[[], None]) -> None:
         self.home = home
@@ -37,20 +51,52 @@ class Link:
         self.proc: subprocess.Popen[bytes] | None = None
         self.sock: socket.socket | None = None
         self.reader: object = None  # the socket's file for answers
+        self.pending: deque[Ticket] = deque()  # sent, not yet answered, oldest first
+        self.broken = False  # a send failed: the requests in flight go to a fresh spawner
 
     def spawn(self, argv: list[str], env: dict[str, str], cwd: str) -> int:
         """Fork a shim running `argv` (its options, `--`, the command); its pid. OSError as `Popen` raises it
         (a missing working directory); SpawnerGone when two spawners in a row died on it."""
-        line = json.dumps({"argv": argv, "env": env, "cwd": cwd}).encode() + b"\n"
+        return self.result(self.send(argv, env, cwd))
+
+    def send(self, argv: list[str], env: dict[str, str], cwd: str) -> Ticket:
+        """Ask for a shim without waiting for the fork (see `Ticket`)."""
+        ticket = Ticket(json.dumps({"argv": argv, "env": env, "cwd": cwd}).encode() + b"\n")
         with self.mu:
-            for attempt in (1, 2):
+            self.pending.append(ticket)
+            if not self.broken:
                 try:
-                    answer = self._ask(line)
-                    break
+                    if self.sock is None:
+                        self._start()
+                    assert self.sock is not None
+                    self.sock.sendall(ticket.line)
+                except (OSError, ValueError):
+                    self.broken = True  # `result` starts a fresh spawner and sends what is in flight again
+        return ticket
+
+    def result(self, ticket: Ticket) -> int:
+        """The pid of the shim `ticket` asked for (OSError, SpawnerGone as `spawn` says)."""
+        with self.mu:
+            failures = 0
+            while ticket.answer is None:
+                try:
+                    if self.broken or self.sock is None:
+                        raise SpawnerGone
+                    reply = self.reader.readline()  # type: ignore[attr-defined]
+                    if not reply:
+                        raise SpawnerGone
+                    self.pending.popleft().answer = json.loads(reply)
                 except (OSError, ValueError, SpawnerGone):
+                    failures += 1
                     self._drop()
-                    if attempt == 2:
-                        raise SpawnerGone("the spawner process did not answer") from None
+                    if failures == 2:  # the requests in flight start the slow way (supervisor); the next, afresh
+                        while self.pending:
+                            self.pending.popleft().answer = _GONE
+                        break
+                    self._resend()
+        answer = ticket.answer
+        if answer is _GONE or answer is None:
+            raise SpawnerGone("the spawner process did not answer")
         if "pid" in answer:
             return int(answer["pid"])
         err = int(answer.get("errno") or 0)
@@ -58,15 +104,16 @@ class Link:
             raise OSError(err, str(answer.get("error", "cannot start")), str(answer["filename"]))
         raise OSError(err, str(answer.get("error", "cannot start")))
 
-    def _ask(self, line: bytes) -> dict:
-        if self.sock is None:
+    def _resend(self) -> None:
+        """Send every request still in flight to a fresh spawner, in order. Safe: a shim already forked for one
+        holds the replica's lock, or has recorded its exit, and the second shim then runs nothing."""
+        try:
             self._start()
-        assert self.sock is not None
-        self.sock.sendall(line)
-        reply = self.reader.readline()  # type: ignore[attr-defined]
-        if not reply:
-            raise SpawnerGone
-        return json.loads(reply)
+            assert self.sock is not None
+            for t in self.pending:
+                self.sock.sendall(t.line)
+        except (OSError, ValueError):
+            self.broken = True
 
     def _start(self) -> None:
         mine, theirs = socket.socketpair()
@@ -107,6 +154,7 @@ class Link:
 
     def _drop(self) -> None:
         """Forget a spawner that failed us, ending it if it still runs (hung): its shims run on regardless."""
+        self.broken = False
         if self.proc is not None:
             try:
                 self.proc.kill()

@@ -61,6 +61,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_active ON jobs(finished);
 CREATE INDEX IF NOT EXISTS jobs_ttl ON jobs(ttl_s) WHERE ttl_s IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_deadline ON jobs(deadline_s) WHERE deadline_s IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobs_tensorboard ON jobs(tb_pid) WHERE tb_pid IS NOT NULL;
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_submit_key ON jobs(submit_key) WHERE submit_key IS NOT NULL;
 CREATE TABLE IF NOT EXISTS replicas (
     job_uid TEXT NOT NULL REFERENCES jobs(uid) ON DELETE CASCADE,

@@ -21,7 +21,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Protocol
 
@@ -42,6 +42,9 @@ class Processes(Protocol):
 
     def spawn(self, argv: list[str], env: dict[str, str], cwd: str, files: ReplicaFiles, tag: str,
               log_bytes: int = 0) -> tuple[int, float]: ...
+
+    def begin(self, argv: list[str], env: dict[str, str], cwd: str, files: ReplicaFiles, tag: str,
+              log_bytes: int = 0) -> Callable[[], tuple[int, float]]: ...
 
     def shim(self, files: ReplicaFiles, pid: int | None, ctime: float | None) -> int | None: ...
 
@@ -151,14 +154,23 @@ def _fresh_cgroup(tag: str) -> Path | None:
 # ---- spawn and observe -----------------------------------------------------------------------------
 def spawn(argv: list[str], env: dict[str, str], cwd: str, files: ReplicaFiles, tag: str,
           log_bytes: int = 0) -> tuple[int, float]:
-    """Start a replica under its shim in a new session; return (pid, create time) of its shim.
+    """Start a replica under its shim in a new session; return (pid, create time) of its shim."""
+    return begin(argv, env, cwd, files, tag, log_bytes)()
+
+
+def begin(argv: list[str], env: dict[str, str], cwd: str, files: ReplicaFiles, tag: str,
+          log_bytes: int = 0) -> Callable[[], tuple[int, float]]:
+    """Start a replica under its shim in a new session without waiting for the fork: the returned call gives
+    (pid, create time) of its shim (raising OSError as `spawn` would), so that a pass starting many replicas
+    has all their forks in flight at once.
 
     Idempotent: when a shim of this replica already runs (started by a daemon that stopped before
     recording it), that one is returned and nothing new starts. Should two shims still race (the other
     was between fork and exec), the replica's lock lets exactly one of them run it."""
     holder = shimlib.lock_holder(str(files.lock))
     if holder is not None and read_exit(files.exit) is None:
-        return holder, _ctime(holder)
+        found = holder
+        return lambda: (found, _ctime(found))
     deadline = time.monotonic() + HANDOVER
     while holder is not None and time.monotonic() < deadline:  # the last run's shim is finishing
         time.sleep(0.01)
@@ -173,18 +185,24 @@ def spawn(argv: list[str], env: dict[str, str], cwd: str, files: ReplicaFiles, t
         env = {**env, MARKER: tag}
     if cg is not None:
         options += ["--cgroup", str(cg)]
-    pid = _start_shim([*options, "--", *argv], env, cwd)
-    return pid, _ctime(pid)
-
-
-def _start_shim(argv: list[str], env: dict[str, str], cwd: str) -> int:
-    """Fork the shim from the spawner process (no interpreter start); without one, start `python -I -S shim.py`."""
+    shim_argv = [*options, "--", *argv]
     link = spawnlink.current()
-    if link is not None:
+    if link is None:
+        pid = _popen_shim(shim_argv, env, cwd)
+        return lambda: (pid, _ctime(pid))
+    ticket = link.send(shim_argv, env, cwd)
+
+    def result() -> tuple[int, float]:
         try:
-            return link.spawn(argv, env, cwd)
-        except spawnlink.SpawnerGone:
-            pass  # two spawners in a row failed: this replica starts the slow way, the next try starts a fresh one
+            pid = link.result(ticket)
+        except spawnlink.SpawnerGone:  # two spawners in a row failed: this one starts the slow way
+            pid = _popen_shim(shim_argv, env, cwd)
+        return pid, _ctime(pid)
+    return result
+
+
+def _popen_shim(argv: list[str], env: dict[str, str], cwd: str) -> int:
+    """Without a spawner: `python -I -S shim.py` (an interpreter start per replica)."""
     proc = subprocess.Popen(
         [sys.executable, "-I", "-S", str(SHIM), *argv],
         cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -194,10 +212,23 @@ def _start_shim(argv: list[str], env: dict[str, str], cwd: str) -> int:
 
 
 def _ctime(pid: int) -> float:
+    stat = _stat(pid)
+    return stat[1] if stat is not None else 0.0
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _stat(pid: int) -> tuple[str, float] | None:
+    """(state letter, create time as psutil computes it) from one read of /proc/PID/stat: the loop asks this of
+    every live replica on every pass, and psutil's Process costs several reads more."""
     try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
-        return 0.0
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+        fields = data[data.rfind(b")") + 2:].split()
+        return fields[0].decode(), int(fields[19]) / _CLOCK_TICKS + psutil.boot_time()
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def shim(files: ReplicaFiles, pid: int | None, ctime: float | None) -> int | None:
@@ -217,13 +248,10 @@ def alive(pid: int | None, ctime: float | None) -> bool:
     """True while the process (the same one, not a reused pid) is running."""
     if not pid:
         return False
-    try:
-        p = psutil.Process(pid)
-        if ctime and abs(p.create_time() - ctime) > 0.05:
-            return False
-        return p.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
+    stat = _stat(pid)
+    if stat is None or (ctime and abs(stat[1] - ctime) > 0.05):
         return False
+    return stat[0] not in ("Z", "X")
 
 
 def read_exit(path: Path) -> dict | None:

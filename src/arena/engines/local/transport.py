@@ -26,7 +26,8 @@ from arena.engines.local.paths import Paths
 from arena.errors import DaemonError, JobNotFound, from_payload
 
 RETRIES = 3  # new connections tried at least, after one is lost mid-call
-RETRY_WINDOW = 30.0  # seconds a call keeps trying new connections while the daemon crashes and restarts
+RETRY_WINDOW = 30.0  # seconds a call keeps trying after the last daemon it reached died under it
+MAX_ATTEMPTS = 40  # new connections tried at most: a daemon that dies on every try is not tried forever
 CONNECT_WAIT = 30.0  # seconds to keep trying to connect to a daemon that exists but does not accept yet
 START_ERROR = "arenad: error: "  # how a daemon that refused to start says why, as its last log line
 
@@ -152,11 +153,12 @@ class Transport:
                 self.close()
                 retried = True
                 attempt += 1
-                deadline = deadline or time.monotonic() + RETRY_WINDOW
-                # Several crashes in a row (a daemon killed again while it restarts) are still one call:
-                # keep trying for a while, at least RETRIES times, before the call counts as lost.
-                if attempt > RETRIES and time.monotonic() > deadline:
+                # Several crashes in a row (a daemon killed again while it restarts) are still one call: each
+                # lost connection came from a daemon that was up, so keep trying while they keep coming back.
+                if attempt > MAX_ATTEMPTS or (attempt > RETRIES and deadline is not None
+                                              and time.monotonic() > deadline):
                     raise DaemonError(f"lost the connection to the local daemon: {exc}") from None
+                deadline = time.monotonic() + RETRY_WINDOW
                 time.sleep(min(0.05 * 2**attempt, 0.5))  # a crashed daemon's socket may still take a connection
         if status >= 400:
             try:

@@ -96,8 +96,9 @@ class LocalServing:
 
     def logs(self, namespace: str, name: str, version: str | None = None, type: str | None = None,  # noqa: A002
              instance: str | None = None, follow: bool = False, tail: int = -1, since: float | None = None,
-             timestamps: bool = False) -> Iterator[str]:
-        """Lines of one instance's log; the only instance when there is one (upstream asks for `-i` otherwise)."""
+             timestamps: bool = False, container: str | None = None) -> Iterator[str]:
+        """Lines of one instance's log; the only instance when there is one (upstream asks for `-i` otherwise).
+        An instance is one process: the only container name is the instance's own, as `attach` takes it."""
         from pathlib import Path
 
         from arena import logs
@@ -106,6 +107,10 @@ class LocalServing:
 
         view = self.get(namespace, name, version, type)
         inst = pick_instance(view, instance)
+        if container not in (None, "", inst.name):
+            from arena.errors import Unsupported
+
+            raise Unsupported("local", f"-c/--container {container!r} (an instance here is one process)")
 
         def done() -> bool:
             try:
