@@ -5,36 +5,19 @@ traffic-split of another user's job fail with upstream's text; submitting a name
 Two users and an admin (basic auth), an isolating namespace and an open one, through the loopback API server."""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from fake_apiserver import DEFAULT_CRDS, FakeApiServer
 from k8s_objects import pod as make_pod
+from k8s_users import NOT_OWNER, UID, cli_flags_as, engine_as, isolate, uid
 
 from arena.engines.kubernetes.engine import KubernetesEngine
 from arena.errors import NotJobOwner
 from arena.serving import options
 from arena.serving.errors import ServingAmbiguous, ServingExists, ServingNotFound, ServingOwnedByOther
 from arena.serving.spec import TrafficSplit, Weight
-
-UID = "arena.kubeflow.org/uid"
-NOT_OWNER = "you have no privileges to operate the job,because the owner of job is not you"
-
-
-def uid(user: str) -> str:
-    return hashlib.md5(f"kubecfg:basicauth:{user}".encode()).hexdigest()
-
-
-def engine_as(server: FakeApiServer, tmp_path: Path, user: str, namespace: str = "team") -> KubernetesEngine:
-    config = server.kubeconfig()
-    config["users"][0]["user"] = {"username": user, "password": "pw"}
-    path = tmp_path / f"kubeconfig-{user}-{namespace}"
-    path.write_text(yaml.safe_dump(config))
-    return KubernetesEngine(kubeconfig=str(path), namespace=namespace, env={}, poll_interval=0.01,
-                            arena_namespace="ops", log_retries=0)
 
 
 def serve(engine: KubernetesEngine, name: str, namespace: str, type_: str = "custom", **opts: Any) -> Any:
@@ -58,11 +41,7 @@ def with_pod(server: FakeApiServer, deployment: str, namespace: str) -> str:
 @pytest.fixture
 def cluster(make_server: Any, tmp_path: Path) -> FakeApiServer:
     server: FakeApiServer = make_server((*DEFAULT_CRDS, "inferenceservices"))
-    server.add({"apiVersion": "v1", "kind": "Namespace",
-                "metadata": {"name": "team", "labels": {"arena.kubeflow.org/isolate-user": "true"}}})
-    server.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "open"}})
-    server.add({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "arena-config", "namespace": "ops"},
-                "data": {"adminUsers": "kubecfg:basicauth:root"}})
+    isolate(server)
     for user in ("alice", "bob"):
         for ns in ("team", "open"):
             serve(engine_as(server, tmp_path, user, ns), f"{user}s", ns)
@@ -175,11 +154,7 @@ def test_the_lookup_is_made_once_per_command(cluster: FakeApiServer, tmp_path: P
 
 
 def test_the_cli_prints_upstreams_text(arena: Any, cluster: FakeApiServer, tmp_path: Path) -> None:
-    config = cluster.kubeconfig()
-    config["users"][0]["user"] = {"username": "alice", "password": "pw"}
-    path = tmp_path / "kc"
-    path.write_text(yaml.safe_dump(config))
-    flags = ("--engine=kubernetes", f"--config={path}", "-n", "team", "--arena-namespace=ops")
+    flags = cli_flags_as(cluster, tmp_path, "alice")
     for verb in (("get", "bobs"), ("delete", "bobs"), ("logs", "bobs"),
                  ("traffic-split", "--name", "bobs", "-v", "v1:100")):
         r = arena.run("serve", *verb, *flags)

@@ -5,34 +5,17 @@ fail with upstream's text. Two users and an admin (basic auth: upstream names th
 an isolating namespace and an open one, through the loopback API server."""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from fake_apiserver import FakeApiServer
 from k8s_objects import T0, T3, cond, job_object, job_pods, kubeflow_status
+from k8s_users import NOT_OWNER, UID, cli_flags_as, engine_as, isolate, uid
 
 from arena import kinds
 from arena.engines.kubernetes.engine import KubernetesEngine
 from arena.errors import JobExists, JobNotFound, NotJobOwner
-
-UID = "arena.kubeflow.org/uid"
-NOT_OWNER = "you have no privileges to operate the job,because the owner of job is not you"
-
-
-def uid(user: str) -> str:
-    return hashlib.md5(f"kubecfg:basicauth:{user}".encode()).hexdigest()
-
-
-def engine_as(server: FakeApiServer, tmp_path: Path, user: str, namespace: str = "team") -> KubernetesEngine:
-    config = server.kubeconfig()
-    config["users"][0]["user"] = {"username": user, "password": "pw"}
-    path = tmp_path / f"kubeconfig-{user}"
-    path.write_text(yaml.safe_dump(config))
-    return KubernetesEngine(kubeconfig=str(path), namespace=namespace, env={}, poll_interval=0.01,
-                            arena_namespace="ops", log_retries=0)
 
 
 def add_job(server: FakeApiServer, name: str, owner: str, namespace: str, done: bool = False) -> None:
@@ -47,11 +30,7 @@ def add_job(server: FakeApiServer, name: str, owner: str, namespace: str, done: 
 
 @pytest.fixture
 def cluster(apiserver: FakeApiServer) -> FakeApiServer:
-    apiserver.add({"apiVersion": "v1", "kind": "Namespace",
-                   "metadata": {"name": "team", "labels": {"arena.kubeflow.org/isolate-user": "true"}}})
-    apiserver.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "open"}})
-    apiserver.add({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "arena-config", "namespace": "ops"},
-                   "data": {"adminUsers": "kubecfg:basicauth:root"}})
+    isolate(apiserver)
     for ns in ("team", "open"):
         add_job(apiserver, "alices", "alice", ns)
         add_job(apiserver, "bobs", "bob", ns)
@@ -144,11 +123,7 @@ def test_a_namespace_the_user_may_not_read_does_not_isolate(cluster: FakeApiServ
 
 
 def test_the_cli_prints_upstreams_text(arena: Any, cluster: FakeApiServer, tmp_path: Path) -> None:
-    config = cluster.kubeconfig()
-    config["users"][0]["user"] = {"username": "alice", "password": "pw"}
-    path = tmp_path / "kc"
-    path.write_text(yaml.safe_dump(config))
-    flags = ("--engine=kubernetes", f"--config={path}", "-n", "team", "--arena-namespace=ops")
+    flags = cli_flags_as(cluster, tmp_path, "alice")
     r = arena.run("get", "bobs", *flags)
     assert r.returncode == 1 and NOT_OWNER in r.stderr and "Traceback" not in r.stderr
     listed = arena.run("list", *flags, check=True).stdout

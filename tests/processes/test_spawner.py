@@ -2,7 +2,10 @@
 
 It runs the command in the given directory with exactly the given environment, records the exit and the
 log, shows in `ps` as `arena-shim <options> -- <command>`; a missing directory is refused as `Popen` refuses
-it; a spawner killed with -9 is replaced at the next start, and the shims it forked run on.
+it; a spawner killed with -9 is replaced at the next start, and the shims it forked run on; requests in
+flight are answered in order and, resent after a spawner died, run their replica once. The shim starts its
+replica with `posix_spawn`, in the replica's cgroup from its start while the shim is not in it, with the
+signals Python ignores back to their defaults; the create time the daemon records is psutil's.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from arena.engines.local import shim as shimlib
 from arena.engines.local import spawnlink, supervisor
 from arena.engines.local.paths import ReplicaFiles
 
@@ -131,3 +135,61 @@ def test_requests_in_flight_when_the_spawner_dies_run_once(link: spawnlink.Link,
     for i, f in enumerate(jobs):
         assert _exit(f)["code"] == 0
         assert (runs / str(i)).read_text() == "ran\n", f"replica {i} ran more than once or never"
+
+
+# ---- how a shim starts its replica: posix_spawn, stepping into the replica's cgroup and out again ----------
+def _wait(pred, timeout: float = 20):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not (value := pred()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+    return value
+
+
+def _cgroup(pid: int) -> str:
+    return next(line[3:].strip() for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+                if line.startswith("0::"))
+
+
+def test_the_replica_is_in_its_cgroup_and_the_shim_is_not(link: spawnlink.Link, tmp_path: Path) -> None:
+    root = supervisor.cgroup_root()
+    if root is None:
+        pytest.skip("no cgroup v2 this user may create here")
+    files = _files(tmp_path, "cg")
+    tag = f"test{os.getpid()}x{time.monotonic_ns()}/master-0"
+    cg = root / tag
+    cg.mkdir(parents=True)
+    try:
+        argv = ["--lock", str(files.lock), "--pid", str(files.pid), "--exit", str(files.exit), "--log", str(files.log),
+                "--cgroup", str(cg), "--marker", tag, "--", "sleep", "30"]
+        shim = link.spawn(argv, {"PATH": os.environ["PATH"]}, "/")
+        members = _wait(lambda: shimlib.cgroup_members(str(cg)))
+        (replica,) = members
+        assert psutil.Process(replica).ppid() == shim and psutil.Process(replica).cmdline() == ["sleep", "30"]
+        assert _cgroup(replica).endswith(tag)
+        assert not _cgroup(shim).endswith(tag)  # a cgroup.kill of the replica leaves its shim to record the exit
+        shimlib.cgroup_kill(str(cg))
+        assert _wait(lambda: supervisor.read_exit(files.exit))["code"] == 128 + signal.SIGKILL
+        assert not cg.exists()  # the shim removed it
+    finally:
+        shimlib.cgroup_kill(str(cg))
+        _wait(lambda: not shimlib.cgroup_members(str(cg)))
+        shimlib.cgroup_remove(str(cg))
+        shimlib.cgroup_remove(str(cg.parent))
+
+
+def test_sigpipe_is_the_replicas_default_again(link: spawnlink.Link, tmp_path: Path) -> None:
+    files = _files(tmp_path, "pipe")
+    argv = ["--lock", str(files.lock), "--pid", str(files.pid), "--exit", str(files.exit), "--log", str(files.log),
+            "--", "sh", "-c", "grep SigIgn /proc/$$/status"]
+    link.spawn(argv, {"PATH": os.environ["PATH"]}, "/")
+    assert _wait(lambda: supervisor.read_exit(files.exit))["code"] == 0
+    ignored = int(files.log.read_text().split()[-1], 16)
+    assert not ignored & (1 << (signal.SIGPIPE - 1)) and not ignored & (1 << (signal.SIGXFSZ - 1))
+
+
+def test_the_recorded_create_time_is_psutils() -> None:
+    me = os.getpid()
+    assert abs(supervisor._ctime(me) - psutil.Process(me).create_time()) < 1e-6
+    assert supervisor.alive(me, psutil.Process(me).create_time())
+    assert not supervisor.alive(me, psutil.Process(me).create_time() - 5)  # a reused pid is not this process

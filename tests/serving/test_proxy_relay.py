@@ -78,6 +78,13 @@ async def replica(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
                     writer.write(data)
                 writer.close()
                 return
+            elif path == b"/connection":  # which replica connection answered
+                text = b"%d" % id(writer)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(text) + text)
+            elif path == b"/badlength":
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\nx")
+            elif path == b"/extra":  # more bytes than the answer declares: a confused replica
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n\r\n")
             elif path == b"/close":
                 writer.write(UNTIL_CLOSE)
                 writer.close()
@@ -215,3 +222,59 @@ def test_an_upgraded_connection_becomes_a_tunnel(tmp_path: Path) -> None:
             assert await reader.readexactly(len(message)) == message
 
     through_proxy(tmp_path, scenario)
+
+
+def test_whole_requests_go_on_one_pooled_replica_connection(tmp_path: Path) -> None:
+    """The short paths (a whole request in one read, a whole answer with a Content-Length) keep what the
+    general path keeps: answers in order, byte for byte, and the replica connection reused."""
+    async def scenario(client: Client) -> None:
+        reader, writer = client
+        seen = set()
+        for i in range(30):
+            body = b"x" * i
+            writer.write(b"POST /n%d HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (i, len(body)) + body)
+            assert (await answer(reader)).endswith(b"/n%d %d" % (i, len(body)))
+            writer.write(b"GET /connection HTTP/1.1\r\nHost: x\r\n\r\n")
+            seen.add((await answer(reader)).split(b"\r\n\r\n")[1])
+        assert len(seen) == 1
+
+    through_proxy(tmp_path, scenario)
+
+
+def test_a_request_in_pieces_is_read_whole_before_it_is_sent(tmp_path: Path) -> None:
+    async def scenario(client: Client) -> None:
+        reader, writer = client
+        for piece in (b"POST /pieces HTTP/1.1\r\nHo", b"st: x\r\nContent-Length: 5\r\n\r\n", b"ab", b"cde"):
+            writer.write(piece)
+            await writer.drain()
+            await asyncio.sleep(0.01)  # separate reads on the proxy's side (the answer does not depend on it)
+        assert (await answer(reader)).endswith(b"/pieces 5")
+
+    through_proxy(tmp_path, scenario)
+
+
+def test_malformed_lengths_are_refused_on_either_side(tmp_path: Path) -> None:
+    async def bad_request(client: Client) -> None:
+        reader, writer = client
+        writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\nx")
+        assert (await reader.read()).startswith(b"HTTP/1.1 400 ")
+
+    for sub in ("request", "answer", "extra"):  # a proxy each, with its own status file
+        (tmp_path / sub).mkdir()
+    through_proxy(tmp_path / "request", bad_request)
+
+    async def bad_answer(client: Client) -> None:
+        reader, writer = client
+        writer.write(b"GET /badlength HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await reader.read()).startswith(b"HTTP/1.1 502 ")
+
+    through_proxy(tmp_path / "answer", bad_answer)
+
+    async def extra_bytes(client: Client) -> None:
+        reader, writer = client
+        writer.write(b"GET /extra HTTP/1.1\r\nHost: x\r\n\r\n")  # the answer only; that replica connection goes
+        assert await answer(reader) == b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+        writer.write(b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert await answer(reader) == b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n/next 0"
+
+    through_proxy(tmp_path / "extra", extra_bytes)

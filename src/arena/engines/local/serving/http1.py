@@ -26,10 +26,16 @@ def framing(data: bytes | bytearray, head_end: int, http11: bool) -> tuple[int, 
     `100 Continue`) of the head ending at `head_end` in `data`, read in place. `http11`: the head's version
     is HTTP/1.1 (keep-alive unless `Connection: close`; 1.0 only with `Connection: keep-alive`).
     ValueError for a Content-Length that is not a length."""
+    found = _FRAMING.findall(data, 0, head_end)
+    if len(found) == 1 and len(found[0][0]) == 14:  # a Content-Length alone, the usual head: no loop
+        value = found[0][1].strip()
+        if not value.isdigit():
+            raise ValueError(value)
+        return int(value), http11, False
     length = UNDECLARED
     keep = http11
     chunked = expect = False
-    for name, value in _FRAMING.findall(data, 0, head_end):
+    for name, value in found:
         value = value.strip().lower()
         first = name[0] | 0x20
         if first == 0x74:  # transfer-encoding
