@@ -52,7 +52,7 @@ _KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 
 # ---- request bodies ---------------------------------------------------------------------------
-LIST_VIEW_SLACK = 1024  # encoded views of rows no longer current kept before the cache is pruned
+LIST_VIEW_SLACK = 1024  # encoded views of deleted jobs kept before the cache is pruned
 
 
 class SubmitRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -141,7 +141,8 @@ class Api:
         self.config_path = paths.home / "config"
         self.limits = arena_config.limits(config, self.config_path)
         self._list_cache: dict[tuple[str | None, str | None], tuple[int, bytes]] = {}
-        self._list_views: dict[tuple, bytes] = {}  # a stored row (and its GPUs) -> its encoded view in `list`
+        # uid -> (hash of its stored row and GPUs, its encoded view in `list`): re-encoded when the row changes
+        self._list_views: dict[str, tuple[int, bytes]] = {}
         self.priorities = dict(BUILTIN_PRIORITIES)
         for name, value in (config.get("priority_classes") or {}).items():
             self.priorities[str(name)] = int(value)
@@ -304,15 +305,18 @@ class Api:
         views = self._list_views
         listed = self.repo.jobs_listed_raw(namespace, kind)
         for raw in listed:
-            part = views.get(raw)
-            if part is None:  # a job that changed since the last list (or is new): its view afresh
+            uid, digest = raw[0], hash(raw)
+            hit = views.get(uid)
+            if hit is not None and hit[0] == digest:
+                part = hit[1]
+            else:  # a job that changed since the last list (or is new): its view afresh
                 row = rows.job(raw[:-1])
                 part = b"" if kinds.serving(row.kind) else msgspec.json.encode(jobview.job(row, alloc=raw[-1]))
-                views[raw] = part
+                views[uid] = (digest, part)
             if part:
                 parts.append(part)
-        if len(views) > 2 * len(listed) + LIST_VIEW_SLACK:  # keep the jobs as they are, not every state they had
-            self._list_views = {raw: views[raw] for raw in listed}
+        if len(views) > len(listed) + LIST_VIEW_SLACK:  # jobs deleted since: let their views go
+            self._list_views = {raw[0]: views[raw[0]] for raw in listed}
         data = b"[" + b",".join(parts) + b"]"
         if len(self._list_cache) > 64:
             self._list_cache.clear()

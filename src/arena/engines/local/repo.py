@@ -80,8 +80,8 @@ class Repo:
         return [(rows.job(r[:-1]), r[-1]) for r in self.jobs_listed_raw(namespace, kind)]
 
     def jobs_listed_raw(self, namespace: str | None, kind: str | None) -> list[tuple]:
-        """`jobs_listed` as plain tuples (the job's columns, then the GPUs): hashable, so that a cache of
-        encoded views can be keyed by them."""
+        """`jobs_listed` as plain tuples (the job's columns, uid first, then the GPUs): hashable, so that a cache
+        of encoded views can tell a changed job from an unchanged one."""
         sql = (f"SELECT {_J}, (SELECT COALESCE(SUM(json_array_length(r.gpus)),0) FROM replicas r WHERE"
                f" r.job_uid=j.uid AND r.bound=1 AND r.state IN {_in(RUNNING)}) AS alloc FROM jobs j")
         where, params = _filters(namespace, kind)
