@@ -193,3 +193,14 @@ def test_the_recorded_create_time_is_psutils() -> None:
     assert abs(supervisor._ctime(me) - psutil.Process(me).create_time()) < 1e-6
     assert supervisor.alive(me, psutil.Process(me).create_time())
     assert not supervisor.alive(me, psutil.Process(me).create_time() - 5)  # a reused pid is not this process
+
+
+def test_many_requests_in_flight_neither_side_blocks(link: spawnlink.Link, tmp_path: Path) -> None:
+    """More requests than may be in flight (a pass binding a long backlog): every one is answered."""
+    env = {"PATH": os.environ["PATH"], "PAD": "x" * 4096}  # large requests fill the socket sooner
+    jobs = [_files(tmp_path, f"m{i}") for i in range(spawnlink.IN_FLIGHT * 2 + 5)]
+    tickets = [link.send(_argv(f, "true"), env, "/") for f in jobs]
+    assert len(link.pending) <= spawnlink.IN_FLIGHT
+    assert len({link.result(t) for t in tickets}) == len(jobs)
+    for f in jobs:
+        assert _exit(f)["code"] == 0

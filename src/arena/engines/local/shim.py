@@ -28,12 +28,12 @@ Usage: shim.py --lock F --pid F --exit F --log F [--cgroup DIR] [--marker TAG] [
 """
 from __future__ import annotations
 
+import _thread
 import json
 import os
 import signal
 import struct
 import subprocess
-import _thread
 import sys
 import time
 

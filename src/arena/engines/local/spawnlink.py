@@ -22,6 +22,7 @@ SPAWND = Path(__file__).with_name("spawnd.py")
 PID_FILE = "spawner.pid"  # in ARENA_HOME: which process is the spawner (tests kill it)
 TITLE_ROOM = 4096  # bytes of padding in the spawner's argv: each forked shim writes its own command line there
 ANSWER_WAIT = 10.0  # seconds for a fork to be answered before the spawner counts as hung
+IN_FLIGHT = 64  # requests sent and not yet answered, at most
 
 
 class SpawnerGone(Exception):
@@ -60,8 +61,18 @@ class Link:
         return self.result(self.send(argv, env, cwd))
 
     def send(self, argv: list[str], env: dict[str, str], cwd: str) -> Ticket:
-        """Ask for a shim without waiting for the fork (see `Ticket`)."""
+        """Ask for a shim without waiting for the fork (see `Ticket`). At most IN_FLIGHT unanswered: past that,
+        the oldest answer is read first (kept on its ticket), so that neither side blocks writing to the other."""
         ticket = Ticket(json.dumps({"argv": argv, "env": env, "cwd": cwd}).encode() + b"\n")
+        while True:
+            with self.mu:
+                oldest = self.pending[0] if len(self.pending) >= IN_FLIGHT else None
+            if oldest is None:
+                break
+            try:
+                self.result(oldest)
+            except (OSError, SpawnerGone):
+                pass  # kept on that ticket: its own caller hears of it
         with self.mu:
             self.pending.append(ticket)
             if not self.broken:
