@@ -54,7 +54,9 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message}")
+        # One line, whatever the user typed: a newline or other control character in an argument is escaped.
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+        raise UsageError(f"{self.prog}: {text}")
 
 
 def add_global(p: argparse.ArgumentParser) -> None:

@@ -162,6 +162,20 @@ def end_all(cgroup: str, tag: str, pgid: int, me: int, sig: int = signal.SIGKILL
     if pgid:
         targets.update(in_group(pgid, skip=me))
     targets.discard(me)
+    # Each process group whole first (one killpg reaches a shell and its command at once: signalled one by one,
+    # a shell whose command died first would carry on with its next line), never the caller's own group.
+    own = os.getpgid(0)
+    groups = set()
+    for pid in targets:
+        try:
+            groups.add(os.getpgid(pid))
+        except OSError:
+            pass
+    for group in groups - {own, 0, 1}:
+        try:
+            os.killpg(group, sig)
+        except OSError:
+            pass
     for pid in targets:
         try:
             os.kill(pid, sig)
