@@ -371,21 +371,23 @@ class ControlPlane:
                                      "spec": {"containers": [{"name": name, "image": image}]}}}}
         self.kubectl("apply", "--server-side", "--field-manager=arena-tests", "-f", "-", input=json.dumps(dep))
 
-    def mount_secret(self, namespace: str, name: str, target: Path) -> bool:
-        """What a kubelet does for a Secret volume: its keys as files in `target` (False: no data yet)."""
+    def mount_secret(self, namespace: str, name: str, *targets: Path) -> bool:
+        """What a kubelet does for a Secret volume: its keys as files in each of `targets`, in that order, from
+        one read of the Secret (False: no data yet)."""
         p = self.kubectl("get", "secret", name, "-n", namespace, "-o", "json", check=False)
         data = json.loads(p.stdout).get("data") if p.returncode == 0 else None
         if not data:
             return False
-        target.mkdir(parents=True, exist_ok=True)
-        for key, value in data.items():
-            path = target / key
-            content = base64.b64decode(value)
-            if not path.exists() or path.read_bytes() != content:
-                tmp = target / f".{key}.tmp"
-                tmp.write_bytes(content)
-                tmp.chmod(0o600)
-                tmp.replace(path)
+        for target in targets:
+            target.mkdir(parents=True, exist_ok=True)
+            for key, value in data.items():
+                path = target / key
+                content = base64.b64decode(value)
+                if not path.exists() or path.read_bytes() != content:
+                    tmp = target / f".{key}.tmp"
+                    tmp.write_bytes(content)
+                    tmp.chmod(0o600)
+                    tmp.replace(path)
         return True
 
     def start_training_operator(self) -> None:
@@ -422,9 +424,11 @@ class ControlPlane:
 
         def ready() -> bool:
             # The rotator writes the Secret, then waits for a kubelet to mount it into its cert dir: do that.
-            # (the rotator checks /tmp/…, the webhook server reads $TMPDIR/…: both get the files)
-            for d in (cert_dir, self.work / "tmp" / "training-operator" / "k8s-webhook-server"):
-                self.mount_secret(ns, "training-operator-webhook-cert", d / "serving-certs")
+            # The rotator checks /tmp/…, the webhook server reads $TMPDIR/…: both get the same files, $TMPDIR's
+            # first, since the server starts (and reads them) the moment the rotator sees its own.
+            self.mount_secret(ns, "training-operator-webhook-cert",
+                              self.work / "tmp" / "training-operator" / "k8s-webhook-server" / "serving-certs",
+                              cert_dir / "serving-certs")
             with urllib.request.urlopen(f"http://127.0.0.1:{health}/readyz", timeout=2) as r:  # noqa: S310
                 if r.status != 200:
                     return False
