@@ -163,8 +163,9 @@ def test_the_replica_is_in_its_cgroup_and_the_shim_is_not(link: spawnlink.Link, 
         argv = ["--lock", str(files.lock), "--pid", str(files.pid), "--exit", str(files.exit), "--log", str(files.log),
                 "--cgroup", str(cg), "--marker", tag, "--", "sleep", "30"]
         shim = link.spawn(argv, {"PATH": os.environ["PATH"]}, "/")
-        members = _wait(lambda: shimlib.cgroup_members(str(cg)))
-        (replica,) = members
+        # The shim is in the cgroup only for the instant of the spawn: wait until that is over.
+        (replica,) = _wait(lambda: (lambda m: m if len(m) == 1 and shim not in m else None)(
+            shimlib.cgroup_members(str(cg))))
         assert psutil.Process(replica).ppid() == shim and psutil.Process(replica).cmdline() == ["sleep", "30"]
         assert _cgroup(replica).endswith(tag)
         assert not _cgroup(shim).endswith(tag)  # a cgroup.kill of the replica leaves its shim to record the exit
