@@ -100,6 +100,11 @@ def decode(body: bytes, type_: type[Any], limit: int = MAX_BODY) -> Any:
         raise InvalidSpec("request", f"not JSON: {_one_line(str(exc))}") from None
 
 
+def _listed(row: JobRow, alloc: int) -> JobView | None:
+    """A job as `list` shows it; None for a serving version (`arena serve list` lists those)."""
+    return None if kinds.serving(row.kind) else jobview.job(row, alloc=alloc)
+
+
 def _one_line(text: str, limit: int = 300) -> str:
     line = " ".join(text.split())
     return line if len(line) <= limit else line[:limit] + "..."
@@ -290,8 +295,7 @@ class Api:
 
     def list(self, namespace: str | None, kind: str | None = None) -> list[JobView]:
         kind = kinds.canonical(kind) if kind else None
-        return [jobview.job(row, alloc=alloc) for row, alloc in self.repo.jobs_listed(namespace, kind)
-                if not kinds.serving(row.kind)]  # serving versions are listed by `arena serve list`
+        return [v for row, alloc in self.repo.jobs_listed(namespace, kind) if (v := _listed(row, alloc)) is not None]
 
     def list_encoded(self, namespace: str | None, kind: str | None = None) -> bytes:
         """`list` as JSON, cached until the store changes (durations are computed by the reader)."""
@@ -306,12 +310,12 @@ class Api:
         listed = self.repo.jobs_listed_raw(namespace, kind)
         for raw in listed:
             uid, digest = raw[0], hash(raw)
-            hit = views.get(uid)
-            if hit is not None and hit[0] == digest:
-                part = hit[1]
+            seen = views.get(uid)
+            if seen is not None and seen[0] == digest:
+                part = seen[1]
             else:  # a job that changed since the last list (or is new): its view afresh
-                row = rows.job(raw[:-1])
-                part = b"" if kinds.serving(row.kind) else msgspec.json.encode(jobview.job(row, alloc=raw[-1]))
+                view = _listed(rows.job(raw[:-1]), raw[-1])
+                part = b"" if view is None else msgspec.json.encode(view)
                 views[uid] = (digest, part)
             if part:
                 parts.append(part)
