@@ -37,8 +37,10 @@ def test_main_exit_code_is_the_replicas_even_with_children_left(arena) -> None: 
 
 def test_a_replica_failing_on_its_own_is_failed_not_terminated(arena) -> None:  # type: ignore[no-untyped-def]
     """The master fails and ends the job; the worker, still finishing (it ignores SIGTERM), then fails on its
-    own with code 5: it shows its code and the reason "Error", not the job's stop reason."""
-    cmd = 'if [ "$RANK" = 0 ]; then exit 3; else trap "" TERM; sleep 2; exit 5; fi'
+    own with code 5: it shows its code and the reason "Error", not the job's stop reason. The master fails only
+    once the worker ignores SIGTERM (a stop that came before its `trap` would end it as any replica)."""
+    cmd = ('if [ "$RANK" = 0 ]; then until [ -e "$ARENA_JOB_DIR/trapped" ]; do sleep 0.05; done; exit 3;'
+           ' else trap "" TERM; touch "$ARENA_JOB_DIR/trapped"; sleep 2; exit 5; fi')
     arena.run("submit", "py", "--name", "both", "--workers", "2", "--retry", "0", cmd, check=True)
     job = arena.wait_for("both", lambda j: j["status"] == "FAILED" and all(
         i["status"] not in ("Running", "Terminating", "Pending", "ContainerCreating") for i in j["instances"]), timeout=30)

@@ -14,11 +14,9 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], out: TextIO | N
     out = out or sys.stdout
     data = [[str(c) for c in r] for r in rows]
     all_rows = [list(headers)] + ([["-" * len(h) for h in headers]] if underline else []) + data
-    widths = [max(len(r[i]) for r in all_rows) for i in range(len(headers))]
-    lines = []
-    for r in all_rows:
-        lines.append(indent + "   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-    out.write("\n".join(lines) + "\n")
+    widths = [max(map(len, column)) for column in zip(*all_rows)]
+    line = indent + "   ".join(f"{{:<{w}}}" for w in widths)  # one format per row: a list of thousands of jobs
+    out.write("\n".join([line.format(*r).rstrip() for r in all_rows]) + "\n")
 
 
 def node_column(job: Any) -> str:

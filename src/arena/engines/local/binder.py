@@ -26,7 +26,7 @@ from arena.engines.local.paths import ReplicaFiles
 from arena.engines.local.planner import fixed_port
 from arena.engines.local.ports import Ports
 from arena.engines.local.repo import Repo
-from arena.engines.local.rows import ReplicaRow
+from arena.engines.local.rows import JobRow, ReplicaRow
 from arena.engines.local.scheduler import Amount, Bind, Decisions, Job, Node, Queue, Replica, Snapshot, cycle
 from arena.engines.local.scheduler.reasons import Reason
 from arena.engines.local.spawner import Spawner
@@ -117,17 +117,26 @@ class Binder:
         by_job: dict[str, list[Bind]] = {}
         for b in decisions.binds:
             by_job.setdefault(b.job_uid, []).append(b)
+        bound: list[tuple[JobRow, JobSpec, list[Bind]]] = []
+        for uid, binds in by_job.items():
+            with isolated(self.repo, self.catalog, self.effects, uid):
+                if (done := self.bind(uid, binds, now)) is not None:
+                    bound.append(done)
+        if not bound:
+            return
+        self.repo.flush()  # the pass's binds are on disk, in one commit, before any of their replicas starts
         try:
-            for uid, binds in by_job.items():
-                with isolated(self.repo, self.catalog, self.effects, uid):
-                    self.bind(uid, binds, now)
-        finally:  # every replica bound in this pass is forked at once; their pids are recorded here
+            for job, spec, binds in bound:
+                with isolated(self.repo, self.catalog, self.effects, job.uid):
+                    self.start(job, spec, binds)
+        finally:  # every replica bound in this pass is started at once; their pids are recorded here
             self.spawner.settle()
 
-    def bind(self, uid: str, binds: list[Bind], now: float) -> None:
+    def bind(self, uid: str, binds: list[Bind], now: float) -> tuple[JobRow, JobSpec, list[Bind]] | None:
+        """Record a gang's bind (ports, GPUs, cores, phase): what `start` then starts."""
         job = self.repo.job(uid)
         if job is None or job.finished is not None:
-            return
+            return None
         spec = self.catalog.spec(uid, job.spec)
         reps = {r.key: r for r in self.repo.replicas(uid)}
         ports = {k: r.port for k, r in reps.items()}
@@ -152,12 +161,15 @@ class Binder:
                      + (f" (CPUs {','.join(map(str, pinned))})" if pinned else ""), source="scheduler")
             phase = {"Created": "Inqueue", "Resetting": "Resuming", "Restarting": "Pending"}.get(job.phase, job.phase)
             tx.set_phase(uid, phase, "admitted", "PENDING")
-        self.repo.flush()  # the bind is on disk before its replicas start (the reconcile pass is one batch)
+        return job, spec, binds
+
+    def start(self, job: JobRow, spec: JobSpec, binds: list[Bind]) -> None:
         faults.crash("replica-bound", Path(job.job_dir))  # tests: a daemon killed between bind and spawn
+        reps = self.repo.replicas(job.uid)  # as bound
         for b in binds:
-            self.spawner.start_replica(uid, b.replica, defer=True)
+            self.spawner.start_replica(job.uid, b.replica, defer=True, rows=(job, reps))
         if job.started is None and spec.tensorboard is not None:
-            self.spawner.start_tensorboard(uid)
+            self.spawner.start_tensorboard(job.uid)
 
     def pin(self, spec: JobSpec, reps: dict[str, ReplicaRow], binds: list[Bind]) -> dict[str, list[int]]:
         """The cores of each bound replica that requests CPUs: free ones while they last, then the least used,

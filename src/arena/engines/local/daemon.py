@@ -39,7 +39,7 @@ import msgspec
 
 from arena import __version__
 from arena import config as arena_config
-from arena.engines.local import integrity, node, ownership, spawnlink
+from arena.engines.local import integrity, native, node, ownership, spawnlink
 from arena.engines.local.api import Api, Encoded, route
 from arena.engines.local.core import Core, assemble
 from arena.engines.local.paths import Paths
@@ -470,7 +470,9 @@ def serve(home: Path) -> int:
     _backup(core, paths)  # the last good store
     core.api.quarantine_unreadable()
     _become_subreaper()
-    spawnlink.configure(paths.home, core.loop.wake.set)  # shims are forked from it; their exits wake the loop
+    spawnlink.configure(paths.home, core.loop.wake.set)  # shims are started by it; their exits wake the loop
+    if native.shim_path() is None:
+        log(f"replicas run under the Python shim: {native.why_not()}")
     server = Server(paths.socket, core.api, limits)
     stop = threading.Event()
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import functools
 import posixpath
-import shutil
 from pathlib import Path
 
 import msgspec
@@ -46,6 +45,8 @@ class Paths(msgspec.Struct, frozen=True):
 def remove_job_dir(job_dir: str | Path) -> None:
     """A deleted job leaves nothing: its folder (`jobs/<namespace>/<name>/<uid>`), then its name's and its
     namespace's folders once empty (another job of that name or namespace keeps them)."""
+    import shutil  # here: the command line reads paths on every start, and shutil imports three compressors
+
     d = Path(job_dir)
     shutil.rmtree(d, ignore_errors=True)
     for parent in (d.parent, d.parent.parent):

@@ -221,6 +221,12 @@ def _filters(namespace: str | None, kind: str | None) -> tuple[list[str], list[A
     return where, params
 
 
+_EVENT_UNLESS_REPEAT = (
+    "INSERT INTO events(job_uid, ts, first_ts, type, source, reason, message) SELECT ?,?,?,?,?,?,?"
+    " WHERE NOT EXISTS (SELECT 1 FROM (SELECT type, source, reason, message FROM events WHERE job_uid=?"
+    " ORDER BY id DESC LIMIT 1) AS last WHERE last.type=? AND last.source=? AND last.reason=? AND last.message=?)")
+
+
 class Tx:
     """The write operations, inside one transaction (and the reads a write must see consistently)."""
 
@@ -240,9 +246,14 @@ class Tx:
         object and the text, not on order), so that a replica restarting in place — Exited, Restarting,
         BackOff, Started, over and over — stays a few rows with counts however long it crash-loops."""
         ts = ts or self.clock.now()
-        window = 16 if aggregate else 1
-        same = self._x("SELECT id, type, source, reason, message FROM events WHERE job_uid=? ORDER BY id DESC LIMIT ?",
-                       (uid, window)).fetchall()
+        if not aggregate:  # the common case in one statement: inserted unless it repeats the latest event
+            if self._x(_EVENT_UNLESS_REPEAT, (uid, ts, ts, type_, source, reason, message, uid, type_, source, reason,
+                                              message)).rowcount == 0:
+                self._x("UPDATE events SET count=count+1, ts=? WHERE id=(SELECT id FROM events WHERE job_uid=?"
+                        " ORDER BY id DESC LIMIT 1)", (ts, uid))
+            return
+        same = self._x("SELECT id, type, source, reason, message FROM events WHERE job_uid=? ORDER BY id DESC LIMIT 16",
+                       (uid,)).fetchall()
         for row in same:
             if (row["type"], row["source"], row["reason"], row["message"]) == (type_, source, reason, message):
                 self._x("UPDATE events SET count=count+1, ts=? WHERE id=?", (ts, row["id"]))
@@ -252,12 +263,8 @@ class Tx:
 
     def set_phase(self, uid: str, phase: str, reason: str, status: str | None = None, ts: float | None = None) -> None:
         """A native phase change (and the Arena status) with its history row."""
-        row = self._x("SELECT phase FROM jobs WHERE uid=?", (uid,)).fetchone()
-        if row is None:
-            return
-        if row["phase"] != phase:
-            self._x("INSERT INTO transitions(job_uid, ts, phase, reason) VALUES (?,?,?,?)",
-                    (uid, ts or self.clock.now(), phase, reason))
+        self._x("INSERT INTO transitions(job_uid, ts, phase, reason) SELECT uid, ?, ?, ? FROM jobs"
+                " WHERE uid=? AND phase IS NOT ?", (ts or self.clock.now(), phase, reason, uid, phase))
         self._x("UPDATE jobs SET phase=?, status=COALESCE(?, status) WHERE uid=?", (phase, status, uid))
 
     # ---- jobs ---------------------------------------------------------------------------------

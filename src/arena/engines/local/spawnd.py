@@ -1,11 +1,14 @@
 """The spawner process: forks a ready shim per replica, so no replica waits for an interpreter to start.
 
-Started by the daemon (`python -I -S spawnd.py FD_REQ FD_NOTE PADDING`) in its own session, with the shim's code
-already imported. Standard library only, like the shim: it must fork quickly and hold nothing the replicas
-could inherit. For each request it forks; the child becomes the shim exactly as `python -I -S shim.py` would
-(its own session, the replica's environment and working directory, then `shim.main`), so every guarantee in
-shim.py's docstring holds unchanged: the lock, the exit file, the cgroup / group / marker clean-up, the
-subreaper, the bounded logs.
+Started by the daemon (`python -I -S spawnd.py FD_REQ FD_NOTE PADDING [NATIVE_SHIM]`) in its own session, with
+the shim's code already imported. Standard library only, like the shim: it must start shims quickly and hold
+nothing the replicas could inherit. With a native shim (`native.py`, the same shim in C) each request is one
+`posix_spawn` of it in a new session, with the replica's environment, its working directory as `--cwd` and
+every signal back to its default. Without one, the spawner forks and the child becomes the shim exactly as
+`python -I -S shim.py` would (its own session, the replica's environment and working directory, then
+`shim.main`). Either way every guarantee in shim.py's docstring holds unchanged: the lock, the exit file, the
+cgroup / group / marker clean-up, the subreaper, the bounded logs. A native shim that cannot be exec'd (its
+cached binary removed) sends this request and every later one down the fork path.
 
 Why a separate process and not a fork of the daemon: the daemon is large (forking it costs milliseconds and
 copies its threads' locks), and a replica must not depend on it. Replicas outlive both: each shim leads its own
@@ -109,11 +112,35 @@ def _check_dir(cwd: str) -> dict | None:
     return None
 
 
+NATIVE: list[str] = []  # the native shim's path, while it can be exec'd
+
+
+def _spawn_native(req: dict) -> dict | None:
+    """posix_spawn the native shim; None when its binary cannot be exec'd (the fork path takes over)."""
+    argv = list(req["argv"])
+    split = argv.index("--")
+    argv[split:split] = ["--cwd", req["cwd"]]
+    try:
+        pid = os.posix_spawn(NATIVE[0], ["arena-shim", *argv], req["env"], setsid=True, setsigmask=(),
+                             setsigdef=_SIGNALS)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.EACCES, errno.ENOEXEC, errno.ENOTDIR, errno.ELOOP):
+            NATIVE.clear()
+            return None
+        return {"error": exc.strerror, "errno": exc.errno or 0}
+    return {"pid": pid}
+
+
+_SIGNALS = tuple(s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP))
+
+
 def _fork(req: dict, keep: tuple[int, ...]) -> dict:
-    """Fork one shim; its pid, or why it cannot start. Answered at once: the child needs no more of us."""
+    """Start one shim; its pid, or why it cannot start. Answered at once: the child needs no more of us."""
     bad = _check_dir(req["cwd"])
     if bad is not None:
         return bad
+    if NATIVE and (answer := _spawn_native(req)) is not None:
+        return answer
     try:
         pid = os.fork()
     except OSError as exc:
@@ -154,6 +181,8 @@ def serve(req_fd: int, note_fd: int) -> int:
     signal.signal(signal.SIGCHLD, lambda *_: None)  # the wake-up fd carries it
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    for fd in (req_fd, note_fd):  # passed to us inheritable: no shim may hold the daemon's ends open
+        os.set_inheritable(fd, False)
     requests = os.fdopen(req_fd, "rb", buffering=0)
     sel = selectors.DefaultSelector()
     sel.register(req_fd, selectors.EVENT_READ, "req")
@@ -189,5 +218,7 @@ def serve(req_fd: int, note_fd: int) -> int:
         _reap(note_fd)
 
 
-if __name__ == "__main__":  # argv[3] is padding: room for each shim's title (`_title`)
+if __name__ == "__main__":  # argv[3] is padding: room for each forked shim's title (`_title`); argv[4] the native shim
+    if len(sys.argv) > 4 and sys.argv[4]:
+        NATIVE.append(sys.argv[4])
     sys.exit(serve(int(sys.argv[1]), int(sys.argv[2])))

@@ -22,7 +22,7 @@ from arena.engines.local.plan import port as placeholder_port
 from arena.engines.local.paths import ReplicaFiles
 from arena.engines.local.ports import Ports
 from arena.engines.local.repo import Repo
-from arena.engines.local.rows import JobRow
+from arena.engines.local.rows import JobRow, ReplicaRow
 from arena.engines.local.supervisor import Processes, tag_of
 
 LOG_BYTES = 2**30  # a replica's log is rotated past this (`limits.log_bytes_per_replica` in the config file)
@@ -40,24 +40,29 @@ class Spawner:
         self.log_bytes = log_bytes
         self._pending: list[tuple[JobRow, str, bool, Callable[[], tuple[int, float]]]] = []  # forks asked for
 
-    def bindings(self, job: JobRow) -> Bindings:
-        reps = self.repo.replicas(job.uid)
+    def bindings(self, job: JobRow, reps: list[ReplicaRow] | None = None) -> Bindings:
+        reps = self.repo.replicas(job.uid) if reps is None else reps
         ports = {r.key: r.port for r in reps if r.port}
         if job.tb_port:
             ports[TENSORBOARD] = job.tb_port
         return Bindings.of(job.uid, job.job_dir, ports, {r.key: r.gpus for r in reps}, {r.key: r.cpus for r in reps})
 
-    def start_replica(self, uid: str, key: str, in_place: bool = False, defer: bool = False) -> None:
+    def start_replica(self, uid: str, key: str, in_place: bool = False, defer: bool = False,
+                      rows: tuple[JobRow, list[ReplicaRow]] | None = None) -> None:
         """Start (or, `in_place`, restart) a bound replica; idempotent, as the shim's lock makes it: a replica
-        whose shim already runs is recorded as running, not started twice. With `defer`, the fork is asked for
-        and recorded by `settle` (the binder starts a pass's replicas together)."""
-        job = self.repo.job(uid)
-        if job is None or job.finished is not None or self.repo.replica(uid, key) is None:
+        whose shim already runs is recorded as running, not started twice. With `defer`, the start is asked for
+        and recorded by `settle` (the binder starts a pass's replicas together). `rows`: the job and its replicas
+        as the caller has just read them in this pass (else read here)."""
+        if rows is None:
+            job, reps = self.repo.job(uid), self.repo.replicas(uid)
+        else:
+            job, reps = rows
+        if job is None or job.finished is not None or not any(r.key == key for r in reps):
             return
         plan = self.catalog.plan(uid)
         if plan is None:
             return
-        bindings = self.bindings(job)
+        bindings = self.bindings(job, reps)
         launch = bindings.replica(plan.replica(key))
         files = ReplicaFiles.of(job.job_dir, key)
         try:
@@ -84,19 +89,19 @@ class Spawner:
                     self._unstartable(job, key, exc)
                     continue
                 faults.crash("replica-spawned", Path(job.job_dir))  # tests: a daemon killed before recording a start
-                self.started(job, key, pid, ctime, in_place)
-                now = self.repo.job(job.uid)
-                if now is None or now.finished is not None:  # ended meanwhile (a sibling could not start)
-                    self.effects.terminate(job.uid, now.reason if now is not None else "job removed")
+                if self.started(job, key, pid, ctime, in_place):
+                    continue
+                now = self.repo.job(job.uid)  # ended meanwhile (a sibling could not start)
+                self.effects.terminate(job.uid, now.reason if now is not None else "job removed")
 
     def _unstartable(self, job: JobRow, key: str, exc: OSError) -> None:
         with self.repo.tx() as tx:
             self.effects.finish(tx, job.uid, False, f"cannot start {job.name}-{key}: {exc}")
         self.effects.terminate(job.uid, str(exc))
 
-    def started(self, job: JobRow, key: str, pid: int, ctime: float | None, in_place: bool = False) -> None:
+    def started(self, job: JobRow, key: str, pid: int, ctime: float | None, in_place: bool = False) -> bool:
         """Record a replica's shim as running: just started, or found running (adopted) after a daemon that
-        started it died before recording it."""
+        started it died before recording it. False when its job has ended (or is gone) meanwhile."""
         uid, name = job.uid, f"{job.name}-{key}"
         with self.repo.tx() as tx:
             tx.replica_running(uid, key, pid, ctime)
@@ -106,6 +111,7 @@ class Spawner:
             state = tx.job_state(uid)
             if state is not None and state[0] is None and tx.count_replicas(uid, ("Pending", "Starting")) == 0:
                 tx.set_phase(uid, "Running", "all replicas running", "RUNNING")
+        return state is not None and state[0] is None
 
     def start_tensorboard(self, uid: str) -> None:
         """TensorBoard for the job on a free loopback port, under a shim like any replica."""

@@ -18,6 +18,8 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
+from arena.engines.local import native
+
 SPAWND = Path(__file__).with_name("spawnd.py")
 PID_FILE = "spawner.pid"  # in ARENA_HOME: which process is the spawner (tests kill it)
 TITLE_ROOM = 4096  # bytes of padding in the spawner's argv: each forked shim writes its own command line there
@@ -127,11 +129,13 @@ class Link:
             self.broken = True
 
     def _start(self) -> None:
+        shim = native.shim_path()
         mine, theirs = socket.socketpair()
         note_r, note_w = os.pipe()
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", str(SPAWND), str(theirs.fileno()), str(note_w), " " * TITLE_ROOM],
+                [sys.executable, "-I", "-S", str(SPAWND), str(theirs.fileno()), str(note_w), " " * TITLE_ROOM,
+                 str(shim or "")],
                 pass_fds=(theirs.fileno(), note_w), cwd="/", start_new_session=True,
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         except BaseException:

@@ -27,6 +27,7 @@ from typing import Protocol
 
 import psutil
 
+from arena.engines.local import native
 from arena.engines.local import shim as shimlib
 from arena.engines.local import spawnlink
 from arena.engines.local.paths import ReplicaFiles
@@ -202,11 +203,12 @@ def begin(argv: list[str], env: dict[str, str], cwd: str, files: ReplicaFiles, t
 
 
 def _popen_shim(argv: list[str], env: dict[str, str], cwd: str) -> int:
-    """Without a spawner: `python -I -S shim.py` (an interpreter start per replica)."""
+    """Without a spawner: the native shim, else `python -I -S shim.py` (an interpreter start per replica)."""
+    exe = native.shim_path()
     proc = subprocess.Popen(
-        [sys.executable, "-I", "-S", str(SHIM), *argv],
-        cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True, close_fds=True,
+        [native.NAME, *argv] if exe is not None else [sys.executable, "-I", "-S", str(SHIM), *argv],
+        executable=exe, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
     )
     return proc.pid
 
