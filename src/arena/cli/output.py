@@ -12,7 +12,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], out: TextIO | N
           underline: bool = False) -> None:
     """kubectl-style columns: left aligned, padded to the widest cell, three spaces apart."""
     out = out or sys.stdout
-    data = [[str(c) for c in r] for r in rows]
+    data = [[c if type(c) is str else str(c) for c in r] for r in rows]
     all_rows = [list(headers)] + ([["-" * len(h) for h in headers]] if underline else []) + data
     widths = [max(map(len, column)) for column in zip(*all_rows)]
     line = indent + "   ".join(f"{{:<{w}}}" for w in widths)  # one format per row: a list of thousands of jobs
@@ -22,9 +22,10 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], out: TextIO | N
 def node_column(job: Any) -> str:
     """The NODE column of `list` and `top job`, upstream's: the node IP of the chief instance, N/A when it has
     none yet; locally the machine's loopback once the job is admitted (a list carries no instances there)."""
-    chief = next((i for i in job.instances if i.chief), None)
-    if chief is not None and chief.nodeIP:
-        return chief.nodeIP
+    if job.instances:  # a list carries none: thousands of rows go straight to the last line
+        chief = next((i for i in job.instances if i.chief), None)
+        if chief is not None and chief.nodeIP:
+            return chief.nodeIP
     return "127.0.0.1" if job.engine == "local" and job.status != "QUEUING" else "N/A"
 
 

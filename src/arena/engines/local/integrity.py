@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
 import psutil
 
 from arena.engines.local import supervisor
@@ -152,7 +153,7 @@ def _runs_here(pid: int, job_dir: Path) -> bool:
 def write_record(job_dir: Path, record: dict) -> None:
     """The job's record in its directory, whole or absent."""
     tmp = job_dir / f".{RECORD}.tmp"
-    tmp.write_text(json.dumps(record))
+    tmp.write_bytes(msgspec.json.encode(record))
     os.replace(tmp, job_dir / RECORD)
 
 

@@ -279,7 +279,8 @@ class Tx:
         return None if row is None else (row["namespace"], row["name"])
 
     def count_jobs(self, namespace: str) -> int:
-        return self._x("SELECT COUNT(*) FROM jobs WHERE namespace=?", (namespace,)).fetchone()[0]
+        row = self._x("SELECT n FROM namespace_jobs WHERE namespace=?", (namespace,)).fetchone()
+        return 0 if row is None else row[0]
 
     def insert_job(self, uid: str, namespace: str, name: str, kind: str, spec: str, plan: str, queue: str,
                    priority: int, priority_class: str | None, requested_gpus: int, job_dir: str,
