@@ -1,4 +1,5 @@
-"""The spawner process on its own (no daemon): a forked shim is the shim `python shim.py` would be.
+"""The spawner process on its own (no daemon), starting the native shim or forking the Python one: either is the
+shim `python shim.py` would be (each test runs with both).
 
 It runs the command in the given directory with exactly the given environment, records the exit and the
 log, shows in `ps` as `arena-shim <options> -- <command>`; a missing directory is refused as `Popen` refuses
@@ -21,18 +22,45 @@ import psutil
 import pytest
 
 from arena.engines.local import shim as shimlib
-from arena.engines.local import spawnlink, supervisor
+from arena.engines.local import native, spawnlink, supervisor
 from arena.engines.local.paths import ReplicaFiles
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the spawner forks Linux shims")
 
 
-@pytest.fixture
-def link(tmp_path: Path) -> Iterator[spawnlink.Link]:
+@pytest.fixture(params=["native", "python"])
+def link(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[spawnlink.Link]:
+    """A spawner starting the native shim (posix_spawn), or forking the Python one: the same behaviour."""
+    if request.param == "python":
+        monkeypatch.setenv("ARENA_SHIM", "python")
+    elif native.shim_path() is None:
+        pytest.skip("no C compiler: no native shim")
+    native.shim_path.cache_clear()
     woken: list[int] = []
     lk = spawnlink.Link(tmp_path, lambda: woken.append(1))
     yield lk
     lk.close()
+    native.shim_path.cache_clear()
+
+
+def test_a_native_shim_that_cannot_be_run_sends_the_spawner_down_the_fork_path(tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    gone = tmp_path / "removed-arena-shim"
+    gone.write_text("")
+    gone.chmod(0o755)
+    monkeypatch.setenv("ARENA_SHIM", str(gone))
+    native.shim_path.cache_clear()
+    assert native.shim_path() == gone  # what the spawner is started with
+    lk = spawnlink.Link(tmp_path, lambda: None)
+    try:
+        gone.unlink()  # after the spawner was told of it: as if the cache were cleaned meanwhile
+        for name in ("first", "second"):
+            files = _files(tmp_path, name)
+            lk.spawn(_argv(files, "sh", "-c", f"echo {name}"), {"PATH": os.environ["PATH"]}, str(tmp_path))
+            assert _exit(files)["code"] == 0 and _lines(files) == [name]
+    finally:
+        lk.close()
+        native.shim_path.cache_clear()
 
 
 def _files(tmp_path: Path, name: str) -> ReplicaFiles:

@@ -55,7 +55,8 @@ def canonical(name: str, field: str = "--type") -> str:
 
 
 def get(name: str, field: str = "--type") -> Kind:
-    if str(name).lower() not in aliases() and serving(name):
+    _load()
+    if str(name).lower() not in _LOOKUP and serving(name):
         return import_module("arena.serving.kind").KINDS[name]
     return _load()[canonical(name, field)]
 

@@ -72,9 +72,10 @@ class ReplicaFiles(msgspec.Struct, frozen=True):
 
 @functools.lru_cache(maxsize=4096)  # every reconcile pass looks at each live replica's files
 def _replica_files(job_dir: str, key: str) -> ReplicaFiles:
-    d = Path(job_dir)
-    return ReplicaFiles(d / "status" / f"{key}.pid", d / "status" / f"{key}.exit", d / "logs" / f"{key}.log",
-                        d / "status" / f"{key}.lock")
+    base = job_dir.rstrip("/")  # whole paths, each parsed once: cheaper than eight joins
+    status = f"{base}/status/{key}"
+    return ReplicaFiles(Path(f"{status}.pid"), Path(f"{status}.exit"), Path(f"{base}/logs/{key}.log"),
+                        Path(f"{status}.lock"))
 
 
 def mount_point(mount_path: str, flag: str) -> str:

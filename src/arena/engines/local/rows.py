@@ -114,9 +114,14 @@ def job(row: Any) -> JobRow:
 def replica(row: Any) -> ReplicaRow:
     values = list(row)
     values[5] = bool(values[5])
-    values[6] = json.loads(values[6]) if values[6] else []
-    values[_CPUS] = json.loads(values[_CPUS]) if values[_CPUS] else []
+    values[6] = _ints(values[6])
+    values[_CPUS] = _ints(values[_CPUS])
     return ReplicaRow(*values)
+
+
+def _ints(text: str | None) -> list[int]:
+    """A stored list of GPU or core indices; most are empty, read without the JSON decoder."""
+    return json.loads(text) if text and text != "[]" else []
 
 
 def queue(row: Any) -> QueueRow:

@@ -128,6 +128,8 @@ def _spawn_native(req: dict) -> dict | None:
             NATIVE.clear()
             return None
         return {"error": exc.strerror, "errno": exc.errno or 0}
+    except (ValueError, TypeError) as exc:  # a NUL in argv or environment (the daemon refuses them before)
+        return {"error": str(exc), "errno": errno.EINVAL}
     return {"pid": pid}
 
 
