@@ -119,6 +119,7 @@ class Binder:
             by_job.setdefault(b.job_uid, []).append(b)
         bound: list[tuple[JobRow, JobSpec, list[Bind]]] = []
         for uid, binds in by_job.items():
+            self.repo.step_aside()
             with isolated(self.repo, self.catalog, self.effects, uid):
                 if (done := self.bind(uid, binds, now)) is not None:
                     bound.append(done)

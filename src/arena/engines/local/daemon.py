@@ -67,6 +67,13 @@ def log(text: str) -> None:
 
 
 # ---- answers -----------------------------------------------------------------------------------
+def quick(req: Request) -> bool:
+    """A request a reconcile pass steps aside for (`courtesy`): a job read or a submit, none of which takes the
+    loop's lock."""
+    return req.target.startswith("/v1/jobs") and (req.method == "GET" or (
+        req.method == "POST" and req.target.split("?", 1)[0] == "/v1/jobs"))
+
+
 def status_of(exc: ArenaError) -> int:
     if isinstance(exc, (JobNotFound, QueueNotFound)):
         return 404
@@ -163,6 +170,7 @@ class Server:
     def __init__(self, path: Path, api: Api, limits: arena_config.Limits) -> None:
         self.path = path
         self.api = api
+        self.courtesy = api.repo.courtesy  # quick requests are marked: a reconcile pass steps aside for them
         self.limits = limits
         path.unlink(missing_ok=True)
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -288,7 +296,14 @@ class Server:
         if len(conn.buf) < req.head_end + req.length:
             return
         self.sel.unregister(conn.sock)
-        self.pool.submit(self._serve, conn, req)
+        if quick(req):
+            self.courtesy.begin()
+        try:
+            self.pool.submit(self._serve, conn, req)
+        except RuntimeError:  # the pool is shut down: the daemon is stopping
+            if quick(req):
+                self.courtesy.end()
+            raise
 
     def _refuse(self, conn: Conn, status: int, err: ArenaError, unread: int) -> None:
         """Answer with the error and close. A body still on its way is then read and dropped (never kept), so
@@ -315,12 +330,16 @@ class Server:
     def _serve(self, conn: Conn, req: Request) -> None:
         body = bytes(conn.buf[req.head_end:req.head_end + req.length])
         del conn.buf[:req.head_end + req.length]
-        status, data = answer(self.api, req.method, req.target, body)
         try:
-            conn.sock.sendall(response(status, data, close=not req.keep_alive))
-        except OSError:
-            self._close(conn)
-            return
+            status, data = answer(self.api, req.method, req.target, body)
+            try:
+                conn.sock.sendall(response(status, data, close=not req.keep_alive))
+            except OSError:
+                self._close(conn)
+                return
+        finally:
+            if quick(req):
+                self.courtesy.end()
         if not req.keep_alive or self.stopping.is_set():
             self._close(conn)
             return

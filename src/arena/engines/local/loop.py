@@ -52,6 +52,9 @@ class Reconciler:
         self.wake = threading.Event()
 
     def reconcile(self) -> None:
+        self.repo.courtesy.new_pass()
+        if self.repo.courtesy.pending:  # woken by a submit: its answer goes out first
+            self.repo.courtesy.wait()
         with self.mu, self.repo.batch():  # one commit per pass, and before each start or signal
             now = self.clock.now()
             self.observe(now)
@@ -70,6 +73,7 @@ class Reconciler:
         it (no pid recorded, no shim, no pid file) is started now, or released if its job has ended. A shim
         the store never recorded (the daemon stopped between starting and recording it) is adopted."""
         for live in self.repo.replicas_live():
+            self.repo.step_aside()
             with isolated(self.repo, self.catalog, self.effects, live.replica.job_uid):
                 r = live.replica
                 files = ReplicaFiles.of(live.job_dir, r.key)

@@ -15,6 +15,7 @@ from typing import Any
 
 from arena.engines.local import rows
 from arena.engines.local.clock import Clock
+from arena.engines.local.courtesy import Courtesy
 from arena.engines.local.rows import (
     JOB_COLUMNS,
     REPLICA_COLUMNS,
@@ -43,6 +44,7 @@ class Repo:
     def __init__(self, path: Path, clock: Clock) -> None:
         self.store = Store(path)
         self.clock = clock
+        self.courtesy = Courtesy()  # the daemon's server marks quick requests; a pass steps aside for them
         with self.tx() as tx:
             tx.ensure_default_queue()
 
@@ -66,6 +68,13 @@ class Repo:
     def flush(self) -> None:
         """Commit the batch so far: called before acting outside the store (a process started or signalled)."""
         self.store.flush()
+
+    def step_aside(self) -> None:
+        """Between two jobs of a pass: commit, and let the quick requests in progress finish first (`courtesy`)."""
+        if self.courtesy.pending and self.store.batching():
+            self.store.flush()
+            if not self.store.holding():
+                self.courtesy.wait()
 
     # ---- jobs ---------------------------------------------------------------------------------
     def job(self, uid: str) -> JobRow | None:

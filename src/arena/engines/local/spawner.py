@@ -82,6 +82,7 @@ class Spawner:
         """Record the replicas whose forks were asked for: each one's pid, or why it could not start."""
         pending, self._pending = self._pending, []
         for job, key, in_place, result in pending:
+            self.repo.step_aside()
             with isolated(self.repo, self.catalog, self.effects, job.uid):
                 try:
                     pid, ctime = result()

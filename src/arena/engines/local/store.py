@@ -295,6 +295,14 @@ class Store:
             self.lock.release()
         self._count_changes()
 
+    def batching(self) -> bool:
+        """This thread runs a batch (a reconcile pass)."""
+        return self._batch == threading.get_ident()
+
+    def holding(self) -> bool:
+        """This thread's batch holds the store (a step is open, or it has not committed since its last write)."""
+        return self._held and self.batching()
+
     def checkpoint(self) -> None:
         """Fold the write-ahead log into the database (a clean stop leaves nothing that a lost log could take)."""
         try:
