@@ -225,12 +225,17 @@ class Api:
         plan_text = plans.encode(plan).decode()
         spec_text = msgspec.json.encode(spec).decode()
         try:
+            # Its folders first, outside the store's lock (slow on some filesystems; unique to its uid), removed
+            # below if the job is refused.
+            os.makedirs(f"{job_dir}/logs")
+            os.mkdir(f"{job_dir}/status")
             with self.repo.tx() as tx:
                 found = tx.job_submitted_as(req.key) if req.key is not None else None
                 if found is not None:  # an earlier attempt of this very request created it (a lost answer)
                     if found != (spec.namespace, spec.name):
                         raise InvalidSpec("key", f"this idempotency key created job {found[0]}/{found[1]}, "
                                                  "not this one")
+                    remove_job_dir(job_dir)  # this attempt's folders: the job is the first attempt's
                     return self.get(*found)
                 self.check(spec)
                 if tx.job_exists(spec.namespace, spec.name):
@@ -247,8 +252,6 @@ class Api:
                               [(f"{r.task}-{r.index}", r.task, r.index) for r in plan.replicas], req.key)
                 tx.event(uid, "Created", f"{kinds.get(spec.kind, 'kind').trainer} {spec.name} created",
                          source=f"{spec.kind}/{spec.name}")
-                os.makedirs(f"{job_dir}/logs")  # new: its uid is
-                os.mkdir(f"{job_dir}/status")
                 self._mounts(spec, job_dir)
                 if req.staged_code:
                     staged = Path(req.staged_code)
