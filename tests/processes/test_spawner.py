@@ -233,3 +233,23 @@ def test_many_requests_in_flight_neither_side_blocks(link: spawnlink.Link, tmp_p
     assert len({link.result(t) for t in tickets}) == len(jobs)
     for f in jobs:
         assert _exit(f)["code"] == 0
+
+
+@pytest.mark.parametrize("which", ["native", "python"])
+def test_without_a_spawner_the_daemon_starts_the_shim_itself(which: str, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ARENA_SPAWNER=0`, or a spawner that failed twice: the native shim (or `python shim.py`) started directly."""
+    if which == "python":
+        monkeypatch.setenv("ARENA_SHIM", "python")
+    native.shim_path.cache_clear()
+    try:
+        if which == "native" and native.shim_path() is None:
+            pytest.skip("no C compiler: no native shim")
+        files = _files(tmp_path, which)
+        work = tmp_path / "work"
+        work.mkdir()
+        pid = supervisor._popen_shim(_argv(files, "sh", "-c", "pwd; exit 4"), {"PATH": os.environ["PATH"]}, str(work))
+        assert _exit(files)["code"] == 4 and _lines(files) == [str(work)]
+        assert supervisor.read_pid(files.pid) == pid
+    finally:
+        native.shim_path.cache_clear()
