@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import TypeVar
 
 from arena.cli.parser import add_global, add_output, info
-from arena.spec.duration import short_human
 from arena.views import JobView
 
 T = TypeVar("T")
@@ -72,6 +71,8 @@ def _client(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _duration(v: JobView, now: float) -> str:
+    from arena.spec.duration import short_human
+
     return short_human(v.duration(now)) if v.startTime or v.finishTime else "0s"
 
 

@@ -274,12 +274,7 @@ class KubeServing:
         return jobs
 
     def _one(self, namespace: str, name: str, version: str | None, type_name: str | None) -> Found:
-        from arena.serving.errors import ServingAmbiguous
-
-        jobs = self._find(namespace, name, version, type_name, one=True)
-        if len(jobs) > 1:
-            raise ServingAmbiguous(name, [(f.type.label, f.view.version) for f in jobs])
-        return jobs[0]
+        return self._find(namespace, name, version, type_name, one=True)[0]  # several of them: refused there
 
     def get(self, namespace: str, name: str, version: str | None = None,
             type: str | None = None) -> ServingView:  # noqa: A002

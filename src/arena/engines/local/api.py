@@ -49,12 +49,10 @@ from arena.views import DataView, Event, JobView, NodeView, QueueView
 BUILTIN_PRIORITIES = {"low": -1000, "normal": 0, "high": 1000}
 MAX_BODY = arena_config.Limits.request_bytes  # the default; the daemon bounds bodies by its configured limit
 _KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+LIST_VIEW_SLACK = 1024  # encoded views of deleted jobs kept before `list`'s cache is pruned
 
 
 # ---- request bodies ---------------------------------------------------------------------------
-LIST_VIEW_SLACK = 1024  # encoded views of deleted jobs kept before the cache is pruned
-
-
 class SubmitRequest(msgspec.Struct, forbid_unknown_fields=True):
     plan: LocalPlan
     staged_code: str | None = None  # a directory under $ARENA_HOME/staging holding the synced code
@@ -183,9 +181,10 @@ class Api:
         if mina is not None and not 0 < mina <= spec.total_replicas:
             raise InvalidSpec("--min-available", f"must be between 1 and the number of replicas ({spec.total_replicas})")
 
-    def validate(self, req: SubmitRequest) -> None:
+    def validate(self, req: SubmitRequest, plan_json: bytes) -> None:
         """Everything about a submit that needs no state: the spec as a job file would be checked, the limits,
-        the plan's inputs, and that the plan is the plan of its spec."""
+        the plan's inputs (`plan_json`: the plan encoded, as it is stored), and that the plan is the plan of its
+        spec."""
         plan = req.plan
         spec = plan.spec
         if req.key is not None and not _KEY.match(req.key):
@@ -197,7 +196,7 @@ class Api:
             check_job(spec)
         else:
             jobfile.check(spec)
-        if b"\\u0000" in plans.encode(plan):  # JSON writes NUL so, and only NUL: the walk says where
+        if b"\\u0000" in plan_json:  # JSON writes NUL so, and only NUL: the walk says where
             check_strings(msgspec.to_builtins(plan), "plan")
         cwd = plan.inputs.cwd
         if cwd and not cwd.startswith("/"):
@@ -219,10 +218,11 @@ class Api:
         transaction that inserts it, which the store serialises with every other change."""
         plan = req.plan
         spec = plan.spec
-        self.validate(req)
+        plan_json = plans.encode(plan)
+        self.validate(req, plan_json)
         uid = uuid.uuid4().hex
         job_dir = self.paths.job_dir(spec.namespace, spec.name, uid)
-        plan_text = plans.encode(plan).decode()
+        plan_text = plan_json.decode()
         spec_text = msgspec.json.encode(spec).decode()
         try:
             # Its folders first, outside the store's lock (slow on some filesystems; unique to its uid), removed
@@ -260,15 +260,11 @@ class Api:
                     staged.rename(job_dir / "code")
                 self.catalog.remember(uid, plan)
                 view = self.get(spec.namespace, spec.name)  # read in the transaction: no wait for a pass
-        except OSError as exc:
+        except BaseException as exc:  # nothing half-created
             self.catalog.forget(uid)
             remove_job_dir(job_dir)
-            if is_disk_full(exc):
+            if isinstance(exc, OSError) and is_disk_full(exc):
                 raise DiskFull(str(self.paths.home)) from None
-            raise
-        except BaseException:
-            self.catalog.forget(uid)
-            remove_job_dir(job_dir)
             raise
         faults.crash("submit-committed", self.paths.home)
         try:  # the job's record: proof on disk, for `integrity`, that the store committed this job

@@ -113,6 +113,8 @@ def _check_dir(cwd: str) -> dict | None:
 
 
 NATIVE: list[str] = []  # the native shim's path, while it can be exec'd
+# every signal but KILL and STOP goes back to its default in a native shim
+_SIGNALS = tuple(s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP))
 
 
 def _spawn_native(req: dict) -> dict | None:
@@ -131,9 +133,6 @@ def _spawn_native(req: dict) -> dict | None:
     except (ValueError, TypeError) as exc:  # a NUL in argv or environment (the daemon refuses them before)
         return {"error": str(exc), "errno": errno.EINVAL}
     return {"pid": pid}
-
-
-_SIGNALS = tuple(s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP))
 
 
 def _fork(req: dict, keep: tuple[int, ...]) -> dict:
