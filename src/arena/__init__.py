@@ -5,13 +5,14 @@ that `arena --help` stays fast.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 __version__ = "0.1.0"
 
 __all__ = ["Client", "__version__"]
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (milliseconds of every start)
 if TYPE_CHECKING:
+    from typing import Any
+
     from arena.client import Client
 
 

@@ -1,3 +1,3 @@
-from arena.cli.main import main
+from arena.cli.main import entry
 
-raise SystemExit(main())
+raise SystemExit(entry())

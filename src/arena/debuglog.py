@@ -8,7 +8,10 @@ values and the password part of URLs in anything shown.
 from __future__ import annotations
 
 import sys
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (milliseconds of every start)
+if TYPE_CHECKING:
+    from typing import Any
 
 enabled = False
 MASK = "******"

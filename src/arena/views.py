@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-FINISHED = ("SUCCEEDED", "FAILED")
+from arena.summary import FINISHED, elapsed
 
 
 class Event(msgspec.Struct, frozen=True):
@@ -93,9 +93,7 @@ class JobView(msgspec.Struct, frozen=True):
 
     def duration(self, now: float | None = None) -> float:
         """Seconds from start (or creation while waiting) to finish or now."""
-        start = self.startTime or self.creationTimestamp
-        end = self.finishTime or (now if now is not None else time.time())
-        return max(end - start, 0.0)
+        return elapsed(self.startTime, self.creationTimestamp, self.finishTime, now)
 
 
 class NodeInstance(msgspec.Struct, frozen=True):

@@ -114,6 +114,27 @@ def test_list_and_get_json_are_upstreams_training_job_info(arena: Any) -> None:
     assert instances[0].split()[:6] == ["NAME", "STATUS", "AGE", "IS_CHIEF", "GPU(Requested)", "NODE"]
 
 
+def test_list_prints_from_summaries_and_starts_light(arena: Any) -> None:
+    """The table, -o name and -o wide come from the daemon's summaries: the command loads no msgspec, typing or
+    threading (a third of its start-up), and says what the full views say."""
+    arena.run("submit", "pytorchjob", "--name", "done", "true", check=True)
+    arena.wait_status("done", "SUCCEEDED")
+    running(arena, "live")
+    timed = subprocess.run([sys.executable, "-X", "importtime", "-m", "arena", "list", "-o", "wide"], env=arena.env,
+                           capture_output=True, text=True, timeout=60)
+    assert timed.returncode == 0, timed.stderr
+    loaded = {line.rsplit("|", 1)[-1].strip() for line in timed.stderr.splitlines() if line.startswith("import time:")}
+    assert "arena.summary" in loaded and not loaded & {"msgspec", "typing", "threading", "yaml", "arena.views"}
+    rows = [line.split() for line in timed.stdout.splitlines()]
+    assert rows[0] == ["NAME", "STATUS", "TRAINER", "DURATION", "GPU(Requested)", "GPU(Allocated)", "NODE", "QUEUE",
+                       "PRIORITY", "POSITION", "REASON"]
+    views = {j["name"]: j for j in arena.json("list")}
+    assert [r[0] for r in rows[1:]] == ["live", "done"] == list(views)
+    for r in rows[1:]:
+        assert r[1:3] == [views[r[0]]["status"], "PYTORCHJOB"] and r[4:7] == ["0", "0", "127.0.0.1"]
+    assert arena.run("list", "-o", "name", check=True).stdout == "pytorchjob/live\npytorchjob/done\n"
+
+
 def test_top_node_gpu_mode(arena: Any) -> None:
     arena.env["ARENA_LOCAL_CAPACITY"] = "cpu=8,memory=16Gi,nvidia.com/gpu=2"
     (node,) = arena.json("top", "node", "-m", "e")

@@ -8,9 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 import msgspec
 import pytest
 
-from arena.engines.local import api
 from arena.engines.local.api import SubmitRequest
-from arena.spec import pytorchjob
+from arena.engines.local.listing import Listing
+from arena.errors import JobExists
+from arena.spec import pytorchjob, tfjob
 from arena.views import JobView
 
 from .fakes import Engine, engine  # noqa: F401 - the fixture
@@ -36,8 +37,7 @@ def test_concurrent_submits_with_one_key_make_one_job(engine: Engine) -> None:
     assert [j.name for j in engine.api.list("default")] == ["once"]
 
 
-def test_the_cached_list_says_what_the_store_says(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(api, "LIST_VIEW_SLACK", 0)
+def test_the_cached_list_says_what_the_store_says(engine: Engine) -> None:
     def listed() -> list[JobView]:
         return msgspec.json.decode(engine.api.list_encoded("default"), type=list[JobView])
 
@@ -51,4 +51,59 @@ def test_the_cached_list_says_what_the_store_says(engine: Engine, monkeypatch: p
     assert listed() == engine.api.list("default")
     engine.api.delete("default", "j3")
     assert [j.name for j in listed()] == [j.name for j in engine.api.list("default")] and len(listed()) == 4
-    assert len(engine.api._list_views) == 4  # the deleted job's view is let go
+    assert len(engine.api.listing.entries) == 4  # the deleted job's entry is let go
+
+
+def _fresh(engine: Engine, namespace: str | None, kind: str | None, summary: bool) -> bytes:
+    """What a list that reads every row now answers (the daemon's first list does)."""
+    return Listing(engine.api.repo, engine.api.listing.listed).encoded(namespace, kind, summary)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_list_kept_from_touched_jobs_equals_one_read_afresh(engine: Engine, seed: int) -> None:
+    """Submits in two namespaces and two kinds, GPU jobs binding and freeing GPUs (the GPU column comes from
+    the replicas), exits, failures, deletes and a refused submit, in a random order: after every step the
+    list kept up to date from the touched jobs says what a list read afresh says, in every filter."""
+    import random
+
+    rng = random.Random(seed)
+    names: list[tuple[str, str]] = []
+    for step in range(40):
+        op = rng.random()
+        if op < 0.4 or not names:
+            ns, name = rng.choice(["default", "team"]), f"j{step}"
+            build = rng.choice([pytorchjob.build, tfjob.build])
+            engine.submit(build(name=name, namespace=ns, command="true", gpus=rng.choice([0, 1, 2])))
+            names.append((ns, name))
+        elif op < 0.55:
+            ns, name = names.pop(rng.randrange(len(names)))
+            engine.api.delete(ns, name)
+        elif op < 0.65:
+            ns, name = rng.choice(names)
+            with pytest.raises(JobExists):  # refused: its transaction is rolled back, notes included
+                engine.submit(pytorchjob.build(name=name, namespace=ns, command="true"))
+        else:
+            running = [s for s in engine.procs.started if s.alive]
+            if running:
+                s = rng.choice(running)
+                engine.procs._end(s, rng.choice([0, 1]))
+        engine.reconcile()
+        for namespace in (None, "default", "team"):
+            for kind in (None, "pytorchjob", "tfjob"):
+                for summary in (False, True):
+                    assert engine.api.list_encoded(namespace, kind, summary) == _fresh(engine, namespace, kind, summary)
+    assert any(v.allocatedGPUs for v in engine.api.list(None)) or seed  # GPUs were held at some point
+
+
+def test_a_replica_alone_changing_notes_its_job_and_a_rolled_back_change_notes_nothing(engine: Engine) -> None:
+    view = engine.submit(pytorchjob.build(name="g", command="true", gpus=1))
+    repo = engine.api.repo
+    repo.jobs_touched()
+    with repo.tx() as tx:  # only the replica's row: its GPUs are the job's GPU(Allocated)
+        tx.bind_replica(view.uuid, "master-0", [3], 0, engine.clock.now())
+    assert repo.jobs_touched() == [view.uuid]
+    assert repo.jobs_touched() == []  # forgotten once read
+    with pytest.raises(RuntimeError), repo.tx() as tx:
+        tx.job_waiting(view.uuid, "", 7)
+        raise RuntimeError("refused")
+    assert repo.jobs_touched() == []

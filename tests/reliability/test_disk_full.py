@@ -23,7 +23,7 @@ def _mount(path: Path) -> None:
 
 def _fill(job_dir: Path) -> None:
     """Fill the disk with a file inside a finished job's folder (deleting that job frees it)."""
-    with open(job_dir / "filler", "wb") as f:
+    with open(job_dir / "filler", "wb", buffering=0) as f:  # unbuffered: nothing left to fail at close
         try:
             while True:
                 f.write(b"\0" * 65536)

@@ -11,6 +11,7 @@ import pytest
 
 from arena import config
 from arena.errors import InvalidSpec
+from arena.limits import Limits
 from arena.spec import pytorchjob
 
 from .raw import error_line, exchange, job_count, plan_body, request
@@ -124,7 +125,7 @@ def test_idle_connections_hold_no_thread(arena):
 def test_limits_in_the_config_file_are_checked_and_named():
     limits = config.limits({"limits": {"log_bytes_per_replica": "1Mi", "request_bytes": 2048}})
     assert (limits.log_bytes_per_replica, limits.request_bytes) == (2**20, 2048)
-    assert config.limits({}).log_bytes_per_replica == config.Limits().log_bytes_per_replica
+    assert config.limits({}).log_bytes_per_replica == Limits().log_bytes_per_replica
     with pytest.raises(InvalidSpec, match="limits.replica_per_job"):
         config.limits({"limits": {"replica_per_job": 3}})
     with pytest.raises(InvalidSpec, match="limits.workers .*1 or more"):

@@ -13,7 +13,10 @@ the standard library's `sys`: this runs on every command's start.
 from __future__ import annotations
 
 import sys
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (milliseconds of every start)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class GlobalFlag:

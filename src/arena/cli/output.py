@@ -3,30 +3,30 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TextIO
+from itertools import repeat
 
-import msgspec
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (milliseconds of every start)
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], out: TextIO | None = None, indent: str = "",
           underline: bool = False) -> None:
     """kubectl-style columns: left aligned, padded to the widest cell, three spaces apart."""
-    out = out or sys.stdout
-    data = [[c if type(c) is str else str(c) for c in r] for r in rows]
-    all_rows = [list(headers)] + ([["-" * len(h) for h in headers]] if underline else []) + data
-    widths = [max(map(len, column)) for column in zip(*all_rows)]
-    line = indent + "   ".join(f"{{:<{w}}}" for w in widths)  # one format per row: a list of thousands of jobs
-    out.write("\n".join([line.format(*r).rstrip() for r in all_rows]) + "\n")
+    rows = list(rows)
+    columns(headers, list(zip(*rows)) if rows else [() for _ in headers], out, indent, underline)
 
 
-def node_column(job: Any) -> str:
-    """The NODE column of `list` and `top job`, upstream's: the node IP of the chief instance, N/A when it has
-    none yet; locally the machine's loopback once the job is admitted (a list carries no instances there)."""
-    if job.instances:  # a list carries none: thousands of rows go straight to the last line
-        chief = next((i for i in job.instances if i.chief), None)
-        if chief is not None and chief.nodeIP:
-            return chief.nodeIP
-    return "127.0.0.1" if job.engine == "local" and job.status != "QUEUING" else "N/A"
+def columns(headers: Sequence[str], cols: Sequence[Sequence[Any]], out: TextIO | None = None, indent: str = "",
+            underline: bool = False) -> None:
+    """`table` given its columns: every step is one C-level pass over a column (`map`, `zip`, `join`), so that a
+    list of thousands of jobs prints in milliseconds."""
+    texts = [[h, *(["-" * len(h)] if underline else []), *map(str, col)] for h, col in zip(headers, cols)]
+    padded = [list(map(str.ljust, col, repeat(max(map(len, col))))) for col in texts[:-1]] + texts[-1:]
+    lines: Iterable[str] = map("   ".join, zip(*padded))
+    if indent:
+        lines = (indent + line for line in lines)
+    (out or sys.stdout).write("\n".join(map(str.rstrip, lines)) + "\n")
 
 
 def emit(obj: Any, fmt: str | None, name: Callable[[Any], str] | None = None, out: TextIO | None = None) -> bool:
@@ -45,6 +45,8 @@ def emit(obj: Any, fmt: str | None, name: Callable[[Any], str] | None = None, ou
 
 
 def dump(obj: Any, fmt: str, out: TextIO | None = None) -> None:
+    import msgspec
+
     out = out or sys.stdout
     data = msgspec.to_builtins(obj)
     if fmt == "json":

@@ -4,7 +4,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import NoReturn
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (milliseconds of every start)
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 
 # The command line being parsed, when known: lets a command build only the subparser it needs.

@@ -184,8 +184,8 @@ def run_job(args: argparse.Namespace) -> int:
     """Upstream's `top job`: every job's GPUs (requested, allocated) or one job's per instance, with the
     live figures of each GPU (NVML locally, Prometheus on a cluster; N/A without)."""
     from arena.cli.context import client_for
-    from arena.cli.jobs import _duration, _fmt_time, emit_jobs, gpu_metrics
-    from arena.cli.output import node_column, table
+    from arena.cli.jobs import _duration, _fmt_time, _kind_name, emit_jobs, gpu_metrics, summary_columns
+    from arena.cli.output import columns, emit, table
 
     client = client_for(args)
     now = time.time()
@@ -220,16 +220,18 @@ def run_job(args: argparse.Namespace) -> int:
                "GPU_MEMORY(Used/Total)"], rows, indent="  ")
         print(f"\nGPUs:\n  Allocated/Requested GPUs of Job: {view.allocatedGPUs}/{view.requestGPUs}")
         return 0
-    jobs = sorted(client.list(all_namespaces=args.all_namespaces, kind=_kind(args)), key=lambda j: -j.requestGPUs)
-    if emit_jobs(jobs, args.output):
+    if args.output in ("json", "yaml"):
+        views = client.list(all_namespaces=args.all_namespaces, kind=_kind(args))
+        emit_jobs(sorted(views, key=lambda j: -j.requestGPUs), args.output)
+        return 0
+    jobs = sorted(client.list_summaries(all_namespaces=args.all_namespaces, kind=_kind(args)),
+                  key=lambda j: -j.requestGPUs)
+    if emit(jobs, args.output, name=_kind_name):
         return 0
     headers = ["NAME", "STATUS", "TRAINER", "AGE", "GPU(Requested)", "GPU(Allocated)", "NODE"]
-    rows = [[j.name, j.status, j.trainer, _duration(j, now), j.requestGPUs, j.allocatedGPUs, node_column(j)]
-            for j in jobs]
     if args.all_namespaces:
         headers.insert(0, "NAMESPACE")
-        rows = [[j.namespace, *r] for j, r in zip(jobs, rows)]
-    table(headers, rows)
+    columns(headers, summary_columns(jobs, now, args.all_namespaces))
     # Upstream's totals (`displayWithNoMetric`) sum RUNNING jobs only, both figures: a pending job's request is
     # not GPUs in use, and scripts read this line as the GPUs the namespace holds.
     running = [j for j in jobs if j.status == "RUNNING"]

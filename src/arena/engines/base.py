@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:  # annotations only: keep CLI start-up light
     from arena.serving.base import Serving
     from arena.spec.job import JobSpec
+    from arena.summary import JobSummary
     from arena.views import DataView, Event, GpuMetrics, JobView, NodeView, QueueView, UserView
 
 
@@ -44,6 +45,10 @@ class Engine(Protocol):
 
     # ---- jobs -----------------------------------------------------------------------------
     def list(self, namespace: str | None, kind: str | None = None) -> list[JobView]: ...
+
+    def list_summaries(self, namespace: str | None, kind: str | None = None) -> list[JobSummary]:
+        """`list` as its table shows it: one `JobSummary` per job, cheap to fetch and to decode."""
+        ...
 
     def get(self, namespace: str, name: str, kind: str | None = None, events: bool = True,
             with_spec: bool = False) -> JobView: ...

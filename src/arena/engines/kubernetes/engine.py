@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from arena.engines.base import Plan
     from arena.engines.kubernetes import discovery, isolation, models
     from arena.engines.kubernetes.api import Api
+    from arena.summary import JobSummary
 
 # The API client and the readers are imported by the methods that use them, so that creating the
 # engine and planning a job (`--dry-run`) cost the CLI's start-up nothing beyond the planner.
@@ -345,6 +346,12 @@ class KubernetesEngine:
     def list(self, namespace: str | None, kind: str | None = None) -> list[JobView]:
         """Jobs in `namespace` (None: all), newest first; kinds whose CRD is absent are skipped."""
         return [view for _, view in self._collect(namespace, kind)]
+
+    def list_summaries(self, namespace: str | None, kind: str | None = None) -> list[JobSummary]:
+        """The list's rows: here the same objects are read either way (the cost is the API server's)."""
+        from arena.summary import summarize
+
+        return [summarize(view) for view in self.list(namespace, kind)]
 
     def _find(self, namespace: str, name: str, kind: str | None,
               owned: bool = True) -> list[tuple[str, str, dict[str, Any]]]:

@@ -2,7 +2,7 @@
 
 `route` maps `METHOD /v1/...` onto the operations of `Api`. Nothing a client sends is trusted: a body is
 decoded into its struct (unknown or ill-typed fields are refused), a submitted spec passes the very checks a
-job file and the flags get (`spec.jobfile.check`) and the configured limits (`config.Limits`), a submitted
+job file and the flags get (`spec.jobfile.check`) and the configured limits (`limits.Limits`), a submitted
 plan must be the plan of its own spec (the daemon plans it again, with the same pure planner), and
 submit-time checks that need the engine's state (queue, priority, capacity, data volumes) run here, before
 anything is created. Whatever is refused is an `InvalidSpec` (HTTP 400, one line) and leaves nothing behind.
@@ -31,6 +31,7 @@ from arena.engines.local.binder import Binder
 from arena.engines.local.catalog import Catalog
 from arena.engines.local.clock import Clock
 from arena.engines.local.effects import Effects
+from arena.engines.local.listing import Listing
 from arena.engines.local.loop import Reconciler
 from arena.engines.local.node import Capacity, nvml_gpus
 from arena.engines.local.paths import Paths, mount_link, remove_job_dir
@@ -41,15 +42,15 @@ from arena.engines.local.scheduler import queue_report
 from arena.engines.local.store import is_disk_full
 from arena.engines.local.supervisor import TERM, Processes
 from arena.errors import ArenaError, DiskFull, InvalidSpec, JobExists, JobNotFound, QueueNotFound
+from arena.limits import Limits
 from arena.spec import duration, jobfile, quantity
 from arena.spec.job import JobSpec
 from arena.spec.names import check_dns_label
 from arena.views import DataView, Event, JobView, NodeView, QueueView
 
 BUILTIN_PRIORITIES = {"low": -1000, "normal": 0, "high": 1000}
-MAX_BODY = arena_config.Limits.request_bytes  # the default; the daemon bounds bodies by its configured limit
+MAX_BODY = Limits.request_bytes  # the default; the daemon bounds bodies by its configured limit
 _KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-LIST_VIEW_SLACK = 1024  # encoded views of deleted jobs kept before `list`'s cache is pruned
 
 
 # ---- request bodies ---------------------------------------------------------------------------
@@ -89,7 +90,7 @@ class PruneRequest(msgspec.Struct, forbid_unknown_fields=True):
 def decode(body: bytes, type_: type[Any], limit: int = MAX_BODY) -> Any:
     if len(body) > limit:
         raise InvalidSpec("request", f"body of {len(body)} bytes exceeds the limit of {limit} "
-                                     f"({arena_config.Limits().key('request_bytes')})")
+                                     f"({Limits().key('request_bytes')})")
     try:
         return msgspec.json.decode(body or b"{}", type=type_)
     except msgspec.ValidationError as exc:
@@ -143,9 +144,7 @@ class Api:
         self.started = clock.now()
         self.config_path = paths.home / "config"
         self.limits = arena_config.limits(config, self.config_path)
-        self._list_cache: dict[tuple[str | None, str | None], tuple[int, bytes]] = {}
-        # uid -> (hash of its stored row and GPUs, its encoded view in `list`): re-encoded when the row changes
-        self._list_views: dict[str, tuple[int, bytes]] = {}
+        self.listing = Listing(repo, lambda raw: _listed(rows.job(raw[:-1]), raw[-1]))
         self.priorities = dict(BUILTIN_PRIORITIES)
         for name, value in (config.get("priority_classes") or {}).items():
             self.priorities[str(name)] = int(value)
@@ -297,35 +296,10 @@ class Api:
         kind = kinds.canonical(kind) if kind else None
         return [v for row, alloc in self.repo.jobs_listed(namespace, kind) if (v := _listed(row, alloc)) is not None]
 
-    def list_encoded(self, namespace: str | None, kind: str | None = None) -> bytes:
-        """`list` as JSON, cached until the store changes (durations are computed by the reader)."""
-        key = (namespace, kind)
-        hit = self._list_cache.get(key)
-        if hit is not None and hit[0] == self.repo.changes:
-            return hit[1]
-        changes = self.repo.changes
-        kind = kinds.canonical(kind) if kind else None
-        parts = []
-        views = self._list_views
-        listed = self.repo.jobs_listed_raw(namespace, kind)
-        for raw in listed:
-            uid, digest = raw[0], hash(raw)
-            seen = views.get(uid)
-            if seen is not None and seen[0] == digest:
-                part = seen[1]
-            else:  # a job that changed since the last list (or is new): its view afresh
-                view = _listed(rows.job(raw[:-1]), raw[-1])
-                part = b"" if view is None else msgspec.json.encode(view)
-                views[uid] = (digest, part)
-            if part:
-                parts.append(part)
-        if len(views) > len(listed) + LIST_VIEW_SLACK:  # jobs deleted since: let their views go
-            self._list_views = {raw[0]: views[raw[0]] for raw in listed}
-        data = b"[" + b",".join(parts) + b"]"
-        if len(self._list_cache) > 64:
-            self._list_cache.clear()
-        self._list_cache[key] = (changes, data)
-        return data
+    def list_encoded(self, namespace: str | None, kind: str | None = None, summary: bool = False) -> bytes:
+        """`list` as JSON (durations are computed by the reader). With `summary`, the jobs' `JobSummary`s, what
+        `arena list` prints (`arena.summary.from_wire` reads them); see `listing.Listing`."""
+        return self.listing.encoded(namespace, kinds.canonical(kind) if kind else None, summary)
 
     def get(self, namespace: str, name: str, kind: str | None = None, events: bool = True,
             with_spec: bool = False) -> JobView:
@@ -526,7 +500,10 @@ def route(api: Api, method: str, parts: list[str], q: dict[str, str], body: byte
         return api.submit(decode(body, SubmitRequest, api.limits.request_bytes))
     if parts == ["jobs"] and method == "GET":
         ns = None if q.get("all") == "1" else q.get("namespace", "default")
-        return Encoded(api.list_encoded(ns, kind))
+        view = q.get("view", "full")
+        if view not in ("full", "summary"):
+            raise InvalidSpec("view", f"{view!r} must be full or summary")
+        return Encoded(api.list_encoded(ns, kind, summary=view == "summary"))
     if len(parts) in (3, 4) and parts[0] == "jobs":
         ns, name = parts[1], parts[2]
         if len(parts) == 4 and parts[3] == "events" and method == "GET":

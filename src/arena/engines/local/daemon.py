@@ -46,6 +46,7 @@ from arena.engines.local.paths import Paths
 from arena.engines.local.store import is_disk_full
 from arena.errors import ArenaError, DiskFull, InvalidSpec, JobNotFound, NotOwner, QueueNotFound, StoreDamaged, \
     to_payload
+from arena.limits import Limits
 
 PR_SET_CHILD_SUBREAPER = 36
 TICK = 0.25  # seconds between reconciles when nothing wakes the loop
@@ -167,7 +168,7 @@ def parse_head(buf: bytearray, end: int) -> Request:
 class Server:
     """The API socket: one I/O thread (accept, read whole requests) and a bounded pool of workers."""
 
-    def __init__(self, path: Path, api: Api, limits: arena_config.Limits) -> None:
+    def __init__(self, path: Path, api: Api, limits: Limits) -> None:
         self.path = path
         self.api = api
         self.courtesy = api.repo.courtesy  # quick requests are marked: a reconcile pass steps aside for them
@@ -443,7 +444,7 @@ def _become_subreaper() -> None:
         pass
 
 
-def _open(paths: Paths) -> tuple[Core, arena_config.Limits]:
+def _open(paths: Paths) -> tuple[Core, Limits]:
     """The checked store and the engine on it; StoreDamaged (or another ArenaError) when it must not serve."""
     cfg = arena_config.load(paths.home / "config")
     limits = arena_config.limits(cfg, paths.home / "config")

@@ -9,16 +9,18 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from arena.engines.local.transport import Transport
-from arena.views import DataView, Event, JobView, NodeView, QueueView
 
-if TYPE_CHECKING:  # annotations only: keep CLI start-up light
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (milliseconds of every start)
+if TYPE_CHECKING:  # annotations only: keep CLI start-up light (the views load msgspec: `list_summaries` needs none)
+    from typing import Any
+
     from arena.engines.local.plan import LocalPlan
     from arena.spec.job import JobSpec
-    from arena.views import Instance
+    from arena.summary import JobSummary
+    from arena.views import DataView, Event, Instance, JobView, NodeView, QueueView
 
 QUEUE_FIELDS = ("weight", "capability", "guarantee", "reclaimable", "state", "kueue")
 
@@ -71,6 +73,8 @@ class LocalEngine:
                     raise DiskFull(str(self.home)) from None
                 raise
             body["staged_code"] = str(staged)
+        from arena.views import JobView
+
         try:
             return self.transport.request("POST", "/v1/jobs", body, type=JobView)
         finally:
@@ -84,10 +88,21 @@ class LocalEngine:
 
     # ---- jobs ---------------------------------------------------------------------------------
     def list(self, namespace: str | None, kind: str | None = None) -> list[JobView]:
+        from arena.views import JobView
+
+        return self.transport.request("GET", self._list_path(namespace, kind), type=list[JobView])
+
+    def list_summaries(self, namespace: str | None, kind: str | None = None) -> list[JobSummary]:
+        """The daemon's rows as JSON arrays, decoded by the standard library: no view, no msgspec."""
+        from arena import summary
+
+        return summary.from_wire(self.transport.request("GET", self._list_path(namespace, kind, view="summary")))
+
+    def _list_path(self, namespace: str | None, kind: str | None, **extra: str) -> str:
         q = {"all": "1"} if namespace is None else {"namespace": namespace}
         if kind:
             q["kind"] = _kind(kind)  # type: ignore[assignment]
-        return self.transport.request("GET", f"/v1/jobs?{urlencode(q)}", type=list[JobView])
+        return f"/v1/jobs?{urlencode({**q, **extra})}"
 
     def _job_path(self, namespace: str, name: str, suffix: str = "", **query: str | None) -> str:
         q = urlencode({k: v for k, v in query.items() if v is not None})
@@ -97,17 +112,23 @@ class LocalEngine:
             with_spec: bool = False) -> JobView:
         path = self._job_path(namespace, name, kind=_kind(kind), events="1" if events else "0",
                               spec="1" if with_spec else "0")
+        from arena.views import JobView
+
         return self.transport.request("GET", path, type=JobView)
 
     def delete(self, namespace: str, name: str, kind: str | None = None) -> None:
         self.transport.request("DELETE", self._job_path(namespace, name, kind=_kind(kind)))
 
     def events(self, namespace: str, name: str, kind: str | None = None) -> list[Event]:
+        from arena.views import Event
+
         return self.transport.request("GET", self._job_path(namespace, name, "/events", kind=_kind(kind)),
                                       type=list[Event])
 
     def prune(self, since_seconds: float, namespace: str | None, kind: str | None = None) -> list[JobView]:
         body = {"since": since_seconds, "all": namespace is None, "namespace": namespace, "kind": _kind(kind)}
+        from arena.views import JobView
+
         return self.transport.request("POST", "/v1/prune", body, type=list[JobView])
 
     def logs(self, namespace: str, name: str, kind: str | None = None, instance: str | None = None,
@@ -166,6 +187,8 @@ class LocalEngine:
 
     # ---- queues -------------------------------------------------------------------------------
     def queues(self, name: str | None = None) -> list[QueueView]:
+        from arena.views import QueueView
+
         path = "/v1/queues" if name is None else f"/v1/queues/{quote(name, safe='')}"
         return self.transport.request("GET", path, type=list[QueueView])
 
@@ -180,10 +203,14 @@ class LocalEngine:
                         "open": ("POST", f"/v1/queues/{quote(name, safe='')}/open"),
                         "close": ("POST", f"/v1/queues/{quote(name, safe='')}/close")}[op]
         body = {"name": name, **{k: v for k, v in fields.items() if v is not None}}
+        from arena.views import QueueView
+
         return self.transport.request(method, path, body, type=list[QueueView])
 
     # ---- nodes and data -----------------------------------------------------------------------
     def node(self) -> NodeView:
+        from arena.views import NodeView
+
         return self.transport.request("GET", "/v1/node", type=NodeView)
 
     def nodes(self, names: Sequence[str] = ()) -> list[NodeView]:
@@ -194,6 +221,8 @@ class LocalEngine:
     def data(self, op: str = "list", name: str = "", path: str = "", description: str = "",
              namespace: str | None = None) -> list[DataView]:
         """Named directories, shared by every namespace on this machine (`namespace` selects nothing here)."""
+        from arena.views import DataView
+
         if op == "create":
             body = {"name": name, "path": path, "description": description}
             return self.transport.request("POST", "/v1/data", body, type=list[DataView])

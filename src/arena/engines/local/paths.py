@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import functools
 import posixpath
+from collections import namedtuple
 from pathlib import Path
-
-import msgspec
 
 from arena.errors import InvalidSpec
 
 
-class Paths(msgspec.Struct, frozen=True):
+class Paths(namedtuple("Paths", "home")):
+    """Named tuples, not msgspec structs: every command reads these, and msgspec is a third of a short
+    command's start-up."""
+
+    __slots__ = ()
     home: Path
 
     @property
@@ -56,10 +59,11 @@ def remove_job_dir(job_dir: str | Path) -> None:
             break
 
 
-class ReplicaFiles(msgspec.Struct, frozen=True):
+class ReplicaFiles(namedtuple("ReplicaFiles", "pid exit log lock")):
     """Where a replica's shim writes its pid and exit status, the lock it holds while it runs, and where
     its output goes."""
 
+    __slots__ = ()
     pid: Path
     exit: Path
     log: Path

@@ -40,6 +40,10 @@ def _in(states: Iterable[str]) -> str:
     return "(" + ",".join(f"'{s}'" for s in states) + ")"
 
 
+_LISTED = (f"SELECT {_J_LISTED}, (SELECT COALESCE(SUM(json_array_length(r.gpus)),0) FROM replicas r WHERE"
+           f" r.job_uid=j.uid AND r.bound=1 AND r.state IN {_in(RUNNING)}) AS alloc FROM jobs j")
+
+
 class Repo:
     def __init__(self, path: Path, clock: Clock) -> None:
         self.store = Store(path)
@@ -90,16 +94,28 @@ class Repo:
         return [(rows.job(r[:-1]), r[-1]) for r in self.jobs_listed_raw(namespace, kind)]
 
     def jobs_listed_raw(self, namespace: str | None, kind: str | None) -> list[tuple]:
-        """`jobs_listed` as plain tuples (the job's columns, uid first, then the GPUs): hashable, so that a cache
-        of encoded views can tell a changed job from an unchanged one. The spec is left out (read as ''): a list
-        does not show it, and reading and hashing every job's spec made most of a list's cost."""
-        sql = (f"SELECT {_J_LISTED}, (SELECT COALESCE(SUM(json_array_length(r.gpus)),0) FROM replicas r WHERE"
-               f" r.job_uid=j.uid AND r.bound=1 AND r.state IN {_in(RUNNING)}) AS alloc FROM jobs j")
+        """`jobs_listed` as plain tuples (the job's columns, uid first, then the GPUs). The spec is left out
+        (read as ''): a list does not show it."""
         where, params = _filters(namespace, kind)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY j.created DESC"
+        sql = _LISTED + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY j.created DESC, j.uid DESC"
         return [tuple(r) for r in self.store.query(sql, tuple(params))]
+
+    def jobs_listed_raw_of(self, uids: list[str]) -> list[tuple]:
+        """`jobs_listed_raw` of these jobs (those that still exist), in no particular order."""
+        out: list[tuple] = []
+        for i in range(0, len(uids), 500):
+            chunk = uids[i:i + 500]
+            out += [tuple(r) for r in self.store.query(f"{_LISTED} WHERE j.uid IN ({','.join('?' * len(chunk))})",
+                                                       tuple(chunk))]
+        return out
+
+    def jobs_touched(self) -> list[str]:
+        """The jobs written since the last call (`store.TOUCHED`), forgotten as they are returned."""
+        with self.store.lock:
+            uids = [r[0] for r in self.store.query("SELECT uid FROM temp.touched")]
+            if uids:
+                self.store.query("DELETE FROM temp.touched")
+        return uids
 
     def jobs_prunable(self, cutoff: float, namespace: str | None, kind: str | None) -> list[JobRow]:
         """Finished (succeeded or failed) at or before `cutoff`."""
@@ -144,7 +160,8 @@ class Repo:
 
     def plan_source(self, uid: str) -> tuple[str, str, str] | None:
         """(plan JSON, spec JSON, base env JSON): the plan, or what re-plans a job stored before plans."""
-        row = self.store.one("SELECT plan, spec, base_env FROM jobs WHERE uid=?", (uid,))
+        row = self.store.one("SELECT COALESCE(p.plan, j.plan) AS plan, j.spec, j.base_env FROM jobs j"
+                             " LEFT JOIN plans p ON p.job_uid=j.uid WHERE j.uid=?", (uid,))
         return None if row is None else (row["plan"], row["spec"], row["base_env"])
 
     # ---- replicas -----------------------------------------------------------------------------
@@ -296,10 +313,11 @@ class Tx:
                    deadline_s: float | None, replicas: list[tuple[str, str, int]], submit_key: str | None = None) -> None:
         """A new job, QUEUING/Created, with its replicas (key, task, index), all Pending."""
         now = self.clock.now()
-        self._x("INSERT INTO jobs(uid, namespace, name, kind, spec, plan, status, phase, queue, priority, priority_class,"
-                " created, requested_gpus, job_dir, deadline_s, submit_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (uid, namespace, name, kind, spec, plan, "QUEUING", "Created", queue, priority, priority_class, now,
+        self._x("INSERT INTO jobs(uid, namespace, name, kind, spec, status, phase, queue, priority, priority_class,"
+                " created, requested_gpus, job_dir, deadline_s, submit_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (uid, namespace, name, kind, spec, "QUEUING", "Created", queue, priority, priority_class, now,
                  requested_gpus, job_dir, deadline_s, submit_key))
+        self._x("INSERT INTO plans(job_uid, plan) VALUES (?,?)", (uid, plan))
         self.db.executemany("INSERT INTO replicas(job_uid, key, task, idx) VALUES (?,?,?,?)",
                             [(uid, key, task, idx) for key, task, idx in replicas])
         self._x("INSERT INTO transitions(job_uid, ts, phase, reason) VALUES (?,?,?,?)", (uid, now, "Created", "submitted"))

@@ -86,6 +86,10 @@ CREATE TABLE IF NOT EXISTS replicas (
     PRIMARY KEY (job_uid, key)
 );
 CREATE INDEX IF NOT EXISTS replicas_state ON replicas(state);
+CREATE TABLE IF NOT EXISTS plans (
+    job_uid TEXT PRIMARY KEY REFERENCES jobs(uid) ON DELETE CASCADE,
+    plan TEXT NOT NULL
+);
 CREATE INDEX IF NOT EXISTS replicas_bound ON replicas(bound) WHERE bound=1;
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -137,6 +141,31 @@ COUNTS = (
 )
 
 
+# Which jobs changed, for the daemon's list (`listing.py`): a note per job whose row, or whose replicas' GPUs and
+# states, any statement on this connection wrote. Temporary (this connection's, in memory, never on disk); the
+# notes are part of the writer's transaction, so a rolled-back change leaves none.
+TOUCHED = (
+    "PRAGMA temp_store=MEMORY",
+    "CREATE TEMP TABLE IF NOT EXISTS touched (uid TEXT PRIMARY KEY) WITHOUT ROWID",
+    *(f"CREATE TEMP TRIGGER IF NOT EXISTS touched_{name} AFTER {event} BEGIN"
+      f" INSERT OR IGNORE INTO touched(uid) VALUES ({uid}); END" for name, event, uid in (
+          ("jobs_insert", "INSERT ON main.jobs", "NEW.uid"),
+          ("jobs_update", "UPDATE ON main.jobs", "NEW.uid"),
+          ("jobs_delete", "DELETE ON main.jobs", "OLD.uid"),
+          ("replicas_insert", "INSERT ON main.replicas", "NEW.job_uid"),
+          ("replicas_update", "UPDATE OF bound, state, gpus ON main.replicas", "NEW.job_uid"),
+          ("replicas_delete", "DELETE ON main.replicas", "OLD.job_uid"))),
+)
+# Version 1 keeps each job's plan (a kilobyte or two: every replica's argv and environment) in `plans`, apart from
+# its row: a job row of a few hundred bytes packs a dozen to a page instead of two, so that reading and updating
+# jobs touches a fifth of the pages. Stores made before it have their plans moved there once (`jobs.plan` stays,
+# empty).
+PLANS_APART = (
+    "INSERT OR IGNORE INTO plans(job_uid, plan) SELECT uid, plan FROM jobs WHERE plan != ''",
+    "UPDATE jobs SET plan='' WHERE plan != ''",
+    "PRAGMA user_version=1",
+)
+
 BATCH_HOLD = 0.02  # seconds a pass's transaction may keep readers waiting before it commits what it has
 
 
@@ -156,6 +185,8 @@ class Store:
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._migrate()
+        for st in TOUCHED:
+            self._conn.execute(st)
         self.lock = threading.RLock()
         self._seen_total = -1
         self.changes = 0  # bumped by every committed transaction that changed something: cached reads compare it
@@ -180,15 +211,21 @@ class Store:
         for st in statements:
             if not st.startswith("CREATE TABLE"):
                 self._conn.execute(st)
+        if self._conn.execute("PRAGMA user_version").fetchone()[0] < 1:
+            self._whole(PLANS_APART)
         if self._conn.execute("SELECT 1 FROM sqlite_master WHERE name='namespace_jobs'").fetchone() is None:
-            self._conn.execute("BEGIN IMMEDIATE")  # the counts and what keeps them, whole or not at all
-            try:
-                for st in COUNTS:
-                    self._conn.execute(st)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+            self._whole(COUNTS)
+
+    def _whole(self, statements: tuple[str, ...]) -> None:
+        """A migration: whole or not at all."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            for st in statements:
+                self._conn.execute(st)
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         with self.lock:

@@ -17,13 +17,16 @@ import json
 import os
 import socket
 import sys
-import threading
 import time
+from _thread import _local as thread_local  # what `threading.local` is: the threading module costs ms to load
 from pathlib import Path
-from typing import Any
 
 from arena.engines.local.paths import Paths
 from arena.errors import DaemonError, JobNotFound, from_payload
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (milliseconds of every start)
+if TYPE_CHECKING:
+    from typing import Any
 
 RETRIES = 3  # new connections tried at least, after one is lost mid-call
 RETRY_WINDOW = 30.0  # seconds a call keeps trying after the last daemon it reached died under it
@@ -93,7 +96,7 @@ class Transport:
         self.paths = Paths(home)
         self.timeout = timeout
         self.autostart = autostart
-        self._local = threading.local()  # this thread's connection
+        self._local = thread_local()  # this thread's connection
         self._trusted = False
 
     def check_ownership(self) -> None:
