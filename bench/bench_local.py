@@ -32,10 +32,13 @@ DDP_SCRIPT = "examples/pytorch/ddp_digits.py"
 BIG_CAPACITY = "cpu=64,memory=256Gi,nvidia.com/gpu=64"  # so that 8-replica jobs and bursts never queue
 
 
-def run_ms(cmd: list[str], env: dict[str, str] | None, check: bool = False) -> float:
-    """Wall time of one whole command in milliseconds, start-up included, output discarded."""
+def run_ms(cmd: list[str], env: dict[str, str] | None, check: bool = False, own_session: bool = False) -> float:
+    """Wall time of one whole command in milliseconds, start-up included, output discarded. `own_session`: as
+    a command typed in another terminal runs, in a session of its own (with the kernel's autogroups, its own
+    share of the CPU, not one taken from this process's)."""
     t = time.perf_counter()
-    subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=check)
+    subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=check,
+                   start_new_session=own_session)
     return (time.perf_counter() - t) * 1000
 
 
@@ -154,7 +157,9 @@ def startup(runs: int) -> dict[str, Any]:
 
 class Lister(threading.Thread):
     """Runs `arena list` at a steady pace (one start every `every` seconds, back to back when slower) while
-    `active` is set, recording each command's wall time: what a user watching the queue sees."""
+    `active` is set, recording each command's wall time: what a user watching the queue sees. Each command runs
+    in a session of its own, as one typed in another terminal than the submitting script's does: in this
+    process's session it would share one CPU share with the thread that submits the burst."""
 
     def __init__(self, env: dict[str, str], every: float) -> None:
         super().__init__(daemon=True)
@@ -168,7 +173,7 @@ class Lister(threading.Thread):
             if not self.active.wait(0.05):
                 continue
             t = time.perf_counter()
-            ms = run_ms([ARENA, "list"], self.env)
+            ms = run_ms([ARENA, "list"], self.env, own_session=True)
             if self.active.is_set():
                 self.samples.append(ms)
             self.stopped.wait(max(0.0, self.every - (time.perf_counter() - t)))

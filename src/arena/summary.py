@@ -20,7 +20,7 @@ FINISHED = ("SUCCEEDED", "FAILED")
 FIELDS = ("name", "namespace", "kind", "trainer", "status", "creationTimestamp", "startTime", "finishTime",
           "requestGPUs", "allocatedGPUs", "nodeIP", "queue", "priority", "position", "reason")
 _DEFAULTS = {"startTime": None, "finishTime": None, "requestGPUs": 0, "allocatedGPUs": 0, "nodeIP": "",
-             "queue": "default", "priority": "N/A", "position": 0, "reason": ""}
+             "queue": "default", "priority": "N/A", "position": 0, "reason": "", "engine": "local", "chief": False}
 
 
 def elapsed(start: float | None, created: float, finish: float | None, now: float | None = None) -> float:
@@ -63,7 +63,12 @@ def summarize(view: Any) -> JobSummary:
 def from_wire(doc: Any) -> list[JobSummary]:
     """Summaries from the local daemon's answer, `{"fields": [...], "rows": [[...], ...]}` (a row per job, its
     values in the order of `fields`). Fields are matched by name, so that a daemon of another version (more,
-    fewer or reordered fields) is still read; a field it lacks takes its default."""
+    fewer or reordered fields) is still read, a field it lacks taking its default; a daemon from before
+    summaries answers with full views, summarized here. Anything else raises ValueError."""
+    if isinstance(doc, list):
+        return [summarize(_Attrs(v)) for v in doc]
+    if not isinstance(doc, dict) or not isinstance(doc.get("fields"), list) or not isinstance(doc.get("rows"), list):
+        raise ValueError("not a list of job summaries")
     fields, rows = doc["fields"], doc["rows"]
     if tuple(fields) == FIELDS:
         return list(map(JobSummary._make, rows))
@@ -72,3 +77,16 @@ def from_wire(doc: Any) -> list[JobSummary]:
         got = dict(zip(fields, row))
         out.append(JobSummary(*(got[f] if f in got else _DEFAULTS.get(f, "") for f in FIELDS)))
     return out
+
+
+class _Attrs:
+    """A view's JSON (a dict) read as the view: `summarize` reads attributes."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self._doc = doc
+
+    def __getattr__(self, name: str) -> Any:
+        value = self._doc.get(name, _DEFAULTS.get(name))
+        if name == "instances":
+            return [_Attrs(i) for i in value or ()]
+        return value

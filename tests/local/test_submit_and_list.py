@@ -107,3 +107,13 @@ def test_a_replica_alone_changing_notes_its_job_and_a_rolled_back_change_notes_n
         tx.job_waiting(view.uuid, "", 7)
         raise RuntimeError("refused")
     assert repo.jobs_touched() == []
+
+
+def test_a_list_answer_in_no_known_form_is_one_daemon_error(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from arena.engines.local.engine import LocalEngine
+    from arena.errors import DaemonError
+
+    local = LocalEngine(tmp_path)
+    monkeypatch.setattr(local.transport, "request", lambda *a, **k: {"fields": ["name"], "columns": [["a"]]})
+    with pytest.raises(DaemonError, match="answered a list this client cannot read .*arena daemon stop$"):
+        local.list_summaries("default")

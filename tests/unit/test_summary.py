@@ -103,3 +103,14 @@ def test_columns_print_what_the_row_table_printed(rows: list[list], underline: b
 def test_the_summary_is_a_plain_tuple_of_json_values() -> None:
     s = summarize(view())
     assert msgspec.json.decode(msgspec.json.encode(list(s))) == list(s)
+
+
+def test_a_daemon_from_before_summaries_answers_full_views_and_they_are_summarized() -> None:
+    views = [view(), view(name="b", status="QUEUING", startTime=None)]
+    assert from_wire(msgspec.json.decode(msgspec.json.encode(views))) == [summarize(v) for v in views]
+
+
+@pytest.mark.parametrize("doc", [{"fields": ["name"], "columns": [["a"]]}, {"rows": []}, "x", 3, None])
+def test_an_answer_in_no_known_form_is_refused(doc: object) -> None:
+    with pytest.raises(ValueError):
+        from_wire(doc)

@@ -96,7 +96,14 @@ class LocalEngine:
         """The daemon's rows as JSON arrays, decoded by the standard library: no view, no msgspec."""
         from arena import summary
 
-        return summary.from_wire(self.transport.request("GET", self._list_path(namespace, kind, view="summary")))
+        answer = self.transport.request("GET", self._list_path(namespace, kind, view="summary"))
+        try:
+            return summary.from_wire(answer)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            from arena.errors import DaemonError
+
+            raise DaemonError(f"the local daemon at {self.transport.paths.socket} answered a list this client cannot "
+                              "read (is it another version?); restart it: arena daemon stop") from None
 
     def _list_path(self, namespace: str | None, kind: str | None, **extra: str) -> str:
         q = {"all": "1"} if namespace is None else {"namespace": namespace}
