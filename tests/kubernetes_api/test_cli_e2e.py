@@ -32,6 +32,10 @@ def test_submit_list_get_delete_through_the_cli(k8s_arena, apiserver):
     assert again.returncode == 2 and "is already exist, please delete it first" in again.stderr
     names = [j["name"] for j in a.json("list")]
     assert names == ["mnist"]
+    table = [line.split() for line in a.run("list", "-o", "wide", check=True).stdout.splitlines()]
+    assert table[0][:7] == ["NAME", "STATUS", "TRAINER", "DURATION", "GPU(Requested)", "GPU(Allocated)", "NODE"]
+    assert table[1][0] == "mnist" and table[1][4:7] == ["3", "0", "N/A"]  # no pod on a node yet
+    assert a.run("list", "-o", "name", check=True).stdout == "pytorchjob/mnist\n"
     view = a.json("get", "mnist")
     assert view["kind"] == "pytorchjob" and view["engine"] == "kubernetes" and view["requestGPUs"] == 3
     assert "do-not-print-me" not in a.run("get", "mnist", "-o", "yaml", check=True).stdout

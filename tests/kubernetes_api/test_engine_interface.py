@@ -102,3 +102,19 @@ def test_creating_a_closed_queue_binds_its_command_to_the_queue(apiserver: FakeA
 def test_unknown_queue_operations_are_unsupported(engine: KubernetesEngine) -> None:
     with pytest.raises(Unsupported, match="queue update .* is not supported by the kubernetes engine"):
         engine.queue_op("update", "team-a", weight=3)
+
+
+def test_summaries_are_the_views_summarized_with_the_chiefs_node(apiserver: FakeApiServer,
+                                                                  engine: KubernetesEngine) -> None:
+    """`arena list` on a cluster: the same jobs as `list`, the NODE the chief pod's host; N/A without pods."""
+    from arena.summary import summarize
+
+    apiserver.add(job_object("pytorchjob", "run", status=kubeflow_status(cond("Created", t=T2),
+                                                                          cond("Running", t=T3))))
+    for p in job_pods("pytorchjob", "run"):
+        apiserver.add(p)
+    apiserver.add(job_object("tfjob", "wait"))
+    summaries = {s.name: s for s in engine.list_summaries("default")}
+    assert summaries == {v.name: summarize(v) for v in engine.list("default")}
+    assert (summaries["run"].status, summaries["run"].nodeIP) == ("RUNNING", "10.0.0.1")
+    assert summaries["wait"].nodeIP == "" and [s.name for s in engine.list_summaries("default", "tfjob")] == ["wait"]
