@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from collections.abc import Callable, Sequence
 
 from arena.cli.parser import add_global, add_output, info
 from arena.spec.duration import short_human  # cheap: `arena.spec` loads its job types on first use
+from arena.summary import FIELDS, elapsed  # standard library only
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (milliseconds of every start)
 if TYPE_CHECKING:  # `list` loads no view (msgspec): it prints summaries
@@ -76,24 +78,24 @@ def _client(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _duration(v: JobView | JobSummary, now: float) -> str:
-    return short_human(v.duration(now)) if v.startTime or v.finishTime else "0s"
+    return _age(v.startTime, v.finishTime, v.creationTimestamp, now)
+
+
+def _age(start: float | None, finish: float | None, created: float, now: float) -> str:
+    """DURATION: "0s" until the job starts or ends, then kubectl's short duration (`summary.elapsed`)."""
+    return _short(int(elapsed(start, created, finish, now))) if start or finish else "0s"
+
+
+_short = functools.lru_cache(maxsize=4096)(short_human)  # thousands of listed jobs share a few durations
 
 
 def summary_columns(jobs: list[JobSummary], now: float, all_namespaces: bool, wide: bool = False) -> list[Sequence]:
     """The columns of `list` and `top job`: NAME STATUS TRAINER DURATION GPU(Requested) GPU(Allocated) NODE, then
     QUEUE PRIORITY POSITION REASON when wide, NAMESPACE first across namespaces. Built a column at a time:
-    thousands of jobs share a few durations, and each field is one slice of the transposed summaries."""
-    from arena.summary import FIELDS, elapsed
-
+    each field is one slice of the transposed summaries."""
     c = dict(zip(FIELDS, zip(*jobs))) if jobs else {f: () for f in FIELDS}
-    human: dict[int, str] = {}
-    durations = []
-    for start, finish, created in zip(c["startTime"], c["finishTime"], c["creationTimestamp"]):
-        if start or finish:
-            s = int(elapsed(start, created, finish, now))
-            durations.append(human.get(s) or human.setdefault(s, short_human(s)))
-        else:
-            durations.append("0s")
+    durations = [_age(start, finish, created, now)
+                 for start, finish, created in zip(c["startTime"], c["finishTime"], c["creationTimestamp"])]
     cols: list[Sequence] = [c["name"], c["status"], c["trainer"], durations, c["requestGPUs"], c["allocatedGPUs"],
                             [ip or "N/A" for ip in c["nodeIP"]]]
     if wide:
@@ -104,14 +106,14 @@ def summary_columns(jobs: list[JobSummary], now: float, all_namespaces: bool, wi
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from arena.cli.output import columns, emit
+    from arena.cli.output import columns
 
     client = _client(args)
     if args.output in ("json", "yaml"):  # upstream's documents: the full views
         emit_jobs(client.list(all_namespaces=args.all_namespaces, kind=_kind(args)), args.output)
         return 0
     jobs = client.list_summaries(all_namespaces=args.all_namespaces, kind=_kind(args))
-    if emit(jobs, args.output, name=_kind_name):
+    if emit_jobs(jobs, args.output):  # -o name
         return 0
     headers = ["NAME", "STATUS", "TRAINER", "DURATION", "GPU(Requested)", "GPU(Allocated)", "NODE"]
     wide = args.output == "wide"
@@ -123,8 +125,10 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def emit_jobs(jobs: JobView | list[JobView], fmt: str | None, gpu_metrics: dict | None = None) -> bool:
-    """-o json|yaml as upstream's `TrainingJobInfo` (one, or a list), -o name as KIND/NAME; False for tables."""
+def emit_jobs(jobs: JobView | list[JobView] | list[JobSummary], fmt: str | None,
+              gpu_metrics: dict | None = None) -> bool:
+    """-o json|yaml as upstream's `TrainingJobInfo` (one, or a list: of full views), -o name as KIND/NAME (views or
+    summaries); False for tables."""
     from arena.cli.output import emit
 
     if fmt in ("json", "yaml"):

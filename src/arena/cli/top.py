@@ -184,8 +184,8 @@ def run_job(args: argparse.Namespace) -> int:
     """Upstream's `top job`: every job's GPUs (requested, allocated) or one job's per instance, with the
     live figures of each GPU (NVML locally, Prometheus on a cluster; N/A without)."""
     from arena.cli.context import client_for
-    from arena.cli.jobs import _duration, _fmt_time, _kind_name, emit_jobs, gpu_metrics, summary_columns
-    from arena.cli.output import columns, emit, table
+    from arena.cli.jobs import _duration, _fmt_time, emit_jobs, gpu_metrics, summary_columns
+    from arena.cli.output import columns, table
 
     client = client_for(args)
     now = time.time()
@@ -226,7 +226,7 @@ def run_job(args: argparse.Namespace) -> int:
         return 0
     jobs = sorted(client.list_summaries(all_namespaces=args.all_namespaces, kind=_kind(args)),
                   key=lambda j: -j.requestGPUs)
-    if emit(jobs, args.output, name=_kind_name):
+    if emit_jobs(jobs, args.output):  # -o name
         return 0
     headers = ["NAME", "STATUS", "TRAINER", "AGE", "GPU(Requested)", "GPU(Allocated)", "NODE"]
     if args.all_namespaces:
