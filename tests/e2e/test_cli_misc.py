@@ -1,6 +1,8 @@
 """version, completion, daemon management, SDK round trip."""
 from __future__ import annotations
 
+import fcntl
+
 import pytest
 
 pytestmark = pytest.mark.e2e
@@ -26,6 +28,8 @@ def test_daemon_start_status_stop_keeps_jobs(arena):
     arena.run("submit", "py", "--name", "keeps", "sleep 3; echo done", check=True)
     arena.wait_status("keeps", "RUNNING")
     arena.run("daemon", "stop", check=True)
+    with open(arena.home / "arenad.lock", "a+") as lock:  # the daemon has exited, not just closed its socket
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     assert arena.run("daemon", "status").returncode == 1
     job = arena.wait_status("keeps", "SUCCEEDED", timeout=30)  # the next command restarts and re-adopts
     assert job["instances"][0]["exitCode"] == 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import time
 
 from arena.cli.parser import add_global
 
@@ -62,10 +61,10 @@ def run(args: argparse.Namespace) -> int:
     pid = t.request("GET", "/v1/ping")["pid"]
     t.close()
     os.kill(pid, signal.SIGTERM)
-    for _ in range(400):
-        if not t.alive():
-            break
-        time.sleep(0.025)
+    if not t.wait_exited():
+        from arena.errors import DaemonError
+
+        raise DaemonError(f"arenad (pid {pid}) did not exit within 30 s of SIGTERM; see 'arena daemon logs'")
     if args.stop_jobs:
         print(f"arenad stopped (pid {pid}); {len(stopped)} running job(s) stopped"
               + (f": {', '.join(stopped)}" if stopped else ""))

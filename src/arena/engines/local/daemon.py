@@ -32,7 +32,7 @@ import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import msgspec
@@ -465,6 +465,9 @@ def _open(paths: Paths) -> tuple[Core, Limits]:
     return core, limits
 
 
+_HELD: IO[str] | None = None
+
+
 def serve(home: Path) -> int:
     paths = Paths(home)
     try:
@@ -473,7 +476,8 @@ def serve(home: Path) -> int:
         log(f"{START_ERROR}{exc}")
         return 3
     paths.ensure()
-    lock = open(paths.lock, "a+")
+    global _HELD
+    lock = _HELD = open(paths.lock, "a+")  # held until this process exits: `arena daemon stop` waits for it
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -195,6 +195,27 @@ class Transport:
         except OSError:
             return False
 
+    def wait_exited(self, wait: float = 30.0) -> bool:
+        """Whether the daemon has let go of this home within `wait` seconds: its lock (`arenad.lock`) is free.
+
+        Its socket closes first; the store is checkpointed and closed after that, so a caller that goes on to
+        touch the store's files (a backup, a repair, a test that damages them) waits for the lock."""
+        import fcntl
+
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                with open(self.paths.lock, "a+") as lock:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return True
+            except FileNotFoundError:
+                return True
+            except BlockingIOError:
+                pass
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+
     def start_daemon(self, wait: float = 30.0) -> None:
         """Start `arenad` detached (own session, output to arenad.log) and wait for its socket.
 
