@@ -104,3 +104,12 @@ def test_kind_mismatch_is_not_found(engine: Engine) -> None:
     with pytest.raises(JobNotFound, match="Not found training job pt in namespace default"):
         engine.api.get("default", "pt", kind="tfjob")
     assert engine.api.get("default", "pt", kind="py").kind == "pytorchjob"
+
+
+def test_a_job_submitted_while_a_pass_runs_starts_after_it_was_created(engine: Engine) -> None:
+    engine.submit(pytorchjob.build(name="late", command="true"))
+    engine.clock.t -= 0.05  # the pass read its clock before the submit's row was written
+    engine.reconcile()
+    view = engine.get("late")
+    assert view.status == "RUNNING"
+    assert view.startTime is not None and view.startTime >= view.creationTimestamp

@@ -139,6 +139,7 @@ class Binder:
         if job is None or job.finished is not None:
             return None
         spec = self.catalog.spec(uid, job.spec)
+        now = max(now, job.created)  # a job submitted while this pass ran still starts after it was created
         reps = {r.key: r for r in self.repo.replicas(uid)}
         ports = {k: r.port for k, r in reps.items()}
         for b in binds:  # a new run: its last run's pid and exit files must not be read as this one's
