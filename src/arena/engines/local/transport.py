@@ -198,8 +198,9 @@ class Transport:
     def wait_exited(self, wait: float = 30.0) -> bool:
         """Whether the daemon has let go of this home within `wait` seconds: its lock (`arenad.lock`) is free.
 
-        Its socket closes first; the store is checkpointed and closed after that, so a caller that goes on to
-        touch the store's files (a backup, a repair, a test that damages them) waits for the lock."""
+        Its socket closes first and its store is checkpointed after that (the write-ahead log folded into the
+        database), so a caller that goes on to touch the store's files (a copy, a repair, a test that damages
+        them) waits for the lock, which the daemon holds until it exits."""
         import fcntl
 
         deadline = time.monotonic() + wait
