@@ -5,7 +5,6 @@ DURATION column) does not load them and msgspec with them.
 """
 from __future__ import annotations
 
-
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (milliseconds of every start)
 if TYPE_CHECKING:
     from typing import Any
