@@ -201,21 +201,12 @@ class Transport:
         Its socket closes first and its store is checkpointed after that (the write-ahead log folded into the
         database), so a caller that goes on to touch the store's files (a copy, a repair, a test that damages
         them) waits for the lock, which the daemon holds until it exits."""
-        import fcntl
-
         deadline = time.monotonic() + wait
-        while True:
-            try:
-                with open(self.paths.lock, "a+") as lock:
-                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    return True
-            except FileNotFoundError:
-                return True
-            except BlockingIOError:
-                pass
+        while self._daemon_lock_held():
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.02)
+        return True
 
     def start_daemon(self, wait: float = 30.0) -> None:
         """Start `arenad` detached (own session, output to arenad.log) and wait for its socket.
