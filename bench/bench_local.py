@@ -3,11 +3,14 @@ into the report's figures, and this script's own `main` prints them as JSON.
 
     .venv/bin/python bench/bench_local.py [--only startup,jobs,latency,ddp] [--quick]
 
-Each part uses its own ARENA_HOME under a temporary directory and stops its daemon.
+Each part uses its own ARENA_HOME under a temporary directory and stops its daemon. The directories are removed
+when the process exits, not between parts: deleting a part's thousands of files would slow the next part's
+file creations for minutes on some filesystems (machine.settle_filesystem).
 """
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import shutil
@@ -25,11 +28,24 @@ from typing import Any
 
 import psutil
 
+if __package__:
+    from bench import machine
+else:  # run as a script: its folder is first on the path
+    import machine
+
 ROOT = Path(__file__).resolve().parent.parent
 ARENA = str(Path(sys.executable).parent / "arena")
 RESULTS = ROOT / "bench" / "results"
 DDP_SCRIPT = "examples/pytorch/ddp_digits.py"
 BIG_CAPACITY = "cpu=64,memory=256Gi,nvidia.com/gpu=64"  # so that 8-replica jobs and bursts never queue
+_LEFT: list[Path] = []  # temporary homes, removed at exit
+
+
+def leave(directory: str | Path) -> None:
+    """Remove a temporary home when the process exits (see the module's docstring)."""
+    if not _LEFT:
+        atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True) for d in _LEFT])
+    _LEFT.append(Path(directory))
 
 
 def run_ms(cmd: list[str], env: dict[str, str] | None, check: bool = False, own_session: bool = False) -> float:
@@ -103,7 +119,7 @@ class Home:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        shutil.rmtree(self.dir, ignore_errors=True)
+        leave(self.dir)
 
 
 # ---- start-up -------------------------------------------------------------------------------------------------
@@ -149,7 +165,7 @@ def startup(runs: int) -> dict[str, Any]:
             for name, cmd in commands.items():
                 samples[name].append(run_ms(cmd, env))
     finally:
-        shutil.rmtree(home, ignore_errors=True)
+        leave(home)
     return {"samples_ms": samples, "kubectl": origin}
 
 
@@ -213,6 +229,7 @@ def jobs(bursts: int, per_burst: int, list_runs: int, list_at: int, list_every: 
     out: dict[str, Any] = {"jobs_per_s": [], "list_during_burst_ms": [], "per_burst": per_burst}
     try:
         home.client.list()  # starts the daemon
+        out["filesystem"] = machine.settle_filesystem(home.dir)
         time.sleep(0.5)
         out["rss_idle_mb"] = [home.daemon_rss_mb()]
         lister.start()

@@ -5,6 +5,8 @@ import importlib.metadata
 import os
 import platform
 import subprocess
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +68,37 @@ def describe() -> dict[str, Any]:
         "commit": commit(),
         "load_avg_start": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+# ---- the filesystem's state -----------------------------------------------------------------------------------
+# On ext4 without a journal (this VM's root filesystem), the kernel skips inodes freed in the last minutes when it
+# allocates one (`recently_deleted`), scanning past each of them: after a test suite or a benchmark deletes
+# thousands of files, every file or folder created in the same block group costs 0.5-1.3 ms of CPU instead of
+# ~40 us, for up to six minutes. A job makes nine, so a burst then runs at half its rate: what is measured is
+# the previous run's cleanup, not Arena. See bench/notes.md.
+SETTLED_US = 200.0  # CPU us per new file below which the filesystem counts as settled
+SETTLE_LIMIT_S = 420.0  # the kernel forgets a deletion after at most 360 s
+SETTLE_STEP_S = 15.0
+
+
+def new_file_us(directory: Path, files: int = 100) -> float:
+    """CPU microseconds per empty file created in a new folder under `directory` (left there: deleting them
+    would itself slow the next creations)."""
+    d = Path(tempfile.mkdtemp(prefix="probe-", dir=directory))
+    t = time.process_time()
+    for i in range(files):
+        with open(d / str(i), "wb"):
+            pass
+    return (time.process_time() - t) / files * 1e6
+
+
+def settle_filesystem(directory: Path) -> dict[str, Any]:
+    """Wait (at most SETTLE_LIMIT_S) until creating a file under `directory` costs what it does on a quiet
+    filesystem; return the cost found first, the cost when done and the seconds waited."""
+    first = cost = new_file_us(directory)
+    start = time.monotonic()
+    while cost > SETTLED_US and time.monotonic() - start < SETTLE_LIMIT_S:
+        time.sleep(SETTLE_STEP_S)
+        cost = new_file_us(directory)
+    return {"new_file_us_first": round(first, 1), "new_file_us": round(cost, 1),
+            "waited_s": round(time.monotonic() - start, 1)}

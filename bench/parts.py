@@ -72,7 +72,11 @@ def jobs(quick: bool) -> list[Figure]:
     raw = bench_local.jobs(bursts, per_burst, list_runs=5 if quick else 10, list_at=1000, list_every=LIST_EVERY)
     p, done = "jobs", raw["finished_jobs"]
     rss_name = f"daemon RSS after {done:,} finished jobs" + (" (quick run; the target is for 5,000)" if quick else "")
+    fs = raw["filesystem"]
     figs = [
+        figure(p, "creating one file in the bursts' ARENA_HOME (the filesystem's state)", "µs", [fs["new_file_us"]],
+               note=f"first probe {fs['new_file_us_first']:,.0f} µs; waited {fs['waited_s']:.0f} s for the kernel "
+                    "to forget recent deletions (see the notes)"),
         figure(p, f"throughput, one-replica `true` jobs, bursts of {per_burst:,}", "jobs/s", raw["jobs_per_s"],
                goal=target(">=", 150),
                note="one sample per burst, from the first submit to the last recorded finish; later bursts start "

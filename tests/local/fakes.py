@@ -77,7 +77,7 @@ class FakeProcesses:
         exit_file = files.exit
         exit_file.unlink(missing_ok=True)
         files.pid.write_text(str(self._next))
-        job_dir = exit_file.parent.parent
+        job_dir = files.log.parent.parent  # <job dir>/logs/<key>.log
         files = {str(p.relative_to(job_dir)): p.read_text() for p in (job_dir / "etc").rglob("*") if p.is_file()} \
             if (job_dir / "etc").exists() else {}
         self.started.append(Started(self._next, list(argv), dict(env), cwd, exit_file, files, tag))

@@ -49,15 +49,46 @@ def test_a_link_through_an_existing_link_is_refused(tmp_path: Path) -> None:
     assert not (outside / "b").exists()
 
 
-def test_removing_a_job_dir_removes_its_empty_parents(tmp_path: Path) -> None:
+UID1, UID2 = "0123456789abcdef" * 2, "fedcba9876543210" * 2
+
+
+def test_removing_a_job_dir_removes_its_empty_namespace(tmp_path: Path) -> None:
     jobs = tmp_path / "jobs"
-    one, two = jobs / "ns" / "a" / "uid1", jobs / "ns" / "b" / "uid2"
+    one, two = jobs / "ns" / f"a.{UID1}", jobs / "ns" / f"b.{UID2}"
+    for d in (one, two):
+        (d / "logs").mkdir(parents=True)
+    paths.remove_job_dir(one)
+    assert not one.exists() and two.exists()
+    paths.remove_job_dir(two)
+    assert not (jobs / "ns").exists() and jobs.exists()
+
+
+def test_removing_a_job_dir_of_the_older_layout_removes_its_empty_parents(tmp_path: Path) -> None:
+    jobs = tmp_path / "jobs"
+    one, two = jobs / "ns" / "a" / UID1, jobs / "ns" / "b" / UID2
     for d in (one, two):
         (d / "logs").mkdir(parents=True)
     paths.remove_job_dir(one)
     assert not (jobs / "ns" / "a").exists() and (jobs / "ns").exists()
     paths.remove_job_dir(two)
     assert not (jobs / "ns").exists() and jobs.exists()
+
+
+def test_a_job_dir_name_is_its_name_and_uid() -> None:
+    assert paths.job_dir_name(f"train-1.{UID1}") == ("train-1", UID1)
+    for other in ("train-1", UID1, f".{UID1}", f"train.{UID1[:-1]}", f"train.{UID1.upper()}", "a.b"):
+        assert paths.job_dir_name(other) is None, other
+    assert paths.Paths(Path("/h")).job_dir("ns", "train-1", UID1) == Path("/h/jobs/ns") / f"train-1.{UID1}"
+
+
+def test_status_files_sit_in_the_job_dir_or_in_its_older_status_folder(tmp_path: Path) -> None:
+    new, old = tmp_path / f"new.{UID1}", tmp_path / "old" / UID2
+    (new / "logs").mkdir(parents=True)
+    (old / "status").mkdir(parents=True)
+    assert paths.ReplicaFiles.of(new, "worker-0").exit == new / "worker-0.exit"
+    assert paths.ReplicaFiles.of(new, "worker-0").log == new / "logs" / "worker-0.log"
+    assert paths.ReplicaFiles.of(old, "worker-0").exit == old / "status" / "worker-0.exit"
+    assert paths.ReplicaFiles.of(old, "worker-0").lock == old / "status" / "worker-0.lock"
 
 
 def test_a_climbing_data_mount_stays_in_the_job_and_goes_with_it(arena, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -104,3 +135,23 @@ def test_a_relative_working_dir_is_the_callers(arena, tmp_path: Path) -> None:  
               cwd=tmp_path / "proj")
     assert arena.run("logs", "wd", check=True).stdout.strip() == str(tmp_path / "proj" / "sub")
     assert arena.job("wd")["status"] == "SUCCEEDED"
+
+
+def test_the_integrity_scan_finds_jobs_of_both_layouts(tmp_path: Path) -> None:
+    from arena.engines.local import integrity
+
+    home = paths.Paths(tmp_path)
+    new = home.job_dir("ns", "new", UID1)
+    old = home.jobs / "ns" / "old" / UID2
+    (new / "logs").mkdir(parents=True)
+    (old / "status").mkdir(parents=True)
+    (new / "master-0.exit").write_text('{"code": 0}')
+    (old / "status" / "master-0.exit").write_text('{"code": 3}')
+    for d in (new, old):
+        (d / "job.json").write_text('{"plan": "{}"}')
+    found = {s.name: s for s in integrity.scan(home, set())}
+    assert {(s.namespace, s.name, s.uid, s.path) for s in found.values()} == {("ns", "new", UID1, new),
+                                                                              ("ns", "old", UID2, old)}
+    assert found["new"].exited == {"master-0": {"code": 0}} and found["old"].exited == {"master-0": {"code": 3}}
+    assert found["new"].record == found["old"].record == {"plan": "{}"}
+    assert integrity.scan(home, {UID1, UID2}) == []

@@ -34,7 +34,7 @@ def _fill(job_dir: Path) -> None:
 
 
 def _job_dir(home: Path, name: str) -> Path:
-    (found,) = (home / "jobs" / "default" / name).iterdir()
+    (found,) = (home / "jobs" / "default").glob(f"{name}.*")
     return found
 
 

@@ -141,3 +141,22 @@ def test_an_unknown_part_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[st
     err = capsys.readouterr().err.strip()
     assert err.startswith("bench: --only: unknown part 'nope' (known: startup, ddp, jobs")
     assert len(err.splitlines()) == 1
+
+
+def test_the_filesystem_is_waited_for_until_a_new_file_is_cheap_again(monkeypatch, tmp_path: Path) -> None:
+    from bench import machine
+
+    costs = iter([900.0, 450.0, 60.0, 1000.0])
+    monkeypatch.setattr(machine, "new_file_us", lambda directory: next(costs))
+    monkeypatch.setattr(machine, "SETTLE_STEP_S", 0.0)
+    got = machine.settle_filesystem(tmp_path)
+    assert (got["new_file_us_first"], got["new_file_us"]) == (900.0, 60.0)
+    assert next(costs) == 1000.0  # no probe after the settled one
+
+
+def test_a_probe_creates_files_in_a_folder_of_its_own(tmp_path: Path) -> None:
+    from bench import machine
+
+    assert machine.new_file_us(tmp_path, files=5) > 0
+    (probe,) = tmp_path.iterdir()
+    assert probe.name.startswith("probe-") and sorted(p.name for p in probe.iterdir()) == list("01234")

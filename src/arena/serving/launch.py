@@ -6,8 +6,9 @@ ARGV...` (standard library only, no package import: a few milliseconds), which
 
 1. picks a free loopback port for each `--port VAR`, keeping the previous run's when it is still free
    (a restarted replica keeps its address), and exports it;
-2. records them in `$ARENA_JOB_DIR/status/<task>-<index>.serving.json`, where the daemon reads them for
-   its proxy and for `arena serve get`;
+2. records them in `$ARENA_JOB_DIR/<task>-<index>.serving.json` (in `status/` there for a job created before
+   the replicas' status files moved to the job's folder), where the daemon reads them for its proxy and for
+   `arena serve get`;
 3. `exec`s ARGV, so that the server is the shim's child and receives its signals.
 
 Restarts and their back-off (CrashLoopBackOff) are the reconcile loop's, as for every replica.
@@ -26,7 +27,8 @@ PORTS = (30000, 32700)  # above the replicas' 20000-29999, below Linux's ephemer
 def state_path() -> str:
     job_dir = os.environ.get("ARENA_JOB_DIR", ".")
     key = f"{os.environ.get('ARENA_TASK', 'replica')}-{os.environ.get('ARENA_REPLICA_INDEX', '0')}"
-    return os.path.join(job_dir, "status", f"{key}.serving.json")
+    legacy = os.path.join(job_dir, "status")  # arena.engines.local.paths.status_dir, without its imports
+    return os.path.join(legacy if os.path.isdir(legacy) else job_dir, f"{key}.serving.json")
 
 
 def read(path: str) -> dict:

@@ -226,8 +226,7 @@ class Api:
         try:
             # Its folders first, outside the store's lock (slow on some filesystems; unique to its uid), removed
             # below if the job is refused.
-            os.makedirs(f"{job_dir}/logs")
-            os.mkdir(f"{job_dir}/status")
+            os.makedirs(f"{job_dir}/logs")  # the replicas' status files go in the job's folder itself
             with self.repo.tx() as tx:
                 found = tx.job_submitted_as(req.key) if req.key is not None else None
                 if found is not None:  # an earlier attempt of this very request created it (a lost answer)

@@ -34,7 +34,7 @@ import psutil
 
 from arena.engines.local import supervisor
 from arena.engines.local.clock import SYSTEM
-from arena.engines.local.paths import Paths, ReplicaFiles
+from arena.engines.local.paths import Paths, ReplicaFiles, job_dir_name, status_dir
 from arena.engines.local.repo import Repo
 from arena.engines.local.store import RECORD, Store
 from arena.errors import ArenaError, StoreDamaged
@@ -81,15 +81,18 @@ class Stray:
 
 
 def scan(paths: Paths, known: set[str]) -> list[Stray]:
-    """Job directories (`jobs/<namespace>/<name>/<uid>`) whose uid is not in `known`, with what runs in them."""
+    """Job directories (`jobs/<namespace>/<name>.<uid>`, or `jobs/<namespace>/<name>/<uid>` as jobs created
+    before that layout keep) whose uid is not in `known`, with what runs in them."""
     found: list[Stray] = []
     for ns_dir in _dirs(paths.jobs):
-        for name_dir in _dirs(ns_dir):
-            for uid_dir in _dirs(name_dir):
-                if uid_dir.name in known:
+        for entry in _dirs(ns_dir):
+            named = job_dir_name(entry.name)
+            jobs = [(named[0], named[1], entry)] if named else [(entry.name, d.name, d) for d in _dirs(entry)]
+            for name, uid, job_dir in jobs:
+                if uid in known:
                     continue
-                live, exited = _status(uid_dir)
-                found.append(Stray(ns_dir.name, name_dir.name, uid_dir.name, uid_dir, _record(uid_dir), live, exited))
+                live, exited = _status(job_dir)
+                found.append(Stray(ns_dir.name, name, uid, job_dir, _record(job_dir), live, exited))
     return found
 
 
@@ -120,11 +123,12 @@ def _record(job_dir: Path) -> dict | None:
 
 def _status(job_dir: Path) -> tuple[dict[str, int], dict[str, dict]]:
     """Each replica's running shim (the holder of its lock, else a process of its pid file that names this
-    directory) and each exit status, from the shims' files in `<job dir>/status`."""
+    directory) and each exit status, from the shims' files (`paths.status_dir`)."""
     live: dict[str, int] = {}
     exited: dict[str, dict] = {}
     try:
-        keys = sorted({p.stem for p in (job_dir / "status").iterdir() if p.suffix in (".pid", ".lock", ".exit")})
+        keys = sorted({p.stem for p in Path(status_dir(job_dir)).iterdir()
+                       if p.suffix in (".pid", ".lock", ".exit") and p.is_file()})
     except OSError:
         return live, exited
     for key in keys:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import posixpath
 from collections import namedtuple
 from pathlib import Path
@@ -37,7 +38,7 @@ class Paths(namedtuple("Paths", "home")):
         return self.home / "jobs"
 
     def job_dir(self, namespace: str, name: str, uid: str) -> Path:
-        return self.jobs / namespace / name / uid
+        return self.jobs / namespace / f"{name}.{uid}"
 
     def ensure(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -45,14 +46,24 @@ class Paths(namedtuple("Paths", "home")):
         self.jobs.mkdir(exist_ok=True)
 
 
+def job_dir_name(entry: str) -> tuple[str, str] | None:
+    """(name, uid) of a job's folder, `<name>.<uid>`; None for any other entry of a namespace's folder (such as a
+    name's folder of the older layout, `<name>/<uid>`, which jobs created before it keep)."""
+    name, dot, uid = entry.rpartition(".")
+    if dot and name and len(uid) == 32 and all(c in "0123456789abcdef" for c in uid):
+        return name, uid
+    return None
+
+
 def remove_job_dir(job_dir: str | Path) -> None:
-    """A deleted job leaves nothing: its folder (`jobs/<namespace>/<name>/<uid>`), then its name's and its
-    namespace's folders once empty (another job of that name or namespace keeps them)."""
+    """A deleted job leaves nothing: its folder (`jobs/<namespace>/<name>.<uid>`), then its namespace's folder
+    once empty (another job keeps it); in the older layout (`jobs/<namespace>/<name>/<uid>`) its name's folder
+    first."""
     import shutil  # here: the command line reads paths on every start, and shutil imports three compressors
 
     d = Path(job_dir)
     shutil.rmtree(d, ignore_errors=True)
-    for parent in (d.parent, d.parent.parent):
+    for parent in (d.parent,) if job_dir_name(d.name) else (d.parent, d.parent.parent):
         try:
             parent.rmdir()
         except OSError:
@@ -74,10 +85,19 @@ class ReplicaFiles(namedtuple("ReplicaFiles", "pid exit log lock")):
         return _replica_files(str(job_dir), key)
 
 
+def status_dir(job_dir: str | Path) -> str:
+    """Where the shims of a job's replicas keep their status files: the job's folder itself, or `status/` in it
+    for a job created before (so that a daemon upgraded under running jobs still finds their replicas). One
+    folder less per job: on some filesystems a new folder costs a millisecond of the kernel's time."""
+    base = str(job_dir).rstrip("/")
+    legacy = f"{base}/status"
+    return legacy if os.path.isdir(legacy) else base
+
+
 @functools.lru_cache(maxsize=4096)  # every reconcile pass looks at each live replica's files
 def _replica_files(job_dir: str, key: str) -> ReplicaFiles:
     base = job_dir.rstrip("/")  # whole paths, each parsed once: cheaper than eight joins
-    status = f"{base}/status/{key}"
+    status = f"{status_dir(base)}/{key}"
     return ReplicaFiles(Path(f"{status}.pid"), Path(f"{status}.exit"), Path(f"{base}/logs/{key}.log"),
                         Path(f"{status}.lock"))
 

@@ -11,7 +11,7 @@ directory and file:
     {{cpus:<task>-<i>}}   the cores that replica is pinned to, comma-separated (with a CPU request)
     {{cpus/<n>}}          the daemon's usable CPUs divided by n, at least 1 (threads without a CPU request)
     {{job.uid}}           the job's uid
-    {{job.dir}}           the job's directory, $ARENA_HOME/jobs/<namespace>/<name>/<uid>
+    {{job.dir}}           the job's directory, $ARENA_HOME/jobs/<namespace>/<name>.<uid>
 
 Nothing else changes between the plan and the started process (`tests/unit/test_local_plan.py`).
 """
