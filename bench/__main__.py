@@ -58,6 +58,7 @@ def run(parts: list[Any], quick: bool, only: list[str]) -> dict[str, Any]:
               file=sys.stderr, flush=True)
     results["duration_s"] = round(time.perf_counter() - t0, 1)
     results["machine"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
+    results["machine"]["loop_ms_end"] = machine.loop_ms()
     return results
 
 

@@ -55,6 +55,20 @@ def commit() -> str:
     return head + ("+changes" if dirty else "")
 
 
+def loop_ms(n: int = 1_000_000, runs: int = 3) -> float:
+    """The best of `runs` timings of one fixed pure-Python loop: the machine's speed at that moment. This VM's
+    changes by hours (2-4x between phases), and every figure with it; a run's figures compare with another
+    run's only at a similar value."""
+    best = float("inf")
+    for _ in range(runs):
+        t = time.perf_counter()
+        total = 0
+        for i in range(n):
+            total += i
+        best = min(best, (time.perf_counter() - t) * 1000)
+    return round(best, 1)
+
+
 def describe() -> dict[str, Any]:
     return {
         "cpu_model": cpu_model(),
@@ -67,6 +81,7 @@ def describe() -> dict[str, Any]:
         "arena": version("arena-ml"),
         "commit": commit(),
         "load_avg_start": [round(x, 2) for x in os.getloadavg()],
+        "loop_ms_start": loop_ms(),
     }
 
 

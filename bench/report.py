@@ -75,6 +75,8 @@ def headline(results: dict[str, Any]) -> str:
     m = results.get("machine", {})
     load = m.get("load_avg_start")
     load_text = f", load {load[0]:.2f} at start" if load else ""
+    if m.get("loop_ms_start") is not None:
+        load_text += f", speed loop {m['loop_ms_start']:.0f} ms"
     scope = f" of {','.join(results['only'])}" if results.get("only") else ""
     return (f"{'quick' if results.get('quick') else 'full'} run{scope}, "
             f"{results.get('started', '?')}, {results.get('duration_s', 0) / 60:.1f} min; "
@@ -142,6 +144,12 @@ def markdown(results: dict[str, Any], notes: str = "") -> str:
     end = m.get("load_avg_end")
     out += [f"Arena {m.get('arena', '?')}" + (f" at commit `{m['commit']}`" if m.get("commit") else "")
             + (f"; load average at the end {' / '.join(f'{x:.2f}' for x in end)}" if end else "") + ".", ""]
+    if m.get("loop_ms_start") is not None:
+        end_loop = m.get("loop_ms_end")
+        out += [f"The machine's speed: one fixed pure-Python loop (a million additions, best of 3) took "
+                f"{m['loop_ms_start']:.0f} ms at the start" + (f" and {end_loop:.0f} ms at the end" if end_loop else "")
+                + ". On a shared host the speed changes by hours (2-4 times on this project's VM); compare runs only at "
+                "similar values.", ""]
     if load and m.get("cpus") and load[0] > m["cpus"]:
         out += [f"**The machine was busy** (load average {load[0]:.2f} on {m['cpus']} CPUs at the start): other work "
                 "shared the cores, so absolute figures are pessimistic; the ratios to peers measured in the same "

@@ -160,3 +160,11 @@ def test_a_probe_creates_files_in_a_folder_of_its_own(tmp_path: Path) -> None:
     assert machine.new_file_us(tmp_path, files=5) > 0
     (probe,) = tmp_path.iterdir()
     assert probe.name.startswith("probe-") and sorted(p.name for p in probe.iterdir()) == list("01234")
+
+
+def test_the_machines_speed_at_both_ends_is_in_the_headline_and_the_docs() -> None:
+    results = sample()
+    assert "speed loop" not in report.headline(results)  # a run from before the loop was timed
+    results["machine"] |= {"loop_ms_start": 70.4, "loop_ms_end": 152.0}
+    assert "speed loop 70 ms" in report.headline(results)
+    assert "took 70 ms at the start and 152 ms at the end" in report.markdown(results)
