@@ -89,8 +89,8 @@ def describe() -> dict[str, Any]:
 # On ext4 without a journal (this VM's root filesystem), the kernel skips inodes freed in the last minutes when it
 # allocates one (`recently_deleted`), scanning past each of them: after a test suite or a benchmark deletes
 # thousands of files, every file or folder created in the same block group costs 0.5-1.3 ms of CPU instead of
-# ~40 us, for up to six minutes. A job makes nine, so a burst then runs at half its rate: what is measured is
-# the previous run's cleanup, not Arena. See bench/notes.md.
+# ~40 us, for up to six minutes. A job makes seven, so a burst then runs at about half its rate: what is
+# measured is the previous run's cleanup, not Arena. See bench/notes.md.
 SETTLED_US = 200.0  # CPU us per new file below which the filesystem counts as settled
 SETTLE_LIMIT_S = 420.0  # the kernel forgets a deletion after at most 360 s
 SETTLE_STEP_S = 15.0

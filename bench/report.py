@@ -148,8 +148,8 @@ def markdown(results: dict[str, Any], notes: str = "") -> str:
         end_loop = m.get("loop_ms_end")
         out += [f"The machine's speed: one fixed pure-Python loop (a million additions, best of 3) took "
                 f"{m['loop_ms_start']:.0f} ms at the start" + (f" and {end_loop:.0f} ms at the end" if end_loop else "")
-                + ". On a shared host the speed changes by hours (2-4 times on this project's VM); compare runs only at "
-                "similar values.", ""]
+                + ". On a shared host the speed changes by hours (2-4 times on this project's VM); compare runs "
+                "only at similar values.", ""]
     if load and m.get("cpus") and load[0] > m["cpus"]:
         out += [f"**The machine was busy** (load average {load[0]:.2f} on {m['cpus']} CPUs at the start): other work "
                 "shared the cores, so absolute figures are pessimistic; the ratios to peers measured in the same "
