@@ -87,7 +87,7 @@ def scan(paths: Paths, known: set[str]) -> list[Stray]:
     for ns_dir in _dirs(paths.jobs):
         for entry in _dirs(ns_dir):
             named = job_dir_name(entry.name)
-            jobs = [(named[0], named[1], entry)] if named else [(entry.name, d.name, d) for d in _dirs(entry)]
+            jobs = [(*named, entry)] if named else [(entry.name, d.name, d) for d in _dirs(entry)]
             for name, uid, job_dir in jobs:
                 if uid in known:
                     continue

@@ -28,12 +28,11 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from arena.engines.local.paths import status_dir
+from arena.engines.local.paths import ReplicaFiles
 from arena.engines.local.serving import plan as serving_plan
 from arena.engines.local.serving import routes as routes_mod
 from arena.engines.local.serving.plan import ServingInputs, ServingPlan, parse_job_name
@@ -281,7 +280,8 @@ class Manager:
         return sum(1 for r in self.api.repo.replicas(row.uid) if r.state == "Running" and f"{row.uid}/{r.key}" in ready)
 
     def _extra_ports(self, row: JobRow, r: ReplicaRow) -> dict[str, int]:
-        found = routes_mod.read(Path(status_dir(row.job_dir)) / f"{r.key}.serving.json", dict)
+        beside = ReplicaFiles.of(row.job_dir, r.key).exit  # its folder is known (cached) per replica: no stat
+        found = routes_mod.read(beside.with_name(f"{r.key}.serving.json"), dict)
         ports = found.get("ports") if isinstance(found, dict) else None
         return {k: int(v) for k, v in ports.items() if isinstance(v, int)} if isinstance(ports, dict) else {}
 
