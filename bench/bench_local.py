@@ -258,6 +258,37 @@ def jobs(bursts: int, per_burst: int, list_runs: int, list_at: int, list_every: 
     return out
 
 
+def sweep(n: int, cores: int = 2) -> dict[str, Any]:
+    """A sweep on a small machine: n one-replica `true` jobs, each asking for one CPU, on a capacity of `cores`
+    CPUs, so that `cores` run at a time and the rest wait in the queue. Jobs per second from the first submit to
+    the last recorded finish, and the daemon's CPU per job: with a backlog, every submit and every exit wakes a
+    scheduling pass over everything waiting."""
+    home = Home(capacity=f"cpu={cores},memory=64Gi")
+    try:
+        home.client.list()  # starts the daemon
+        daemon = psutil.Process(home.daemon_pid())
+        cpu0 = sum(daemon.cpu_times()[:2])
+        t0 = time.time()
+        for i in range(n):
+            home.client.submit_pytorchjob(name=f"s{i}", command="true", cpu="1")
+        deadline = time.monotonic() + max(300.0, n / 2)
+        while True:
+            mine = home.client.list()
+            if len(mine) == n and all(j.finished for j in mine):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"sweep: {sum(not j.finished for j in mine)} jobs not finished")
+            time.sleep(0.2)
+        failed = [j.name for j in mine if j.status != "SUCCEEDED"]
+        if failed:
+            raise RuntimeError(f"sweep: {len(failed)} jobs did not succeed (first: {failed[0]})")
+        end = max(j.finishTime or 0.0 for j in mine)
+        return {"jobs": n, "cores": cores, "jobs_per_s": n / max(end - t0, 1e-9),
+                "daemon_cpu_ms_per_job": (sum(daemon.cpu_times()[:2]) - cpu0) / n * 1000}
+    finally:
+        home.close()
+
+
 # ---- submit -> running ----------------------------------------------------------------------------------------
 
 def to_running(home: Home, prefix: str, runs: int, submit: Callable[[str], object]) -> list[float]:
@@ -347,6 +378,7 @@ def main() -> int:
         results["startup"] = startup(8 if q else 20)
     if "jobs" in parts:
         results["jobs"] = jobs(2 if q else 5, 500 if q else 1000, 5 if q else 10, 1000, 0.5)
+        results["sweep"] = sweep(300 if q else 1000)
     if "latency" in parts:
         results["latency"] = latency(5 if q else 10)
     if "ddp" in parts:

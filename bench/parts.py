@@ -92,6 +92,12 @@ def jobs(quick: bool) -> list[Figure]:
                  figure(p, f"arena list -o json, {raw['list_jobs']:,} jobs", "ms", raw["list_json_ms"])]
     figs += [figure(p, "daemon RSS, idle", "MB", raw["rss_idle_mb"]),
              figure(p, rss_name, "MB", raw["rss_finished_mb"], goal=target("<", 80))]
+    sw = bench_local.sweep(300 if quick else 1000)
+    figs.append(figure(p, f"a sweep: {sw['jobs']:,} one-replica `true` jobs asking for 1 CPU each, on {sw['cores']} "
+                          "CPUs", "jobs/s", [sw["jobs_per_s"]],
+                       versus=peer("the bursts above (nothing waits)", raw["jobs_per_s"]),
+                       note=f"{sw['cores']} run at a time, the rest wait in the queue; the daemon's CPU: "
+                            f"{sw['daemon_cpu_ms_per_job']:.1f} ms a job"))
     return figs
 
 
@@ -262,7 +268,8 @@ PARTS = (
          f"thread runs `arena list` every {LIST_EVERY * 1000:.0f} ms, each in a session of its own as a command "
          "typed in another terminal; `arena list` is then timed on the idle "
          "daemon with 1,000 jobs in the store, and the daemon's RSS is read idle and after every job has "
-         "finished.", jobs),
+         "finished. Then a sweep in a daemon of its own whose capacity is 2 CPUs: jobs asking for one CPU each, "
+         "submitted back to back, two running at a time and the rest waiting in the queue.", jobs),
     Part("latency", "Submit to running",
          "From the SDK's submit call until `get` reports RUNNING (every replica started), `sleep 30` replicas; "
          "each job is deleted before the next.", latency),

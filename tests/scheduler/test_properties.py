@@ -112,3 +112,21 @@ def test_water_fill_saturated_queues_get_shares_in_weight_ratio(weights: list[in
 def test_water_fill_guarantee_is_a_floor() -> None:
     out = water_fill((8,), [Claim("a", 1, (1,), (INF,), (3,)), Claim("b", 1, (100,), (INF,), (0,))])
     assert out["a"][0] == 3 and out["b"][0] == 5
+
+
+@FAST
+@given(snapshots(), st.floats(0.0, 400.0))
+def test_a_cycle_skipped_as_unchanged_would_have_decided_the_same(s: Snapshot, later: float) -> None:
+    """The daemon does not run a cycle again on the same jobs, node and queues before a job passes the SLA's
+    deadline (`binder.LastCycle`): the scheduler must depend on the time only through that deadline."""
+    from msgspec.structs import replace
+
+    from arena.engines.local.binder import LastCycle
+
+    last = LastCycle()
+    last.keep(s, cycle(s))
+    moved = replace(s, now=s.now + later)
+    if last.same(moved):
+        assert cycle(moved) == last.decisions
+    else:  # only the time can tell them apart here: some job passed the deadline in between
+        assert any(s.now - s.sla_waiting_time < j.created <= moved.now - s.sla_waiting_time for j in s.jobs)

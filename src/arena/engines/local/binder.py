@@ -10,6 +10,7 @@ through the spawner.
 """
 from __future__ import annotations
 
+import math
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -18,27 +19,21 @@ import msgspec
 
 from arena.engines.local import cpuset, faults, resources, wording
 from arena.engines.local.catalog import Catalog
-from arena.engines.local.controllers.volcano import depends_ready
 from arena.engines.local.effects import Effects
 from arena.engines.local.isolation import isolated
 from arena.engines.local.node import Capacity
 from arena.engines.local.paths import ReplicaFiles
 from arena.engines.local.planner import fixed_port
 from arena.engines.local.ports import Ports
-from arena.engines.local.repo import Repo
+from arena.engines.local.repo import Repo, Tx
 from arena.engines.local.rows import JobRow, ReplicaRow
-from arena.engines.local.scheduler import Amount, Bind, Decisions, Job, Node, Queue, Replica, Snapshot, cycle
-from arena.engines.local.scheduler.reasons import Reason
+from arena.engines.local.schedulable import Schedulable, make_job
+from arena.engines.local.scheduler import Amount, Bind, Decisions, Job, Node, Queue, Snapshot, Waiting, cycle
 from arena.engines.local.spawner import Spawner
-from arena.spec import quantity
 from arena.spec.job import JobSpec
 
-_REASON = msgspec.json.Decoder(Reason)
 _ENCODE = msgspec.json.Encoder()
-
-
-def decode_reason(text: str | None) -> Reason | None:
-    return _REASON.decode(text) if text else None
+POSITIONS_EVERY = 1.0  # seconds: a waiting job's place in its queue, when only it changed, is stored this often
 
 
 class Binder:
@@ -50,65 +45,46 @@ class Binder:
         self.effects = effects
         self.spawner = spawner
         self.ports = ports
+        self.schedulable = Schedulable(repo, catalog, effects)  # the loop's only
+        self.last = LastCycle()
+        self.positions = Positions()
 
     # ---- observe ------------------------------------------------------------------------------
     def snapshot(self, now: float) -> Snapshot:
-        cap = self.capacity
-        node = Node(Amount(cap.cpu_milli, cap.memory, len(cap.gpus), dict(cap.extended)), tuple(cap.gpus))
-        queues = {q.name: Queue(q.name, q.weight, _amount(q.capability), _amount(q.guarantee), q.reclaimable, q.state)
-                  for q in self.repo.queues()}
+        """The scheduler's input read afresh from the store (what `arena top queue` reports on); a pass uses the
+        jobs `Schedulable` keeps instead."""
         jobs_rows = self.repo.jobs_schedulable(now)
         reps_by_job = self.repo.replicas_schedulable() if jobs_rows else {}
         jobs = []
         for row in jobs_rows:
             with isolated(self.repo, self.catalog, self.effects, row.uid):
-                spec = self.catalog.spec(row.uid, row.spec)
-                finished_job = row.finished is not None
-                reps = reps_by_job.get(row.uid, [])
-                states: dict[str, list[str]] = {}
-                for r in reps:
-                    states.setdefault(r.task, []).append(r.state)
-                # A restarted (or evicted) job's next generation waits until the last one has stopped, and then
-                # binds as one gang; a still-terminating replica must not count as a member of the new gang.
-                stopping = not finished_job and any("Terminating" in s for s in states.values())
-                replicas = []
-                for r in reps:
-                    t = spec.task(r.task)
-                    if stopping and not r.bound:
-                        continue
-                    if not r.bound and not depends_ready(spec, r.task, states):
-                        continue  # dependsOn: not created until its dependencies are ready
-                    if finished_job and not r.bound:
-                        continue
-                    done = r.state in ("Succeeded", "Failed", "Terminated") and not r.bound
-                    replicas.append(Replica(r.key, _request(t.resources) if t else Amount(), r.bound, tuple(r.gpus),
-                                            done))
-                mina = spec.scheduling.min_available or sum(t.replicas for t in spec.tasks if not t.depends_on)
-                releasing = finished_job or any(st == "Terminating" for sts in states.values() for st in sts)
-                jobs.append(Job(row.uid, row.name, row.namespace, row.queue, row.priority, row.created, mina,
-                                tuple(replicas), admitted=row.admitted or finished_job, releasing=releasing,
-                                waiting_reason=decode_reason(row.waiting)))
-        return Snapshot(node, queues, tuple(jobs), now)
+                jobs.append(make_job(row, reps_by_job.get(row.uid, []), self.catalog.spec(row.uid, row.spec)))
+        return self._snapshot(tuple(jobs), now)
+
+    def _snapshot(self, jobs: tuple[Job, ...], now: float) -> Snapshot:
+        cap = self.capacity
+        node = Node(Amount(cap.cpu_milli, cap.memory, len(cap.gpus), dict(cap.extended)), tuple(cap.gpus))
+        queues = {q.name: Queue(q.name, q.weight, _amount(q.capability), _amount(q.guarantee), q.reclaimable, q.state)
+                  for q in self.repo.queues()}
+        return Snapshot(node, queues, jobs, now)
 
     # ---- decide and apply ---------------------------------------------------------------------
     def schedule(self, now: float) -> None:
-        decisions: Decisions = cycle(self.snapshot(now))
-        active = self.repo.jobs_waiting_state()
+        known = self.schedulable
+        snap = self._snapshot(known.jobs(now), now)
+        if self.last.same(snap):  # a pure function of an unchanged snapshot decides as before: nothing new to do
+            if self.positions.stale and self.positions.due(now):
+                with self.repo.tx() as tx:
+                    self._waiting(tx, self.last.decisions.waiting, now)
+            return
+        decisions: Decisions = cycle(snap)
+        self.last.keep(snap, decisions)
+        known.refresh()  # what changed meanwhile (another thread's write between two steps of the pass)
         with self.repo.tx() as tx:
             for uid in decisions.admit:
                 tx.job_admitted(uid)
                 tx.event(uid, "Admitted", "admitted by queue", source="scheduler")
-            for uid, w in decisions.waiting.items():
-                row = active.get(uid)
-                if row is None:
-                    continue
-                stored = _ENCODE.encode(w.reason).decode()
-                if row.waiting != stored or row.position != w.position:
-                    tx.job_waiting(uid, stored, w.position)
-                    if row.waiting != stored:
-                        tx.event(uid, "Unschedulable", wording.text(w.reason), "Warning", "scheduler")
-                if w.admitted and row.status == "QUEUING":
-                    tx.set_phase(uid, "Inqueue", wording.text(w.reason), "PENDING")
+            self._waiting(tx, decisions.waiting, now)
             for uid, event, what in decisions.events:
                 tx.event(uid, event, wording.text(what), source="scheduler")
         for ev in decisions.evictions:
@@ -132,6 +108,36 @@ class Binder:
                     self.start(job, spec, binds)
         finally:  # every replica bound in this pass is started at once; their pids are recorded here
             self.spawner.settle()
+
+    def _waiting(self, tx: Tx, waiting: dict[str, Waiting], now: float) -> None:
+        """Store each waiting job's reason (an event when it changes) and its place in its queue. A place that
+        alone changed is stored at most every `POSITIONS_EVERY` seconds: every place in a queue moves whenever its
+        head starts, and writing them all on every pass made a pass's cost grow with the backlog."""
+        known = self.schedulable
+        due = self.positions.due(now)
+        stale = False
+        for uid, w in waiting.items():
+            row = known.row(uid)
+            if row is None or row.finished is not None:
+                continue
+            made = known.job(uid)
+            if made is not None and w.reason == made.waiting_reason:
+                stored = row.waiting  # unchanged (the common case): not encoded again
+            else:
+                stored = _ENCODE.encode(w.reason).decode()
+            if row.waiting != stored:
+                tx.job_waiting(uid, stored, w.position)
+                tx.event(uid, "Unschedulable", wording.text(w.reason), "Warning", "scheduler")
+                row.waiting, row.position = stored, w.position  # read again at the next refresh; current meanwhile
+            elif row.position != w.position:
+                if due or not row.position:
+                    tx.job_position(uid, w.position)
+                    row.position = w.position  # the loop's copy: the change notes leave positions out
+                else:
+                    stale = True
+            if w.admitted and row.status == "QUEUING":
+                tx.set_phase(uid, "Inqueue", wording.text(w.reason), "PENDING")
+        self.positions.wrote(now, due, stale)
 
     def bind(self, uid: str, binds: list[Bind], now: float) -> tuple[JobRow, JobSpec, list[Bind]] | None:
         """Record a gang's bind (ports, GPUs, cores, phase): what `start` then starts."""
@@ -192,6 +198,49 @@ class Binder:
         return out
 
 
+class LastCycle:
+    """The last cycle's snapshot and decisions. The scheduler is a pure function of its snapshot, and of `now` only
+    through the SLA's deadline (a job waiting longer than `sla_waiting_time` goes first): with the same jobs (the
+    very objects `Schedulable` keeps while nothing changes them), node and queues, and no job passing that
+    deadline since, a cycle would decide the same again, so it is not run (each tick, with thousands waiting, ran
+    one for nothing). Its decisions are not applied again either: they were, when they were made."""
+
+    def __init__(self) -> None:
+        self.snap: Snapshot | None = None
+        self.decisions = Decisions()
+        self.sla_next = 0.0  # the first time after the last cycle at which a job passes the SLA's deadline
+
+    def same(self, snap: Snapshot) -> bool:
+        last = self.snap
+        if last is None or snap.now < last.now or snap.now >= self.sla_next or len(snap.jobs) != len(last.jobs):
+            return False
+        if snap.node != last.node or snap.queues != last.queues or snap.sla_waiting_time != last.sla_waiting_time:
+            return False
+        return all(a is b for a, b in zip(snap.jobs, last.jobs))
+
+    def keep(self, snap: Snapshot, decisions: Decisions) -> None:
+        self.snap, self.decisions = snap, decisions
+        deadline = snap.now - snap.sla_waiting_time
+        later = [j.created for j in snap.jobs if j.created > deadline]
+        self.sla_next = min(later) + snap.sla_waiting_time if later else math.inf
+
+
+class Positions:
+    """When waiting jobs' places in their queues were last stored, and whether some have moved since."""
+
+    def __init__(self) -> None:
+        self.at = -math.inf
+        self.stale = False
+
+    def due(self, now: float) -> bool:
+        return not now - POSITIONS_EVERY < self.at <= now  # a clock set back makes them due too
+
+    def wrote(self, now: float, due: bool, stale: bool) -> None:
+        if due:
+            self.at = now
+        self.stale = stale
+
+
 def _amount(d: dict[str, Any] | None) -> Amount | None:
     """A stored queue capability/guarantee, parsed as `arena queue` validated it; unnamed → unlimited."""
     if not d:
@@ -200,6 +249,3 @@ def _amount(d: dict[str, Any] | None) -> Amount | None:
     return Amount(10**12 if res.cpu_milli is None else res.cpu_milli, 10**18 if res.memory is None else res.memory,
                   10**6 if res.gpus is None else res.gpus, res.extended)
 
-
-def _request(res: Any) -> Amount:
-    return Amount(quantity.cpu_milli(res.cpu), quantity.memory_bytes(res.memory), res.gpus, dict(res.devices))

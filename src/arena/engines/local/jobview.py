@@ -15,7 +15,7 @@ import msgspec
 
 from arena import kinds
 from arena.engines.local import cpuset, wording
-from arena.engines.local.binder import decode_reason
+from arena.engines.local.schedulable import decode_reason
 from arena.engines.local.controllers.base import master_task
 from arena.engines.local.node import Capacity, GPUInfo
 from arena.engines.local.plan import LOOPBACK, Bindings, LocalPlan

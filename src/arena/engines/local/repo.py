@@ -24,9 +24,8 @@ from arena.engines.local.rows import (
     QueueRow,
     ReplicaRow,
     VolumeRow,
-    WaitState,
 )
-from arena.engines.local.store import RECORD, Store
+from arena.engines.local.store import NOTES, RECORD, Store
 from arena.views import Event, Transition
 
 LIVE = ("Starting", "Running", "Terminating")  # a process may exist
@@ -109,12 +108,15 @@ class Repo:
                                                        tuple(chunk))]
         return out
 
-    def jobs_touched(self) -> list[str]:
-        """The jobs written since the last call (`store.TOUCHED`), forgotten as they are returned."""
+    def jobs_touched(self, notes: str = NOTES[0]) -> list[str]:
+        """The jobs written since the last call with these `notes` (`store.TOUCHED`: one table per reader),
+        forgotten as they are returned."""
+        if notes not in NOTES:
+            raise ValueError(f"no such notes: {notes!r}")
         with self.store.lock:
-            uids = [r[0] for r in self.store.query("SELECT uid FROM temp.touched")]
+            uids = [r[0] for r in self.store.query(f"SELECT uid FROM temp.{notes}")]
             if uids:
-                self.store.query("DELETE FROM temp.touched")
+                self.store.query(f"DELETE FROM temp.{notes}")
         return uids
 
     def jobs_prunable(self, cutoff: float, namespace: str | None, kind: str | None) -> list[JobRow]:
@@ -140,16 +142,35 @@ class Repo:
         return [rows.job(r) for r in self.store.query(
             f"SELECT {JOB_COLUMNS} FROM jobs WHERE tb_pid IS NOT NULL AND finished IS NOT NULL")]
 
-    def jobs_schedulable(self, now: float) -> list[JobRow]:
-        """What the scheduler sees: active jobs not held back, and any job still holding a bound replica."""
+    def jobs_schedulable(self, now: float | None = None) -> list[JobRow]:
+        """What the scheduler sees: active jobs not held back at `now` (None: held or not), and any job still
+        holding a bound replica; in the order they were stored."""
+        if now is None:
+            return [rows.job(r) for r in self.store.query(
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE finished IS NULL"
+                " OR uid IN (SELECT job_uid FROM replicas WHERE bound=1) ORDER BY rowid")]
         return [rows.job(r) for r in self.store.query(
             f"SELECT {JOB_COLUMNS} FROM jobs WHERE (finished IS NULL AND (hold_until IS NULL OR hold_until <= ?))"
-            " OR uid IN (SELECT job_uid FROM replicas WHERE bound=1)", (now,))]
+            " OR uid IN (SELECT job_uid FROM replicas WHERE bound=1) ORDER BY rowid", (now,))]
 
-    def jobs_waiting_state(self) -> dict[str, WaitState]:
-        """Active jobs: their stored waiting reason, queue position and status."""
-        return {r["uid"]: WaitState(r["waiting"], r["position"], r["status"]) for r in self.store.query(
-            "SELECT uid, waiting, position, status FROM jobs WHERE finished IS NULL")}
+    def jobs_schedulable_of(self, uids: list[str]) -> tuple[list[JobRow], dict[str, list[ReplicaRow]]]:
+        """`jobs_schedulable(None)` and `replicas_schedulable` for these jobs only (those that still qualify)."""
+        jobs: list[JobRow] = []
+        reps: dict[str, list[ReplicaRow]] = {}
+        for i in range(0, len(uids), 500):
+            chunk = tuple(uids[i:i + 500])
+            marks = ",".join("?" * len(chunk))
+            jobs += [rows.job(r) for r in self.store.query(
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE uid IN ({marks}) AND (finished IS NULL OR"
+                " uid IN (SELECT job_uid FROM replicas WHERE bound=1)) ORDER BY rowid", chunk)]
+            for r in self.store.query(f"SELECT {REPLICA_COLUMNS} FROM replicas WHERE job_uid IN ({marks})"
+                                      " ORDER BY job_uid, key", chunk):
+                rep = rows.replica(r)
+                reps.setdefault(rep.job_uid, []).append(rep)
+        finished = {j.uid for j in jobs if j.finished is not None}
+        for uid in finished & reps.keys():  # of a finished job, only what is still bound
+            reps[uid] = [r for r in reps[uid] if r.bound]
+        return jobs, reps
 
     def job_uids(self) -> dict[str, str]:
         """Every stored job's uid -> its directory (what `integrity` compares the disk with)."""
@@ -177,7 +198,7 @@ class Repo:
         """Replicas of active jobs and every bound replica, by job."""
         out: dict[str, list[ReplicaRow]] = {}
         for r in self.store.query(f"SELECT {REPLICA_COLUMNS} FROM replicas WHERE job_uid IN"
-                                  " (SELECT uid FROM jobs WHERE finished IS NULL) OR bound=1"):
+                                  " (SELECT uid FROM jobs WHERE finished IS NULL) OR bound=1 ORDER BY job_uid, key"):
             rep = rows.replica(r)
             out.setdefault(rep.job_uid, []).append(rep)
         return out
@@ -360,6 +381,10 @@ class Tx:
 
     def job_waiting(self, uid: str, waiting: str, position: int) -> None:
         self._x("UPDATE jobs SET waiting=?, position=? WHERE uid=?", (waiting, position, uid))
+
+    def job_position(self, uid: str, position: int) -> None:
+        """Its place in its queue alone (which the scheduler's change notes leave out: `store.NOTES`)."""
+        self._x("UPDATE jobs SET position=? WHERE uid=?", (position, uid))
 
     def job_tensorboard(self, uid: str, pid: int | None, ctime: float | None, port: int | None) -> None:
         self._x("UPDATE jobs SET tb_pid=?, tb_ctime=?, tb_port=? WHERE uid=?", (pid, ctime, port, uid))

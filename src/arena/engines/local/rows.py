@@ -89,14 +89,6 @@ class VolumeRow(msgspec.Struct):
     created: float
 
 
-class WaitState(msgspec.Struct):
-    """What applying a scheduling cycle compares against (the whole row would be read for every job)."""
-
-    waiting: str | None
-    position: int
-    status: str
-
-
 class LiveReplica(msgspec.Struct):
     """A replica the loop must watch (Starting/Running/Terminating), with what it needs of its job."""
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from arena.engines.local.rows import JobRow
 from arena.errors import DiskFull
 
 # Each committed job's record in its directory (`<job dir>/job.json`: its uid, names and plan), written after the
@@ -141,20 +142,28 @@ COUNTS = (
 )
 
 
-# Which jobs changed, for the daemon's list (`listing.py`): a note per job whose row, or whose replicas' GPUs and
-# states, any statement on this connection wrote. Temporary (this connection's, in memory, never on disk); the
-# notes are part of the writer's transaction, so a rolled-back change leaves none.
+# Which jobs changed, for the daemon's readers that keep what they read (`listing.py` for `list`, `schedulable.py`
+# for the scheduler's snapshot): a note per job whose row, or whose replicas' GPUs and states, any statement on
+# this connection wrote, one table of notes per reader (each forgets its own as it reads them). Temporary (this
+# connection's, in memory, never on disk); the notes are part of the writer's transaction, so a rolled-back change
+# leaves none.
+# The scheduler's reader is not told of a change of `position` alone: the loop writes positions itself (and keeps
+# its copy of them), and a queue's positions all move whenever its head starts.
+NOTES = ("touched", "touched_sched")
+_SCHEDULED = ", ".join(c for c in JobRow.__struct_fields__ if c != "position")
 TOUCHED = (
     "PRAGMA temp_store=MEMORY",
-    "CREATE TEMP TABLE IF NOT EXISTS touched (uid TEXT PRIMARY KEY) WITHOUT ROWID",
-    *(f"CREATE TEMP TRIGGER IF NOT EXISTS touched_{name} AFTER {event} BEGIN"
-      f" INSERT OR IGNORE INTO touched(uid) VALUES ({uid}); END" for name, event, uid in (
-          ("jobs_insert", "INSERT ON main.jobs", "NEW.uid"),
-          ("jobs_update", "UPDATE ON main.jobs", "NEW.uid"),
-          ("jobs_delete", "DELETE ON main.jobs", "OLD.uid"),
-          ("replicas_insert", "INSERT ON main.replicas", "NEW.job_uid"),
-          ("replicas_update", "UPDATE OF bound, state, gpus ON main.replicas", "NEW.job_uid"),
-          ("replicas_delete", "DELETE ON main.replicas", "OLD.job_uid"))),
+    *(f"CREATE TEMP TABLE IF NOT EXISTS {table} (uid TEXT PRIMARY KEY) WITHOUT ROWID" for table in NOTES),
+    *(f"CREATE TEMP TRIGGER IF NOT EXISTS {name} AFTER {event} BEGIN"
+      + "".join(f" INSERT OR IGNORE INTO {table}(uid) VALUES ({uid});" for table in tables) + " END"
+      for name, event, uid, tables in (
+          ("touched_jobs_insert", "INSERT ON main.jobs", "NEW.uid", NOTES),
+          ("touched_jobs_update", "UPDATE ON main.jobs", "NEW.uid", NOTES[:1]),
+          ("touched_sched_jobs_update", f"UPDATE OF {_SCHEDULED} ON main.jobs", "NEW.uid", NOTES[1:]),
+          ("touched_jobs_delete", "DELETE ON main.jobs", "OLD.uid", NOTES),
+          ("touched_replicas_insert", "INSERT ON main.replicas", "NEW.job_uid", NOTES),
+          ("touched_replicas_update", "UPDATE OF bound, state, gpus ON main.replicas", "NEW.job_uid", NOTES),
+          ("touched_replicas_delete", "DELETE ON main.replicas", "OLD.job_uid", NOTES))),
 )
 # Version 1 keeps each job's plan (a kilobyte or two: every replica's argv and environment) in `plans`, apart from
 # its row: a job row of a few hundred bytes packs a dozen to a page instead of two, so that reading and updating
@@ -190,6 +199,9 @@ class Store:
         self.lock = threading.RLock()
         self._seen_total = -1
         self.changes = 0  # bumped by every committed transaction that changed something: cached reads compare it
+        # bumped by every rollback, whole or to a savepoint: a reader that read inside a batch (`schedulable.py`)
+        # may hold rows that were never committed, and reads everything again
+        self.rollbacks = 0
         self._batch: int | None = None  # the thread running a batch
         self._held = False  # the batch's transaction is open (and its thread holds the lock)
         self._depth = 0  # savepoints open in it
@@ -249,6 +261,7 @@ class Store:
                 try:
                     yield self._conn
                 except BaseException:
+                    self.rollbacks += 1
                     if self._conn.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL)
                         self._conn.execute("ROLLBACK")
                     raise
@@ -260,6 +273,7 @@ class Store:
 
     def _failed(self, exc: sqlite3.OperationalError) -> None:
         """After a failed statement or commit: roll back what is left; a full disk is raised as DiskFull."""
+        self.rollbacks += 1
         if self._conn.in_transaction:
             self._conn.execute("ROLLBACK")
         if is_disk_full(exc):
@@ -303,6 +317,7 @@ class Store:
             try:
                 yield self._conn
             except BaseException:
+                self.rollbacks += 1
                 if self._conn.in_transaction:
                     self._conn.execute(f"ROLLBACK TO {name}")
                     self._conn.execute(f"RELEASE {name}")
