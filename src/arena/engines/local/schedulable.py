@@ -130,6 +130,8 @@ class Schedulable:
             self._make(row, reps.get(row.uid, []))
 
     def _make(self, row: JobRow, reps: list[ReplicaRow]) -> None:
+        """The job's `Job` made again, always a new object, even when equal to the one it replaces: a job written
+        to since the last cycle (bound, then reset by a restart) must not look untouched to `binder.LastCycle`."""
         self._made.pop(row.uid, None)
         with isolated(self.repo, self.catalog, self.effects, row.uid):
             self._made[row.uid] = make_job(row, reps, self.catalog.spec(row.uid, row.spec))

@@ -22,10 +22,16 @@ ACTIONS = (allocate, preempt, reclaim)
 
 def cycle(snapshot: Snapshot) -> Decisions:
     with _gc_paused():
-        st = build(snapshot)
-        for action in ACTIONS:
-            action(st)
-        return close(st)
+        return _decide(snapshot)
+
+
+def _decide(snapshot: Snapshot) -> Decisions:
+    """Apart from `cycle` so that the working state is freed before the collector is on again: alive at that
+    moment, its tens of thousands of objects were all traversed by the collection that followed."""
+    st = build(snapshot)
+    for action in ACTIONS:
+        action(st)
+    return close(st)
 
 
 @contextmanager
