@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -172,7 +171,7 @@ class Binder:
         return job, spec, binds
 
     def start(self, job: JobRow, spec: JobSpec, binds: list[Bind]) -> None:
-        faults.crash("replica-bound", Path(job.job_dir))  # tests: a daemon killed between bind and spawn
+        faults.crash("replica-bound", job.job_dir)  # tests: a daemon killed between bind and spawn
         reps = self.repo.replicas(job.uid)  # as bound
         for b in binds:
             self.spawner.start_replica(job.uid, b.replica, defer=True, rows=(job, reps))

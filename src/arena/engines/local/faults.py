@@ -14,10 +14,10 @@ from pathlib import Path
 _ARMED = frozenset(filter(None, os.environ.get("ARENA_FAULT", "").split(",")))
 
 
-def crash(point: str, home: Path) -> None:
+def crash(point: str, home: str | Path) -> None:
     if point not in _ARMED:
         return
-    marker = home / f".fault-{point}"
+    marker = Path(home) / f".fault-{point}"
     try:
         fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     except FileExistsError:

@@ -89,7 +89,7 @@ class Spawner:
                 except OSError as exc:
                     self._unstartable(job, key, exc)
                     continue
-                faults.crash("replica-spawned", Path(job.job_dir))  # tests: a daemon killed before recording a start
+                faults.crash("replica-spawned", job.job_dir)  # tests: a daemon killed before recording a start
                 if self.started(job, key, pid, ctime, in_place):
                     continue
                 now = self.repo.job(job.uid)  # ended meanwhile (a sibling could not start)
@@ -139,6 +139,8 @@ class Spawner:
 
 def write_files(job_dir: Path, files: dict[str, str]) -> None:
     """The job's files, each replaced whole and left alone when unchanged; never outside the job directory."""
+    if not files:
+        return
     root = job_dir.resolve()
     for relative, text in files.items():
         path = (job_dir / relative).resolve()

@@ -142,11 +142,19 @@ def _fresh_cgroup(tag: str) -> Path | None:
     cg = cgroup_of(tag)
     if cg is None:
         return None
-    if cg.exists():
-        shimlib.cgroup_kill(str(cg))
-        shimlib.cgroup_remove(str(cg))
+    path = str(cg)
     try:
-        cg.mkdir(parents=True, exist_ok=True)
+        os.mkdir(path)  # the usual case: its job's cgroup is there (or is made below), its own is not yet
+        return cg
+    except FileExistsError:
+        shimlib.cgroup_kill(path)
+        shimlib.cgroup_remove(path)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return None
+    try:
+        os.makedirs(path, exist_ok=True)
     except OSError:
         return None
     return cg
