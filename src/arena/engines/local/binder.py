@@ -77,8 +77,11 @@ class Binder:
                     self._waiting(tx, self.last.decisions.waiting, now)
             return
         decisions: Decisions = cycle(snap)
-        self.last.keep(snap, decisions)
-        known.refresh()  # what changed meanwhile (another thread's write between two steps of the pass)
+        self._apply(decisions, now)
+        self.last.keep(snap, decisions)  # applied whole: a pass that failed half-way decides again
+
+    def _apply(self, decisions: Decisions, now: float) -> None:
+        self.schedulable.refresh()  # what changed meanwhile (another thread's write between two steps of the pass)
         with self.repo.tx() as tx:
             for uid in decisions.admit:
                 tx.job_admitted(uid)
@@ -127,7 +130,7 @@ class Binder:
             if row.waiting != stored:
                 tx.job_waiting(uid, stored, w.position)
                 tx.event(uid, "Unschedulable", wording.text(w.reason), "Warning", "scheduler")
-                row.waiting, row.position = stored, w.position  # read again at the next refresh; current meanwhile
+                row.position = w.position  # the row and its `Job` are read again at the next refresh
             elif row.position != w.position:
                 if due or not row.position:
                     tx.job_position(uid, w.position)
