@@ -91,29 +91,33 @@ def describe() -> dict[str, Any]:
 # thousands of files, every file or folder created in the same block group costs 0.5-1.3 ms of CPU instead of
 # ~40 us, for up to six minutes. A job makes seven, so a burst then runs at about half its rate: what is
 # measured is the previous run's cleanup, not Arena. See bench/notes.md.
-SETTLED_US = 200.0  # CPU us per new file below which the filesystem counts as settled
+SETTLED_US = 200.0  # CPU us per new inode below which the filesystem counts as settled
 SETTLE_LIMIT_S = 420.0  # the kernel forgets a deletion after at most 360 s
 SETTLE_STEP_S = 15.0
 
 
-def new_file_us(directory: Path, files: int = 100) -> float:
-    """CPU microseconds per empty file created in a new folder under `directory` (left there: deleting them
-    would itself slow the next creations)."""
+def new_inode_us(directory: Path, jobs: int = 25) -> float:
+    """CPU microseconds per inode made as the daemon makes a job's, in a new folder under `directory`: a folder
+    holding a `logs/` folder, and a file in each (left there: deleting them would itself slow the next creations).
+    Folders, not only files: ext4 places a new folder in a block group of its choosing, a file in its folder's,
+    so a probe of files alone can find one quiet group while the jobs' folders land in busy ones."""
     d = Path(tempfile.mkdtemp(prefix="probe-", dir=directory))
     t = time.process_time()
-    for i in range(files):
-        with open(d / str(i), "wb"):
+    for i in range(jobs):
+        job = d / f"job{i}"
+        os.makedirs(job / "logs")
+        with open(job / "record", "wb"), open(job / "logs" / "log", "wb"):
             pass
-    return (time.process_time() - t) / files * 1e6
+    return (time.process_time() - t) / (jobs * 4) * 1e6
 
 
 def settle_filesystem(directory: Path) -> dict[str, Any]:
-    """Wait (at most SETTLE_LIMIT_S) until creating a file under `directory` costs what it does on a quiet
-    filesystem; return the cost found first, the cost when done and the seconds waited."""
-    first = cost = new_file_us(directory)
+    """Wait (at most SETTLE_LIMIT_S) until making a job's folders and files under `directory` costs what it does
+    on a quiet filesystem; return the cost per inode found first, the cost when done and the seconds waited."""
+    first = cost = new_inode_us(directory)
     start = time.monotonic()
     while cost > SETTLED_US and time.monotonic() - start < SETTLE_LIMIT_S:
         time.sleep(SETTLE_STEP_S)
-        cost = new_file_us(directory)
-    return {"new_file_us_first": round(first, 1), "new_file_us": round(cost, 1),
+        cost = new_inode_us(directory)
+    return {"new_inode_us_first": round(first, 1), "new_inode_us": round(cost, 1),
             "waited_s": round(time.monotonic() - start, 1)}

@@ -74,8 +74,9 @@ def jobs(quick: bool) -> list[Figure]:
     rss_name = f"daemon RSS after {done:,} finished jobs" + (" (quick run; the target is for 5,000)" if quick else "")
     fs = raw["filesystem"]
     figs = [
-        figure(p, "creating one file in the bursts' ARENA_HOME (the filesystem's state)", "µs", [fs["new_file_us"]],
-               note=f"first probe {fs['new_file_us_first']:,.0f} µs; waited {fs['waited_s']:.0f} s for the kernel "
+        figure(p, "making a job's folders and files in the bursts' ARENA_HOME, per inode (the filesystem's state)",
+               "µs", [fs["new_inode_us"]],
+               note=f"first probe {fs['new_inode_us_first']:,.0f} µs; waited {fs['waited_s']:.0f} s for the kernel "
                     "to forget recent deletions (see the notes)"),
         figure(p, f"throughput, one-replica `true` jobs, bursts of {per_burst:,}", "jobs/s", raw["jobs_per_s"],
                goal=target(">=", 150),

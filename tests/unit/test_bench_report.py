@@ -143,23 +143,25 @@ def test_an_unknown_part_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[st
     assert len(err.splitlines()) == 1
 
 
-def test_the_filesystem_is_waited_for_until_a_new_file_is_cheap_again(monkeypatch, tmp_path: Path) -> None:
+def test_the_filesystem_is_waited_for_until_a_new_inode_is_cheap_again(monkeypatch, tmp_path: Path) -> None:
     from bench import machine
 
     costs = iter([900.0, 450.0, 60.0, 1000.0])
-    monkeypatch.setattr(machine, "new_file_us", lambda directory: next(costs))
+    monkeypatch.setattr(machine, "new_inode_us", lambda directory: next(costs))
     monkeypatch.setattr(machine, "SETTLE_STEP_S", 0.0)
     got = machine.settle_filesystem(tmp_path)
-    assert (got["new_file_us_first"], got["new_file_us"]) == (900.0, 60.0)
+    assert (got["new_inode_us_first"], got["new_inode_us"]) == (900.0, 60.0)
     assert next(costs) == 1000.0  # no probe after the settled one
 
 
-def test_a_probe_creates_files_in_a_folder_of_its_own(tmp_path: Path) -> None:
+def test_a_probe_makes_folders_and_files_as_jobs_do_in_a_folder_of_its_own(tmp_path: Path) -> None:
     from bench import machine
 
-    assert machine.new_file_us(tmp_path, files=5) > 0
+    assert machine.new_inode_us(tmp_path, jobs=3) > 0
     (probe,) = tmp_path.iterdir()
-    assert probe.name.startswith("probe-") and sorted(p.name for p in probe.iterdir()) == list("01234")
+    assert probe.name.startswith("probe-")
+    made = sorted(str(p.relative_to(probe)) for p in probe.rglob("*"))
+    assert made == sorted(f"job{i}{tail}" for i in range(3) for tail in ("", "/logs", "/record", "/logs/log"))
 
 
 def test_the_machines_speed_at_both_ends_is_in_the_headline_and_the_docs() -> None:
