@@ -34,7 +34,7 @@ OPS = st.lists(st.one_of(
     st.tuples(st.just("advance"), st.sampled_from([0.5, 1, 30, 400]), st.just(0))), max_size=25)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(OPS)
 def test_kept_jobs_are_what_the_store_says(ops: list[tuple[str, float, int]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
