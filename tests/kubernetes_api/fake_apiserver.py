@@ -81,6 +81,12 @@ DEFAULT_CRDS = tuple(k for k in CRDS if k not in ("mpijobs-v2beta1", "mpijobs-v1
                                                   *SERVING_CRDS))
 
 
+def as_version(obj: dict[str, Any], r: Res) -> dict[str, Any]:
+    """An object as the version `r` asked for answers it (a conversion that only renames, as a CRD's `None`
+    strategy does)."""
+    return obj if obj.get("apiVersion", r.gv) == r.gv else {**obj, "apiVersion": r.gv}
+
+
 def now_rfc3339(t: float | None = None) -> str:
     return datetime.fromtimestamp(time.time() if t is None else t, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -187,8 +193,10 @@ class FakeApiServer:
         for name in installed:
             r = CRDS[name]
             self.resources[(r.group, r.version, r.plural)] = r
-        self.store: dict[tuple[str, str, str], dict[tuple[str, str], dict[str, Any]]] = {
-            k: {} for k in self.resources}
+        # One store per resource, whatever its versions: the versions a CRD serves are views of the same objects
+        # (installing MPIJob v1 and v2beta1 together is one CRD serving both), each answered in the version asked.
+        self.store: dict[tuple[str, str], dict[tuple[str, str], dict[str, Any]]] = {
+            self._key(r): {} for r in self.resources.values()}
         self.token = token
         self.requests: list[Recorded] = []
         self.forbidden: set[tuple[str, str]] = set()  # (verb, plural)
@@ -249,8 +257,9 @@ class FakeApiServer:
                 return r
         raise KeyError(plural)
 
-    def _key(self, r: Res) -> tuple[str, str, str]:
-        return (r.group, r.version, r.plural)
+    @staticmethod
+    def _key(r: Res) -> tuple[str, str]:
+        return (r.group, r.plural)
 
     def add(self, obj: dict[str, Any], plural: str | None = None, group: str | None = None) -> dict[str, Any]:
         """Insert an object as if an operator or kubelet had created it."""
@@ -357,7 +366,7 @@ class FakeApiServer:
             objs = list(self.store[self._key(r)].values())
         labels = label_matcher(query.get("labelSelector", ""))
         fields = field_matcher(query.get("fieldSelector", ""))
-        items = [o for o in objs if (namespace is None or o["metadata"].get("namespace") == namespace)
+        items = [as_version(o, r) for o in objs if (namespace is None or o["metadata"].get("namespace") == namespace)
                  and labels(o["metadata"].get("labels") or {}) and fields(o)]
         data = _encode({"apiVersion": r.gv, "kind": f"{r.kind}List", "metadata": {"resourceVersion": str(rv)},
                         "items": items})
@@ -545,12 +554,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._log(r, namespace or "", name, query)
         elif method == "GET" and name:
             with fake.lock:
-                obj = fake.store[(r.group, r.version, r.plural)].get((namespace or "", name))
+                obj = fake.store[fake._key(r)].get((namespace or "", name))
             if obj is None:
                 self._send(*fake.status(404, "NotFound", f'{r.qualified} "{name}" not found',
                                         {"name": name, "group": r.group, "kind": r.plural}))
             else:
-                self._send(200, obj)
+                self._send(200, as_version(obj, r))
         elif method == "GET":
             self._send(200, fake.list_bytes(r, namespace, query))
         elif method == "POST" and not name:
@@ -566,7 +575,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _log(self, r: Res, namespace: str, pod: str, query: dict[str, str]) -> None:
         fake = self.fake
         with fake.lock:
-            obj = fake.store[(r.group, r.version, r.plural)].get((namespace, pod))
+            obj = fake.store[fake._key(r)].get((namespace, pod))
             pending = fake.not_started.get((namespace, pod), 0)
             if pending:
                 fake.not_started[(namespace, pod)] = pending - 1

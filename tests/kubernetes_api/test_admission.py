@@ -142,7 +142,7 @@ def test_list_reads_podgroups_and_workloads_only_while_jobs_wait(apiserver: Fake
     paths = [r.path for r in apiserver.api_requests()]
     assert paths.count("/apis/scheduling.volcano.sh/v1beta1/namespaces/default/podgroups") == 1
     assert paths.count("/apis/kueue.x-k8s.io/v1beta2/namespaces/default/workloads") == 1
-    assert len(paths) == 7 + 1 + 2 + 1  # job resources + pods + the two admission LISTs + the Namespace
+    assert len(paths) == 5 + 1 + 2 + 1  # a resource per kind + pods + the two admission LISTs + the Namespace
 
 
 def test_list_of_running_jobs_reads_no_admission_objects(apiserver: FakeApiServer, engine: KubernetesEngine) -> None:

@@ -25,7 +25,10 @@ RUNNING = {"pytorchjob": kubeflow_status(cond("Created"), cond("Running", t=T2))
            "mpijob": kubeflow_status(cond("Created"), cond("Running", t=T2)),
            "volcanojob": volcano_status("Running", "Pending"),
            "appwrapperjob": appwrapper_status("Running", cond("PodsReady", t=T2))}
-JOB_RESOURCES = 7  # pytorchjobs, tfjobs, mpijobs v1 + v2beta1 + v1alpha1, Volcano jobs, appwrappers
+# pytorchjobs, tfjobs, mpijobs, Volcano jobs, appwrappers: MPIJob's other versions are listed only where v1 is not
+# served (the versions of one CRD serve the same objects)
+JOB_RESOURCES = 5
+GET_RESOURCES = 7  # a `get` asks every resource, every MPIJob version included, at once (one round trip)
 
 
 def seed(server: FakeApiServer, n: int, namespace: str = "default") -> None:
@@ -132,7 +135,7 @@ def test_get_instances_from_pods(apiserver: FakeApiServer, engine: KubernetesEng
                     ("mnist-worker-1", "CrashLoopBackOff", False, 1, "node-2", 4)]
     assert view.restarts == 6
     # One GET per job resource (the kind is not known) + one pod LIST.
-    assert len(apiserver.api_requests()) == JOB_RESOURCES + 3  # + the TensorBoard Service and the Namespace
+    assert len(apiserver.api_requests()) == GET_RESOURCES + 3  # + the TensorBoard Service and the Namespace
     pods = apiserver.requests_to(contains="/pods")[0]
     assert pods.query["labelSelector"] == "app=pytorchjob,release=mnist,role!=tensorboard"
 
@@ -181,3 +184,29 @@ def test_get_events_keep_their_repeat_count(apiserver: FakeApiServer, engine: Ku
     apiserver.add(uncounted)
     view = engine.get("default", "mnist")
     assert [(e.reason, e.count) for e in view.events] == [("Pulling", 1), ("BackOff", 7)]
+
+
+MPI_PATHS = {v: f"/apis/kubeflow.org/{v}/namespaces/default/mpijobs" for v in ("v1", "v2beta1", "v1alpha1")}
+
+
+@pytest.mark.parametrize("served, asked", [
+    (["mpijobs"], ["v1"]),
+    (["mpijobs", "mpijobs-v2beta1"], ["v1"]),  # one CRD serving both versions: the same objects, listed once
+    (["mpijobs-v2beta1"], ["v1", "v2beta1"]),
+    (["mpijobs-v1alpha1"], ["v1", "v2beta1", "v1alpha1"]),
+    ([], ["v1", "v2beta1", "v1alpha1"]),
+])
+def test_list_asks_mpijob_versions_in_turn_up_to_the_first_served(served: list[str], asked: list[str], make_server,
+                                                                   make_engine) -> None:
+    from fake_apiserver import DEFAULT_CRDS
+
+    server = make_server(installed=[c for c in DEFAULT_CRDS if c != "mpijobs"] + served)
+    if served:
+        mpi = job_object("mpijob", "pi", status=RUNNING["mpijob"])
+        mpi["apiVersion"] = f"kubeflow.org/{'v2beta1' if 'mpijobs-v2beta1' in served else asked[-1]}"
+        server.add(mpi)
+    server.add(job_object("pytorchjob", "pt", status=RUNNING["pytorchjob"]))
+    server.reset_requests()
+    jobs = sorted((j.kind, j.name) for j in make_engine(server).list("default"))
+    assert jobs == ([("mpijob", "pi")] if served else []) + [("pytorchjob", "pt")]
+    assert [r.path for r in server.api_requests() if r.path.endswith("/mpijobs")] == [MPI_PATHS[v] for v in asked]

@@ -2,7 +2,8 @@
 
 submit = apply(plan(spec)) (STYLE §1): `plan` is exactly what `--dry-run` prints and what `apply`
 sends, API versions included. API use scales with the number of kinds, not of jobs: `list` is one
-label-selected LIST per job resource plus ONE pod LIST for all jobs, issued concurrently, and — only
+label-selected LIST per job kind (MPIJob's versions asked in turn up to the first served) plus ONE pod LIST
+for all jobs, issued concurrently, and — only
 while some job waits — one PodGroup LIST and one Workload LIST; `get` is one GET per job resource (of
 the given kind only, when one is given) plus one pod LIST; `nodes` is one Node LIST plus one pod LIST.
 `list` and `get` also read the Namespace once per command, for upstream's per-user isolation (`isolation.py`).
@@ -242,7 +243,7 @@ class KubernetesEngine:
         return [(k, key) for k in wanted for key in by_kind.get(k, ())]
 
     def _collect(self, namespace: str | None, kind: str | None) -> list[tuple[str, JobView]]:
-        """(resource key, view) of every Arena job: one LIST per job resource + one pod LIST."""
+        """(resource key, view) of every Arena job: one LIST per job kind + one pod LIST."""
         from arena.engines.kubernetes.api import gc_paused
 
         with gc_paused():
@@ -260,12 +261,37 @@ class KubernetesEngine:
         app = wanted[0] if len(wanted) == 1 else operators.in_(wanted)
         pod_labels = {"app": app, "release": None, "role": operators.not_equal("tensorboard")}
         mine = self._scope(namespace).selector()  # per-user isolation: upstream's uid selector (isolation.py)
-        calls: list[Callable[[], Any]] = [
-            (lambda key=key, k=k: self.api.list(key, namespace, labels={"app": k, "release": None, **mine}))
-            for k, key in targets]
+
+        def first_served(k: str, keys: list[str]) -> list[tuple[str, Any]]:
+            """A kind's resources in its order of preference, up to the first one served. They are versions of one
+            CRD (MPIJob's), which all serve the same objects: one LIST is enough, and a version not served costs
+            a 404 only when the preferred one is missing too. A refusal stops it too (RBAC names no version)."""
+            tried: list[tuple[str, Any]] = []
+            for key in keys:
+                try:
+                    tried.append((key, self.api.list(key, namespace, labels={"app": k, "release": None, **mine})))
+                except CRDNotInstalled as exc:
+                    tried.append((key, exc))
+                    continue
+                except Exception as exc:  # noqa: BLE001 - handed on as `parallel` hands on what its calls raise
+                    tried.append((key, exc))
+                break
+            return tried
+
+        keys_of: dict[str, list[str]] = defaultdict(list)
+        for k, key in targets:
+            keys_of[k].append(key)
+        calls: list[Callable[[], Any]] = [(lambda k=k, keys=keys: first_served(k, keys)) for k, keys in keys_of.items()]
         calls.append(lambda: self.api.list("Pod", namespace, labels=pod_labels))
-        results = parallel(calls)
-        pod_list = results.pop()
+        per_kind = parallel(calls)
+        pod_list = per_kind.pop()
+        targets, results = [], []
+        for k, tried in zip(keys_of, per_kind):
+            if isinstance(tried, BaseException):
+                raise tried
+            for key, r in tried:
+                targets.append((k, key))
+                results.append(r)
         # A kind whose CRD is not served, or that this user may not list, has no jobs to show: `list` of every
         # kind shows the others (a namespace-scoped Role often grants only some API groups). Asked for one
         # kind, or refused everything, the user gets the reason.
