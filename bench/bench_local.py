@@ -207,18 +207,22 @@ def burst(home: Home, prefix: str, n: int, deadline_s: float) -> float:
         if time.monotonic() > deadline:
             raise RuntimeError(f"burst {prefix}: job {last} not finished after {deadline_s:.0f} s")
         time.sleep(0.02)
+    return n / max(finished_at(home, prefix, n, deadline, f"burst {prefix}", 0.1) - t0, 1e-9)
+
+
+def finished_at(home: Home, prefix: str, n: int, deadline: float, what: str, every: float) -> float:
+    """When the last of the n jobs named `prefix...` finished, once all have (each must have succeeded)."""
     while True:
         mine = [j for j in home.client.list() if j.name.startswith(prefix)]
         if len(mine) == n and all(j.finished for j in mine):
             break
         if time.monotonic() > deadline:
-            raise RuntimeError(f"burst {prefix}: {sum(not j.finished for j in mine)} jobs not finished")
-        time.sleep(0.1)
+            raise RuntimeError(f"{what}: {sum(not j.finished for j in mine)} jobs not finished")
+        time.sleep(every)
     failed = [j.name for j in mine if j.status != "SUCCEEDED"]
     if failed:
-        raise RuntimeError(f"burst {prefix}: {len(failed)} jobs did not succeed (first: {failed[0]})")
-    end = max(j.finishTime or 0.0 for j in mine)
-    return n / max(end - t0, 1e-9)
+        raise RuntimeError(f"{what}: {len(failed)} jobs did not succeed (first: {failed[0]})")
+    return max(j.finishTime or 0.0 for j in mine)
 
 
 def jobs(bursts: int, per_burst: int, list_runs: int, list_at: int, list_every: float) -> dict[str, Any]:
@@ -271,18 +275,7 @@ def sweep(n: int, cores: int = 2) -> dict[str, Any]:
         t0 = time.time()
         for i in range(n):
             home.client.submit_pytorchjob(name=f"s{i}", command="true", cpu="1")
-        deadline = time.monotonic() + max(300.0, n / 2)
-        while True:
-            mine = home.client.list()
-            if len(mine) == n and all(j.finished for j in mine):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"sweep: {sum(not j.finished for j in mine)} jobs not finished")
-            time.sleep(0.2)
-        failed = [j.name for j in mine if j.status != "SUCCEEDED"]
-        if failed:
-            raise RuntimeError(f"sweep: {len(failed)} jobs did not succeed (first: {failed[0]})")
-        end = max(j.finishTime or 0.0 for j in mine)
+        end = finished_at(home, "s", n, time.monotonic() + max(300.0, n / 2), "sweep", 0.2)
         return {"jobs": n, "cores": cores, "jobs_per_s": n / max(end - t0, 1e-9),
                 "daemon_cpu_ms_per_job": (sum(daemon.cpu_times()[:2]) - cpu0) / n * 1000}
     finally:
