@@ -26,7 +26,7 @@ from arena.engines.local.planner import fixed_port
 from arena.engines.local.ports import Ports
 from arena.engines.local.repo import Repo, Tx
 from arena.engines.local.rows import JobRow, ReplicaRow
-from arena.engines.local.schedulable import Schedulable, make_job
+from arena.engines.local.schedulable import Schedulable, held_back, make_job
 from arena.engines.local.scheduler import Amount, Bind, Decisions, Job, Node, Queue, Snapshot, Waiting, cycle
 from arena.engines.local.spawner import Spawner
 from arena.spec.job import JobSpec
@@ -52,12 +52,14 @@ class Binder:
     def snapshot(self, now: float) -> Snapshot:
         """The scheduler's input read afresh from the store (what `arena top queue` reports on); a pass uses the
         jobs `Schedulable` keeps instead."""
-        jobs_rows = self.repo.jobs_schedulable(now)
+        jobs_rows = self.repo.jobs_schedulable()
         reps_by_job = self.repo.replicas_schedulable() if jobs_rows else {}
         jobs = []
         for row in jobs_rows:
             with isolated(self.repo, self.catalog, self.effects, row.uid):
-                jobs.append(make_job(row, reps_by_job.get(row.uid, []), self.catalog.spec(row.uid, row.spec)))
+                job = make_job(row, reps_by_job.get(row.uid, []), self.catalog.spec(row.uid, row.spec))
+                if not held_back(row, job, now):
+                    jobs.append(job)
         return self._snapshot(tuple(jobs), now)
 
     def _snapshot(self, jobs: tuple[Job, ...], now: float) -> Snapshot:

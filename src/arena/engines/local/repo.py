@@ -142,19 +142,15 @@ class Repo:
         return [rows.job(r) for r in self.store.query(
             f"SELECT {JOB_COLUMNS} FROM jobs WHERE tb_pid IS NOT NULL AND finished IS NOT NULL")]
 
-    def jobs_schedulable(self, now: float | None = None) -> list[JobRow]:
-        """What the scheduler sees: active jobs not held back at `now` (None: held or not), and any job still
+    def jobs_schedulable(self) -> list[JobRow]:
+        """What the scheduler sees: active jobs (held back or not: `schedulable.held_back` says), and any job still
         holding a bound replica; in the order they were stored."""
-        if now is None:
-            return [rows.job(r) for r in self.store.query(
-                f"SELECT {JOB_COLUMNS} FROM jobs WHERE finished IS NULL"
-                " OR uid IN (SELECT job_uid FROM replicas WHERE bound=1) ORDER BY rowid")]
         return [rows.job(r) for r in self.store.query(
-            f"SELECT {JOB_COLUMNS} FROM jobs WHERE (finished IS NULL AND (hold_until IS NULL OR hold_until <= ?))"
-            " OR uid IN (SELECT job_uid FROM replicas WHERE bound=1) ORDER BY rowid", (now,))]
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE finished IS NULL"
+            " OR uid IN (SELECT job_uid FROM replicas WHERE bound=1) ORDER BY rowid")]
 
     def jobs_schedulable_of(self, uids: list[str]) -> tuple[list[JobRow], dict[str, list[ReplicaRow]]]:
-        """`jobs_schedulable(None)` and `replicas_schedulable` for these jobs only (those that still qualify)."""
+        """`jobs_schedulable` and `replicas_schedulable` for these jobs only (those that still qualify)."""
         jobs: list[JobRow] = []
         reps: dict[str, list[ReplicaRow]] = {}
         for i in range(0, len(uids), 500):

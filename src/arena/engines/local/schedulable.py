@@ -67,6 +67,12 @@ def make_job(row: JobRow, reps: list[ReplicaRow], spec: JobSpec) -> Job:
                admitted=row.admitted or finished_job, releasing=releasing, waiting_reason=decode_reason(row.waiting))
 
 
+def held_back(row: JobRow, job: Job, now: float) -> bool:
+    """An active job waiting out a restart's back-off (`hold_until`) while holding nothing: not scheduled yet."""
+    return row.finished is None and row.hold_until is not None and row.hold_until > now \
+        and not any(r.bound for r in job.replicas)
+
+
 class Schedulable:
     """Every job that is active or still holds a bound replica: its row and the `Job` made of it."""
 
@@ -79,21 +85,13 @@ class Schedulable:
         self._rollbacks = -1
 
     def jobs(self, now: float) -> tuple[Job, ...]:
-        """What `Repo.jobs_schedulable(now)` and `replicas_schedulable` would make, read afresh only where
-        changed."""
+        """What `Repo.jobs_schedulable` and `replicas_schedulable` make, less the jobs held back at `now`; read
+        afresh only where changed."""
         self.refresh()
         assert self._rows is not None
         made = self._made
-        out = []
-        for uid, row in self._rows.items():
-            job = made.get(uid)
-            if job is None:
-                continue
-            if row.finished is None and row.hold_until is not None and row.hold_until > now \
-                    and not any(r.bound for r in job.replicas):
-                continue  # held back (a restart's back-off) and holding nothing
-            out.append(job)
-        return tuple(out)
+        return tuple(job for uid, row in self._rows.items()
+                     if (job := made.get(uid)) is not None and not held_back(row, job, now))
 
     def row(self, uid: str) -> JobRow | None:
         """The job's row as of the last `refresh` (None: no longer schedulable, or unknown)."""
@@ -109,7 +107,7 @@ class Schedulable:
         if self._rows is None or rollbacks != self._rollbacks:
             self._rollbacks = rollbacks
             self.repo.jobs_touched(NOTED)  # first forget, then read: a change from now on is noted again
-            jobs = self.repo.jobs_schedulable(None)
+            jobs = self.repo.jobs_schedulable()
             reps = self.repo.replicas_schedulable() if jobs else {}
             self._rows, self._made = {}, {}
             for row in jobs:

@@ -199,8 +199,9 @@ class Store:
         self.lock = threading.RLock()
         self._seen_total = -1
         self.changes = 0  # bumped by every committed transaction that changed something: cached reads compare it
-        # bumped by every rollback, whole or to a savepoint: a reader that read inside a batch (`schedulable.py`)
-        # may hold rows that were never committed, and reads everything again
+        # bumped by every rollback inside a batch (to a savepoint, or of a failed commit): a reader that read inside
+        # the batch (`schedulable.py`) may hold rows that were never committed, and reads everything again. A
+        # refused submit's rollback is not one: its transaction held the lock, so nobody read inside it.
         self.rollbacks = 0
         self._batch: int | None = None  # the thread running a batch
         self._held = False  # the batch's transaction is open (and its thread holds the lock)
@@ -260,8 +261,7 @@ class Store:
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
                     yield self._conn
-                except BaseException:
-                    self.rollbacks += 1
+                except BaseException:  # not counted in `rollbacks`: no other thread read inside it (the lock)
                     if self._conn.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL)
                         self._conn.execute("ROLLBACK")
                     raise
