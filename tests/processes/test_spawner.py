@@ -174,6 +174,13 @@ def _wait(pred, timeout: float = 20):  # type: ignore[no-untyped-def]
     return value
 
 
+def _execed(pid: int) -> bool:
+    try:
+        return bool(psutil.Process(pid).cmdline())
+    except psutil.Error:
+        return False
+
+
 def _cgroup(pid: int) -> str:
     return next(line[3:].strip() for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines()
                 if line.startswith("0::"))
@@ -191,8 +198,9 @@ def test_the_replica_is_in_its_cgroup_and_the_shim_is_not(link: spawnlink.Link, 
         argv = ["--lock", str(files.lock), "--pid", str(files.pid), "--exit", str(files.exit), "--log", str(files.log),
                 "--cgroup", str(cg), "--marker", tag, "--", "sleep", "30"]
         shim = link.spawn(argv, {"PATH": os.environ["PATH"]}, "/")
-        # The shim is in the cgroup only for the instant of the spawn: wait until that is over.
-        (replica,) = _wait(lambda: (lambda m: m if len(m) == 1 and shim not in m else None)(
+        # The shim is in the cgroup only for the instant of the spawn: wait until that is over, and until the
+        # replica's exec has finished (for an instant its command line reads empty).
+        (replica,) = _wait(lambda: (lambda m: m if len(m) == 1 and shim not in m and _execed(m[0]) else None)(
             shimlib.cgroup_members(str(cg))))
         assert psutil.Process(replica).ppid() == shim and psutil.Process(replica).cmdline() == ["sleep", "30"]
         assert _cgroup(replica).endswith(tag)
