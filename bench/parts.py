@@ -181,17 +181,24 @@ def serving(quick: bool) -> list[Figure]:
     by_conn: dict[int, list[dict[str, Any]]] = {}
     for r in got["runs"]:
         by_conn.setdefault(int(r["connections"]), []).append(r)
+    names, missing = got.get("peers", {}), got.get("peers_missing", {})
     p, figs = "serving", []
     for c, rs in sorted(by_conn.items()):
         conns = f"{c} connection{'s' if c > 1 else ''}"
         ratios = [r.get("throughput_ratio", r["proxy"]["rps"] / max(r["direct"]["rps"], 0.1)) * 100 for r in rs]
+        shares = {label: [r["peer_ratios"][label] * 100 for r in rs if label in r.get("peer_ratios", {})]
+                  for label in names}
+        floor = ("c_forwarder" if shares.get("c_forwarder") else
+                 "go_bytecopy" if shares.get("go_bytecopy") else None)
         figs += [
             figure(p, f"proxy overhead at p50, {conns}", "ms", [r["overhead_p50_ms"] for r in rs],
                    goal=target("<", 0.5),
                    note=f"one sample per direct/proxied pair of {seconds} s runs, back to back" if c == min(by_conn)
                    else ""),
             figure(p, f"proxy throughput as a share of direct, {conns}", "%", ratios, goal=target(">=", 80),
-                   note="each pair's own ratio" if c == min(by_conn) else ""),
+                   versus=peer(names[floor], shares[floor]) if floor else None,
+                   note=("each round's own ratio; peer: the same share for a byte forwarder that parses nothing"
+                         if c == min(by_conn) else "")),
             figure(p, f"requests/s through the proxy, {conns}", "req/s", [r["proxy"]["rps"] for r in rs],
                    versus=peer("direct to the replica", [r["direct"]["rps"] for r in rs])),
             figure(p, f"p99 latency through the proxy, {conns}", "ms", [r["proxy"]["p99_ms"] for r in rs],
@@ -200,6 +207,12 @@ def serving(quick: bool) -> list[Figure]:
         cpu = [r["proxy"]["proxy_cpu_us_per_request"] for r in rs if "proxy_cpu_us_per_request" in r.get("proxy", {})]
         if cpu:
             figs.append(figure(p, f"proxy CPU per request, {conns}", "µs", cpu))
+        for label, values in shares.items():
+            if values:
+                figs.append(figure(p, f"{names[label]}: throughput as a share of direct, {conns}", "%", values))
+    for label, why in missing.items():
+        figs.append(figure(p, f"peer {label}: throughput as a share of direct", "%", stats={},
+                           note=f"not measured: {why}"))
     return figs
 
 

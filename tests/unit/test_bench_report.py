@@ -170,3 +170,25 @@ def test_the_machines_speed_at_both_ends_is_in_the_headline_and_the_docs() -> No
     results["machine"] |= {"loop_ms_start": 70.4, "loop_ms_end": 152.0}
     assert "speed loop 70 ms" in report.headline(results)
     assert "took 70 ms at the start and 152 ms at the end" in report.markdown(results)
+
+
+def test_the_serving_part_reports_each_peer_and_says_which_are_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench import parts
+
+    def run(label: str, rps: float) -> dict[str, Any]:
+        return {"rps": rps, "p50_ms": 0.2, "p99_ms": 0.5, "forwarder_cpu_us_per_request": 40.0}
+
+    rounds = [{"connections": 1, "sample": i, "direct": run("direct", 1000.0),
+               "proxy": {**run("proxy", 700.0), "proxy_cpu_us_per_request": 90.0}, "c_forwarder": run("c", 900.0),
+               "overhead_p50_ms": 0.1, "throughput_ratio": 0.7, "peer_ratios": {"c_forwarder": 0.9}}
+              for i in (1, 2)]
+    got = {"runs": rounds, "peers": {"c_forwarder": "C epoll byte forwarder"},
+           "peers_missing": {"go_reverseproxy": "go is not on PATH"}}
+    monkeypatch.setattr(parts, "script", lambda *a, **k: got)
+    figs = {f["name"]: f for f in parts.serving(quick=True)}
+    share = figs["proxy throughput as a share of direct, 1 connection"]
+    assert share["median"] == pytest.approx(70.0) and share["passed"] is False
+    assert share["peer"]["name"] == "C epoll byte forwarder" and share["peer"]["median"] == pytest.approx(90.0)
+    assert figs["C epoll byte forwarder: throughput as a share of direct, 1 connection"]["median"] == pytest.approx(90.0)
+    missing = figs["peer go_reverseproxy: throughput as a share of direct"]
+    assert missing["median"] is None and "go is not on PATH" in missing["note"] and missing["passed"] is None
