@@ -3,6 +3,7 @@ served from views cached per stored row that still say what the store says."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import msgspec
@@ -12,6 +13,7 @@ from arena.engines.local.api import SubmitRequest
 from arena.engines.local.listing import Listing
 from arena.errors import JobExists
 from arena.spec import pytorchjob, tfjob
+from arena.spec.job import JobSpec
 from arena.views import JobView
 
 from .fakes import Engine, engine  # noqa: F401 - the fixture
@@ -117,3 +119,17 @@ def test_a_list_answer_in_no_known_form_is_one_daemon_error(tmp_path, monkeypatc
     monkeypatch.setattr(local.transport, "request", lambda *a, **k: {"fields": ["name"], "columns": [["a"]]})
     with pytest.raises(DaemonError, match="answered a list this client cannot read .*arena daemon stop$"):
         local.list_summaries("default")
+
+
+@pytest.mark.parametrize("make", [
+    lambda: pytorchjob.build(name="one", command="true"),
+    lambda: pytorchjob.build(name="gang", command="true", workers=3, gpus=1, cpu="1", label=["team=a"], env=["A=1"]),
+    lambda: tfjob.build(name="tf", command="true", workers=2, ps=1),
+], ids=["one-replica", "gang-with-requests", "tfjob-with-ps"])
+def test_a_submit_answers_with_the_view_get_reads_back(engine: Engine, make: Callable[[], JobSpec]) -> None:
+    """The submit builds its answer from the rows it stored, without reading them back: it must be the
+    very view `get` reads (events, transitions, instances, thread counts included)."""
+    view = engine.submit(make())
+    assert view == engine.api.get("default", view.name)
+    assert [e.reason for e in view.events] == ["Created"] and view.transitions[0].phase == "Created"
+    assert view.instances and all(i.status == "Pending" for i in view.instances)

@@ -105,6 +105,18 @@ def test_a_forked_shim_runs_the_command_in_its_directory_with_its_environment(li
     assert supervisor.read_pid(files.pid) == pid
 
 
+def test_values_that_are_not_utf8_reach_the_replica_as_the_bytes_they_were(link: spawnlink.Link,
+                                                                          tmp_path: Path) -> None:
+    """An environment value with surrogate escapes (bytes that are not UTF-8) cannot go the fast encoder's
+    way; it goes the escaped way and arrives as the same bytes, beside plain non-ASCII text."""
+    files = _files(tmp_path, "bytes")
+    odd = os.fsdecode(b"caf\xe9")  # latin-1 bytes: a lone surrogate once decoded
+    env = {"PATH": os.environ["PATH"], "ODD": odd, "TEXT": "déjà ☃"}
+    link.spawn(_argv(files, "sh", "-c", 'printf "%s|%s" "$ODD" "$TEXT" > out'), env, str(tmp_path))
+    assert _exit(files)["code"] == 0
+    assert (tmp_path / "out").read_bytes() == b"caf\xe9|" + "déjà ☃".encode()
+
+
 def test_a_missing_directory_is_refused_as_popen_refuses_it(link: spawnlink.Link, tmp_path: Path) -> None:
     files = _files(tmp_path, "nodir")
     with pytest.raises(OSError) as info:

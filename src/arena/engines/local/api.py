@@ -46,7 +46,7 @@ from arena.limits import Limits
 from arena.spec import duration, jobfile, quantity
 from arena.spec.job import JobSpec
 from arena.spec.names import check_dns_label
-from arena.views import DataView, Event, JobView, NodeView, QueueView
+from arena.views import DataView, Event, JobView, NodeView, QueueView, Transition
 
 BUILTIN_PRIORITIES = {"low": -1000, "normal": 0, "high": 1000}
 MAX_BODY = Limits.request_bytes  # the default; the daemon bounds bodies by its configured limit
@@ -243,13 +243,16 @@ class Api:
                                       f"{self.limits.jobs_per_namespace} jobs, the limit "
                                       f"({self.limits.key('jobs_per_namespace', self.config_path)}); "
                                       "remove finished ones with 'arena prune'")
-                tx.insert_job(uid, spec.namespace, spec.name, spec.kind, spec_text,
-                              plan_text, spec.scheduling.queue,
-                              self.priority(spec.scheduling.priority), spec.scheduling.priority,
-                              spec.requested_gpus, str(job_dir), spec.run_policy.active_deadline_seconds,
-                              [(f"{r.task}-{r.index}", r.task, r.index) for r in plan.replicas], req.key)
-                tx.event(uid, "Created", f"{kinds.get(spec.kind, 'kind').trainer} {spec.name} created",
-                         source=f"{spec.kind}/{spec.name}")
+                now = self.clock.now()
+                row, reps = tx.insert_job(uid, spec.namespace, spec.name, spec.kind, spec_text,
+                                          plan_text, spec.scheduling.queue,
+                                          self.priority(spec.scheduling.priority), spec.scheduling.priority,
+                                          spec.requested_gpus, str(job_dir), spec.run_policy.active_deadline_seconds,
+                                          [(f"{r.task}-{r.index}", r.task, r.index) for r in plan.replicas], req.key,
+                                          now=now)
+                created = Event(now, "Normal", f"{spec.kind}/{spec.name}", "Created",
+                                f"{kinds.get(spec.kind, 'kind').trainer} {spec.name} created")
+                tx.event(uid, created.reason, created.message, source=created.source, ts=now)
                 self._mounts(spec, job_dir)
                 if req.staged_code:
                     staged = Path(req.staged_code)
@@ -257,7 +260,8 @@ class Api:
                         raise InvalidSpec("--sync-source", "staged code is missing")
                     staged.rename(job_dir / "code")
                 self.catalog.remember(uid, plan)
-                view = self.get(spec.namespace, spec.name)  # read in the transaction: no wait for a pass
+                # the view of what this transaction stored, as `get` would read it back (a test holds them equal)
+                view = jobview.job(row, spec, reps, [created], [Transition(now, "Created", "submitted")], plan=plan)
         except BaseException as exc:  # nothing half-created
             self.catalog.forget(uid)
             remove_job_dir(job_dir)

@@ -327,9 +327,12 @@ class Tx:
 
     def insert_job(self, uid: str, namespace: str, name: str, kind: str, spec: str, plan: str, queue: str,
                    priority: int, priority_class: str | None, requested_gpus: int, job_dir: str,
-                   deadline_s: float | None, replicas: list[tuple[str, str, int]], submit_key: str | None = None) -> None:
-        """A new job, QUEUING/Created, with its replicas (key, task, index), all Pending."""
-        now = self.clock.now()
+                   deadline_s: float | None, replicas: list[tuple[str, str, int]], submit_key: str | None = None,
+                   now: float | None = None) -> tuple[rows.JobRow, list[rows.ReplicaRow]]:
+        """A new job, QUEUING/Created, with its replicas (key, task, index), all Pending, created `now` (the
+        clock's, unless given). Returns the rows as stored (the table's defaults filled in), so that a submit
+        answers with its job's view without reading it back."""
+        now = self.clock.now() if now is None else now
         self._x("INSERT INTO jobs(uid, namespace, name, kind, spec, status, phase, queue, priority, priority_class,"
                 " created, requested_gpus, job_dir, deadline_s, submit_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (uid, namespace, name, kind, spec, "QUEUING", "Created", queue, priority, priority_class, now,
@@ -338,6 +341,16 @@ class Tx:
         self.db.executemany("INSERT INTO replicas(job_uid, key, task, idx) VALUES (?,?,?,?)",
                             [(uid, key, task, idx) for key, task, idx in replicas])
         self._x("INSERT INTO transitions(job_uid, ts, phase, reason) VALUES (?,?,?,?)", (uid, now, "Created", "submitted"))
+        job = rows.JobRow(uid=uid, namespace=namespace, name=name, kind=kind, spec=spec, status="QUEUING",
+                          phase="Created", queue=queue, priority=priority, priority_class=priority_class, created=now,
+                          started=None, finished=None, reason="", waiting=None, position=0, admitted=False,
+                          restarts=0, retries=0, requested_gpus=requested_gpus, hold_until=None,
+                          deadline_s=deadline_s, deployed=None, tb_pid=None, tb_ctime=None, tb_port=None, ttl_s=None,
+                          job_dir=job_dir)
+        reps = [rows.ReplicaRow(job_uid=uid, key=key, task=task, idx=idx, state="Pending", bound=False, gpus=[],
+                                port=0, pid=None, pid_ctime=None, exit_code=None, restarts=0, started=None,
+                                finished=None, kill_at=None, reason="") for key, task, idx in replicas]
+        return job, reps
 
     def delete_job(self, uid: str) -> None:
         """The job is gone. Its directory's record goes first: a crash before the commit leaves a stored job
