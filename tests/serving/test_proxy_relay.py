@@ -6,12 +6,14 @@ proxy runs in the same loop on a loopback port of its own, so each test is self-
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
+from arena.engines.local import native
 from arena.engines.local.serving import http1
 from arena.engines.local.serving import proxy as proxy_mod
 from arena.engines.local.serving import routes as routes_mod
@@ -96,6 +98,16 @@ async def replica(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
         writer.close()
 
 
+@pytest.fixture(autouse=True, params=["lane", "python"])
+def relay_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every scenario through the fast lane (fastlane.c, handing the unusual back) and through the Python
+    relay alone."""
+    if request.param == "lane" and native._compiler() is None:
+        pytest.skip("no C compiler: the proxy runs without its fast lane")
+    monkeypatch.setenv("ARENA_PROXY_LANE", "1" if request.param == "lane" else "0")
+    return str(request.param)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -105,11 +117,15 @@ def free_port() -> int:
 Client = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
-def through_proxy(tmp_path: Path, scenario: Callable[[Client], Awaitable[None]], replicas: int = 1) -> None:
+def through_proxy(tmp_path: Path, scenario: Callable[[Client], Awaitable[None]], replicas: int = 1,
+                  handlers: list[Callable[..., Awaitable[None]]] | None = None) -> proxy_mod.Proxy:
     """Run `scenario` with a client connected to a proxy in front of `replicas` scripted replicas
-    (0: one replica that is never ready)."""
+    (0: one replica that is never ready; `handlers`: each replica's own script). Returns the proxy, stopped."""
+    ran: list[proxy_mod.Proxy] = []
+
     async def main() -> None:
-        servers = [await asyncio.start_server(replica, "127.0.0.1", 0) for _ in range(max(replicas, 1))]
+        scripts = handlers or [replica] * max(replicas, 1)
+        servers = [await asyncio.start_server(h, "127.0.0.1", 0) for h in scripts]
         ports = [s.sockets[0].getsockname()[1] for s in servers]
         if replicas == 0:
             servers[0].close()
@@ -119,6 +135,7 @@ def through_proxy(tmp_path: Path, scenario: Callable[[Client], Awaitable[None]],
         routes_mod.write(tmp_path / "routes.json", Routes(1, [Route("ns/a", "127.0.0.1", [
             Listener(listen, "http", "restful")], [VersionRoute("v1", None, backends=backends)])]))
         proxy = proxy_mod.Proxy(tmp_path)
+        ran.append(proxy)
         task = asyncio.get_running_loop().create_task(proxy.run())
         deadline = asyncio.get_running_loop().time() + 20
         while True:
@@ -127,6 +144,7 @@ def through_proxy(tmp_path: Path, scenario: Callable[[Client], Awaitable[None]],
                 break
             assert asyncio.get_running_loop().time() < deadline, "the proxy did not become ready"
             await asyncio.sleep(0.02)
+        assert (proxy.lane is not None) == (os.environ["ARENA_PROXY_LANE"] == "1")
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)  # a slow reader is felt by the proxy soon
         sock.setblocking(False)
@@ -142,6 +160,7 @@ def through_proxy(tmp_path: Path, scenario: Callable[[Client], Awaitable[None]],
                 s.close()
 
     asyncio.run(main())
+    return ran[0]
 
 
 async def answer(reader: asyncio.StreamReader) -> bytes:
@@ -278,3 +297,69 @@ def test_malformed_lengths_are_refused_on_either_side(tmp_path: Path) -> None:
         assert await answer(reader) == b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n/next 0"
 
     through_proxy(tmp_path / "extra", extra_bytes)
+
+
+def test_the_lane_relays_the_usual_exchanges_itself_and_hands_back_the_rest(tmp_path: Path, relay_path: str) -> None:
+    """With the fast lane, the usual exchanges never reach Python, whatever the answer's framing, a slow
+    reader included; the first unusual request (a chunked body) hands the connection back, and it goes on."""
+    async def scenario(client: Client) -> None:
+        reader, writer = client
+        for i in range(20):
+            writer.write(b"POST /n%d HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (i, i) + b"y" * i)
+            assert (await answer(reader)).endswith(b"/n%d %d" % (i, i))
+        writer.write(b"GET /chunked HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert await reader.readexactly(len(CHUNKED)) == CHUNKED
+        writer.write(b"HEAD /h HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert await reader.readexactly(len(HEAD_ANSWER)) == HEAD_ANSWER
+        writer.write(b"DELETE /nocontent HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert await reader.readexactly(len(NO_CONTENT)) == NO_CONTENT
+        writer.write(b"GET /interim HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await answer(reader)).endswith(b"\r\n\r\nok")
+        writer.write(b"GET /large HTTP/1.1\r\nHost: x\r\n\r\n")
+        await asyncio.sleep(0.2)  # a slow reader: the lane stops reading the replica until it catches up
+        assert await reader.readexactly(len(LARGE)) == LARGE
+        writer.write(b"GET /extra HTTP/1.1\r\nHost: x\r\n\r\n")  # a confused replica: its connection goes
+        assert (await answer(reader)).endswith(b"\r\n\r\nok")
+        writer.write(b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await answer(reader)).endswith(b"/after 0")
+        assert handed == [0]
+        writer.write(b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+        assert (await answer(reader)).endswith(b"/c 0")
+        writer.write(b"GET /then HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await answer(reader)).endswith(b"/then 0")
+
+    handed = [0]
+    orig = proxy_mod.Proxy.handoff
+
+    def counting(self: proxy_mod.Proxy, fd: int, number: int, data: bytes) -> None:
+        handed[0] += 1
+        orig(self, fd, number, data)
+
+    proxy_mod.Proxy.handoff = counting  # type: ignore[method-assign]
+    try:
+        through_proxy(tmp_path, scenario)
+    finally:
+        proxy_mod.Proxy.handoff = orig  # type: ignore[method-assign]
+    assert handed[0] == (1 if relay_path == "lane" else 0)
+
+
+async def dropping(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A replica that dies on every request: reads it, then closes without a byte of answer."""
+    try:
+        await reader.readuntil(b"\r\n\r\n")
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    writer.close()
+
+
+def test_a_replica_failing_before_it_answers_costs_the_client_nothing(tmp_path: Path) -> None:
+    """Sent to a replica that closes without answering, a request is retried on the other (by the Python
+    relay, after the lane hands the connection back), and the failing replica is taken out."""
+    async def scenario(client: Client) -> None:
+        reader, writer = client
+        for i in range(10):
+            writer.write(b"GET /r%d HTTP/1.1\r\nHost: x\r\n\r\n" % i)
+            assert (await answer(reader)).endswith(b"/r%d 0" % i)
+
+    proxy = through_proxy(tmp_path, scenario, replicas=2, handlers=[dropping, replica])
+    assert not proxy.health["b0"].ready and proxy.health["b1"].ready

@@ -41,18 +41,24 @@ def shim_path() -> Path | None:
     if choice and choice != "native":
         path = Path(choice)
         return path if os.access(path, os.X_OK) else None
+    return built(SOURCE, NAME, CFLAGS)
+
+
+def built(source_path: Path, name: str, cflags: tuple[str, ...]) -> Path | None:
+    """`source_path` compiled with `cflags` into `name`, in the cache, once per source version; None when
+    there is no compiler or it fails."""
     try:
-        source = SOURCE.read_bytes()
+        source = source_path.read_bytes()
     except OSError:
         return None
     # Names a version, guards nothing (`_trusted` does): a checksum, not hashlib, whose OpenSSL would cost the
     # daemon 4 MB of memory.
-    text = source + " ".join(CFLAGS).encode()
+    text = source + " ".join(cflags).encode()
     key = f"{zlib.crc32(text):08x}{zlib.adler32(text):08x}"
-    target = cache_root() / f"{key}-{platform.machine() or 'unknown'}" / NAME
+    target = cache_root() / f"{key}-{platform.machine() or 'unknown'}" / name
     if _trusted(target):
         return target
-    return target if _build(target) else None
+    return target if _build(target, source_path, name, cflags) else None
 
 
 def why_not() -> str:
@@ -84,7 +90,7 @@ def _compiler() -> str | None:
     return None
 
 
-def _build(target: Path) -> bool:
+def _build(target: Path, source: Path, name: str, cflags: tuple[str, ...]) -> bool:
     """Compile into a private temporary file beside `target`, then rename it into place (concurrent builders
     each rename a whole binary)."""
     cc = _compiler()
@@ -93,12 +99,12 @@ def _build(target: Path) -> bool:
     try:
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(target.parent, 0o700)
-        fd, tmp = tempfile.mkstemp(prefix=f".{NAME}.", dir=target.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=target.parent)
         os.close(fd)
     except OSError:
         return False
     try:
-        done = subprocess.run([cc, *CFLAGS, "-o", tmp, str(SOURCE)], stdin=subprocess.DEVNULL,
+        done = subprocess.run([cc, *cflags, "-o", tmp, str(source)], stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=BUILD_TIMEOUT)
         if done.returncode != 0:
             return False

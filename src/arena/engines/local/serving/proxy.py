@@ -14,8 +14,9 @@ It reads `routes.json` (what to listen on and where the replicas are) when it ch
 `status.json` (which replicas are ready, which serial it applied). Per serving name it
 
 - listens at the name's loopback address on each endpoint port: REST ports as an HTTP/1.1 reverse proxy
-  (per-request balancing, a pool of keep-alive connections to the replicas; `relay.py`, with the framing in
-  `http1.py`), gRPC ports at the TCP level (per connection: HTTP/2 streams stay on the connection they were
+  (per-request balancing, a pool of keep-alive connections to the replicas; the usual exchange on a native
+  thread, `fastlane.c`, everything else in `relay.py`, with the framing in `http1.py`), gRPC ports at the
+  TCP level (per connection: HTTP/2 streams stay on the connection they were
   opened on, as behind a Kubernetes Service);
 - probes every replica (its server's health endpoint, else a TCP connect) every `PERIOD` seconds; only
   ready replicas receive requests (AVAILABLE counts them); a replica that refuses or drops a connection is
@@ -34,11 +35,13 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from arena.engines.local.serving import fastlane
 from arena.engines.local.serving import routes as routes_mod
 from arena.engines.local.serving.relay import CONNECT_TIMEOUT, Downstream, Pool
 from arena.engines.local.serving.routes import Backend, Listener, Route, Routes, Status, VersionRoute
@@ -98,6 +101,17 @@ class Service:
         self.usable: dict[str, tuple[int, list[tuple[Version, list[Backend]]]]] = {}
 
 
+class LaneServer:
+    """A REST listener the fast lane accepts on: what `Proxy.servers` keeps, closed the same way."""
+
+    def __init__(self, lane: fastlane.Lane, fd: int) -> None:
+        self.lane = lane
+        self.fd = fd
+
+    def close(self) -> None:
+        self.lane.unlisten(self.fd)
+
+
 class Proxy:
     def __init__(self, directory: Path) -> None:
         self.dir = directory
@@ -107,13 +121,16 @@ class Proxy:
         self.stamp: tuple[int, int] | None = None
         self.services: dict[str, Service] = {}
         self.health: dict[str, Health] = {}
-        self.servers: dict[tuple[str, int], tuple[asyncio.AbstractServer, str, Listener]] = {}
+        self.servers: dict[tuple[str, int], tuple[asyncio.AbstractServer | LaneServer, str, Listener]] = {}
         self.errors: dict[str, str] = {}
         self.pool = Pool()
         self.epoch = 0  # grows whenever which replicas may receive requests changes
         self.probing: set[str] = set()
         self.dirty = True
         self.stopping = asyncio.Event()
+        self.lane: fastlane.Lane | None = None
+        self.lane_keys: dict[tuple[str, str], int] = {}  # (serving name, target) -> the lane's number for it
+        self.lane_of: dict[int, tuple[str, str]] = {}
 
     # ---- routes -------------------------------------------------------------------------------
     async def watch(self) -> None:
@@ -159,7 +176,7 @@ class Proxy:
             self.services.pop(key, None)
         self.serial = new.serial
         self.dirty = True
-        self.epoch += 1
+        self.changed()
         for b in seen:
             if not self.health[b].seen:
                 self.probe_soon(b)
@@ -189,6 +206,8 @@ class Proxy:
         """A REST listener relays per request (`relay.Downstream`); a gRPC one pipes whole connections."""
         loop = asyncio.get_running_loop()
         target = listener.target
+        if listener.protocol == "http" and self.lane is not None:
+            return self.lane_listen(addr, key, target)
         if listener.protocol == "http":
             return await loop.create_server(lambda: Downstream(self, key, target), addr[0], addr[1],
                                             reuse_address=True, backlog=1024)
@@ -202,6 +221,68 @@ class Proxy:
         svc = self.services.get(key)
         for t in list(svc.connections if svc else ()):
             t.close()
+        if self.lane is not None:
+            for (k, _), number in self.lane_keys.items():
+                if k == key:
+                    self.lane.drop(number)
+
+    # ---- the fast lane --------------------------------------------------------------------------
+    def changed(self) -> None:
+        """Which replicas may take requests changed: the balancer's lists, and the lane's table."""
+        self.epoch += 1
+        self.sync_lane()
+
+    def lane_listen(self, addr: tuple[str, int], key: str, target: str) -> LaneServer:
+        """A REST listener whose connections the lane accepts (OSError as `create_server` raises it)."""
+        assert self.lane is not None
+        family = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(addr)
+            sock.listen(1024)
+        except OSError:
+            sock.close()
+            raise
+        number = self.lane_keys.get((key, target))
+        if number is None:
+            number = self.lane_keys[(key, target)] = len(self.lane_keys)
+            self.lane_of[number] = (key, target)
+        server = LaneServer(self.lane, self.lane.listen(sock, number))
+        self.sync_lane(force=True)
+        return server
+
+    def sync_lane(self, force: bool = False) -> None:
+        """The lane's table: per listener's name and target, each version's weight and usable replica ports
+        (as `pick` sees them), and every replica port still routed (idle connections to others close)."""
+        if self.lane is None or not (self.lane_keys or force):
+            return
+        ports = sorted({b.http for r in getattr(self, "routes", []) for v in r.versions for b in v.backends if b.http})
+        lines = ["K " + " ".join(map(str, ports))]
+        for (key, target), number in self.lane_keys.items():
+            svc = self.services.get(key)
+            if svc is None:
+                continue
+            usable = self.usable(svc, target, set())
+            lines.append(f"R {number} {int(svc.weighted)} {len(usable)}")
+            lines += [f"V {v.weight or 0} {len(bs)} " + " ".join(str(b.http) for b in bs) for v, bs in usable]
+        self.lane.table("\n".join(lines) + "\n")
+
+    def handoff(self, fd: int, number: int, data: bytes) -> None:
+        """A connection the lane gives back (see fastlane.py): the Python relay owns it from now on."""
+        sock = socket.socket(fileno=fd)
+        key, target = self.lane_of.get(number, ("", ""))
+        if not key:
+            sock.close()
+            return
+        asyncio.get_running_loop().create_task(self.adopt(sock, key, target, data))
+
+    async def adopt(self, sock: socket.socket, key: str, target: str, data: bytes) -> None:
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(
+                lambda: Downstream(self, key, target, data), sock)
+        except OSError:
+            sock.close()
 
     def write_status(self) -> None:
         status = Status(serial=self.serial, pid=os.getpid(), ready=sorted(k for k, h in self.health.items() if h.ready),
@@ -236,13 +317,13 @@ class Proxy:
                 if not h.ready:
                     h.ready = True
                     self.dirty = True
-                    self.epoch += 1
+                    self.changed()
             else:
                 h.fails += 1
                 if h.ready and h.fails >= FAILURES:
                     h.ready = False
                     self.dirty = True
-                    self.epoch += 1
+                    self.changed()
         finally:
             self.probing.discard(bid)
 
@@ -272,7 +353,7 @@ class Proxy:
             h.ready = False
             h.fails = FAILURES
             self.dirty = True
-            self.epoch += 1
+            self.changed()
 
     # ---- balancing ----------------------------------------------------------------------------
     def pick(self, svc: Service, target: str, exclude: set[str]) -> Backend | None:
@@ -349,6 +430,10 @@ class Proxy:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
+        self.lane = fastlane.Lane.start(self.handoff)
+        if self.lane is not None:
+            loop.add_reader(self.lane.handoffs.fileno(), self.lane.readable)
+            print("arena serving proxy: REST requests take the fast lane", flush=True)
         tasks = [loop.create_task(self.watch()), loop.create_task(self.probes())]
         await self.stopping.wait()
         for t in tasks:
@@ -359,6 +444,10 @@ class Proxy:
             for t in list(svc.connections):
                 t.close()
         self.pool.close()
+        if self.lane is not None:
+            loop.remove_reader(self.lane.handoffs.fileno())
+            self.lane.close()
+            self.lane = None
 
 
 async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

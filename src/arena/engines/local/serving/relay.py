@@ -74,10 +74,11 @@ class Downstream(asyncio.Protocol):
     # slots: the hot path reads and writes these on every request, on caches its wake-up left cold
     __slots__ = ("proxy", "key", "target", "transport", "buf", "head_end", "body_end", "chunks", "scanned",
                  "rewritten", "request", "method", "keep", "backend", "tried", "upstream", "connecting", "tunnel",
-                 "reading_paused", "writing_paused", "eof", "closed")
+                 "reading_paused", "writing_paused", "eof", "closed", "preload")
 
-    def __init__(self, proxy: Proxy, key: str, target: str) -> None:
+    def __init__(self, proxy: Proxy, key: str, target: str, preload: bytes = b"") -> None:
         self.proxy = proxy
+        self.preload = preload  # bytes the fast lane read and did not relay (see fastlane.py)
         self.key = key
         self.target = target  # "restful" or "grpc": which replica port
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set by connection_made
@@ -110,6 +111,9 @@ class Downstream(asyncio.Protocol):
             transport.close()
             return
         svc.connections.add(transport)
+        if self.preload:
+            data, self.preload = self.preload, b""
+            self.data_received(data)
 
     def data_received(self, data: bytes) -> None:
         if self.request is None and not self.buf and self.tunnel is None:
