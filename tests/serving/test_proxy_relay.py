@@ -363,3 +363,40 @@ def test_a_replica_failing_before_it_answers_costs_the_client_nothing(tmp_path: 
 
     proxy = through_proxy(tmp_path, scenario, replicas=2, handlers=[dropping, replica])
     assert not proxy.health["b0"].ready and proxy.health["b1"].ready
+
+
+def test_a_removed_listeners_port_is_free_once_the_proxy_says_it_applied_the_routes(tmp_path: Path) -> None:
+    """The daemon returns from `serve delete` when the proxy's status shows the new routes: by then the
+    listener (the fast lane's too) must be closed, so that the port can be bound again at once."""
+    async def main() -> None:
+        listen = free_port()
+        routes_mod.write(tmp_path / "routes.json", Routes(1, [Route("ns/a", "127.0.0.1", [
+            Listener(listen, "http", "restful")], [VersionRoute("v1", None, backends=[Backend("b0", http=1)])])]))
+        proxy = proxy_mod.Proxy(tmp_path)
+        task = asyncio.get_running_loop().create_task(proxy.run())
+
+        async def applied(serial: int) -> None:
+            deadline = asyncio.get_running_loop().time() + 20
+            while True:
+                status = routes_mod.read(tmp_path / "status.json", Status)
+                if isinstance(status, Status) and status.serial == serial:
+                    return
+                assert asyncio.get_running_loop().time() < deadline, f"serial {serial} not applied"
+                await asyncio.sleep(0.005)
+
+        try:
+            for serial in range(2, 12, 2):  # listen, stop listening, five times over
+                await applied(serial - 1)
+                routes_mod.write(tmp_path / "routes.json", Routes(serial, []))
+                await applied(serial)
+                with socket.socket() as s:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    s.bind(("127.0.0.1", listen))  # EADDRINUSE if a listener were still open
+                    s.listen(1)
+                routes_mod.write(tmp_path / "routes.json", Routes(serial + 1, [Route("ns/a", "127.0.0.1", [
+                    Listener(listen, "http", "restful")], [VersionRoute("v1", None, backends=[])])]))
+        finally:
+            proxy.stopping.set()
+            await task
+
+    asyncio.run(main())

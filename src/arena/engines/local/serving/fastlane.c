@@ -651,6 +651,9 @@ static void accept_all(int lfd) {
 
 static route *pending[MAXKEYS];
 static int pending_key = -1;
+static pthread_mutex_t sync_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t sync_cv = PTHREAD_COND_INITIALIZER;
+static long long done_seq;
 
 static void table_line(char *line) {
     if (line[0] == 'K') { /* ports still routed: idle connections to any other close */
@@ -737,6 +740,11 @@ static int command(char *line) {
         pending_key = -1;
     } else if (line[0] == 'E') {
         table_end();
+    } else if (line[0] == 'B') { /* a barrier: every command before it is done */
+        pthread_mutex_lock(&sync_mu);
+        done_seq = strtoll(line + 1, NULL, 10);
+        pthread_cond_broadcast(&sync_cv);
+        pthread_mutex_unlock(&sync_mu);
     } else if (line[0] == 'Q') {
         return 1;
     } else {
@@ -867,6 +875,22 @@ int fl_start(int commands_fd, int handoff_fd) {
     }
     running = 1;
     return 0;
+}
+
+/* Wait (at most `timeout_ms`) until the lane has carried out barrier `seq` (`B seq`, sent after the commands
+ * to wait for): 0 when it has. */
+int fl_sync(long long seq, int timeout_ms) {
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) { deadline.tv_sec++; deadline.tv_nsec -= 1000000000L; }
+    int rc = 0;
+    pthread_mutex_lock(&sync_mu);
+    while (done_seq < seq && rc == 0) rc = pthread_cond_timedwait(&sync_cv, &sync_mu, &deadline);
+    int ok = done_seq >= seq;
+    pthread_mutex_unlock(&sync_mu);
+    return ok ? 0 : -1;
 }
 
 /* Wait until the lane, told to stop (`Q`, or its command socket closed), has closed everything it owned. */

@@ -37,9 +37,11 @@ class Lane:
     """The running lane: `listen`, `unlisten`, `drop` and `table` send it commands; `on_handoff(fd, lane_key,
     data)` is called on the event loop for each connection it hands back."""
 
-    def __init__(self, library: Path, on_handoff: Callable[[int, int, bytes], None]) -> None:
+    def __init__(self, library: Path, on_handoff: Callable[[int, int, bytes], None],
+                 on_gone: Callable[[], None] = lambda: None) -> None:
         self.lib = ctypes.CDLL(str(library))
         self.on_handoff = on_handoff
+        self.on_gone = on_gone
         self.commands, lane_commands = socket.socketpair()
         lane_handoffs, self.handoffs = socket.socketpair()
         for s in (self.commands, lane_commands, lane_handoffs, self.handoffs):
@@ -50,9 +52,12 @@ class Lane:
             raise OSError("the serving fast lane did not start")
         self.pending = b""
         self.last_table = ""
+        self.seq = 0
+        self.lib.fl_sync.argtypes = (ctypes.c_longlong, ctypes.c_int)
 
     @classmethod
-    def start(cls, on_handoff: Callable[[int, int, bytes], None]) -> Lane | None:
+    def start(cls, on_handoff: Callable[[int, int, bytes], None],
+              on_gone: Callable[[], None] = lambda: None) -> Lane | None:
         """The lane, or None (not wanted, no compiler, or it would not load: the Python relay does it all)."""
         if not wanted():
             return None
@@ -60,7 +65,7 @@ class Lane:
         if library is None:
             return None
         try:
-            return cls(library, on_handoff)
+            return cls(library, on_handoff, on_gone)
         except OSError:
             return None
 
@@ -75,6 +80,13 @@ class Lane:
 
     def unlisten(self, fd: int) -> None:
         self.send(f"U {fd}\n")
+
+    def sync(self, timeout: float = 1.0) -> bool:
+        """Wait until the lane has carried out every command sent so far (a listener it was told to close is
+        closed, its port free): what the proxy acknowledges to the daemon must be true."""
+        self.seq += 1
+        self.send(f"B {self.seq}\n")
+        return self.lib.fl_sync(self.seq, int(timeout * 1000)) == 0
 
     def drop(self, lane_key: int) -> None:
         self.send(f"D {lane_key}\n")
@@ -98,7 +110,11 @@ class Lane:
     def readable(self) -> None:
         """Hand-offs waiting on the socket: `H fd key n` and n bytes each."""
         try:
-            while chunk := self.handoffs.recv(1 << 20):
+            while True:
+                chunk = self.handoffs.recv(1 << 20)
+                if not chunk:  # the lane ended (only `close` ends it): nothing more will come
+                    self.on_gone()
+                    break
                 self.pending += chunk
         except (BlockingIOError, InterruptedError):
             pass

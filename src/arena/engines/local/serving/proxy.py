@@ -182,12 +182,16 @@ class Proxy:
                 self.probe_soon(b)
 
     async def listen(self, wanted: dict[tuple[str, int], tuple[str, Listener]]) -> None:
+        closed = False
         for addr, (server, key, _) in list(self.servers.items()):
             if addr not in wanted or wanted[addr][0] != key:
                 server.close()
+                closed = True
                 del self.servers[addr]
                 if key not in {k for k, _ in wanted.values()}:
                     self.drop_connections(key)
+        if closed and self.lane is not None:
+            self.lane.sync()  # the lane's listeners are closed before this one binds or the daemon hears of it
         errors: dict[str, str] = {}
         for addr, (key, listener) in wanted.items():
             if addr in self.servers:
@@ -430,7 +434,8 @@ class Proxy:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
-        self.lane = fastlane.Lane.start(self.handoff)
+        self.lane = fastlane.Lane.start(self.handoff, lambda: loop.remove_reader(handoffs))
+        handoffs = self.lane.handoffs.fileno() if self.lane is not None else -1
         if self.lane is not None:
             loop.add_reader(self.lane.handoffs.fileno(), self.lane.readable)
             print("arena serving proxy: REST requests take the fast lane", flush=True)
