@@ -169,6 +169,18 @@ async def answer(reader: asyncio.StreamReader) -> bytes:
     return head + await reader.readexactly(max(length, 0))
 
 
+async def answers_without_a_length(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A chunked answer, a HEAD's, a 204, and an answer after an interim 100 (which is not the answer)."""
+    writer.write(b"GET /chunked HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert await reader.readexactly(len(CHUNKED)) == CHUNKED
+    writer.write(b"HEAD /h HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert await reader.readexactly(len(HEAD_ANSWER)) == HEAD_ANSWER
+    writer.write(b"DELETE /nocontent HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert await reader.readexactly(len(NO_CONTENT)) == NO_CONTENT
+    writer.write(b"GET /interim HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (await answer(reader)).endswith(b"\r\n\r\nok")
+
+
 def test_pipelined_requests_are_answered_in_order(tmp_path: Path) -> None:
     async def scenario(client: Client) -> None:
         reader, writer = client
@@ -182,14 +194,7 @@ def test_pipelined_requests_are_answered_in_order(tmp_path: Path) -> None:
 def test_answers_of_every_framing_are_relayed_byte_for_byte(tmp_path: Path) -> None:
     async def scenario(client: Client) -> None:
         reader, writer = client
-        writer.write(b"GET /chunked HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert await reader.readexactly(len(CHUNKED)) == CHUNKED
-        writer.write(b"HEAD /h HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert await reader.readexactly(len(HEAD_ANSWER)) == HEAD_ANSWER
-        writer.write(b"DELETE /nocontent HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert await reader.readexactly(len(NO_CONTENT)) == NO_CONTENT
-        writer.write(b"GET /interim HTTP/1.1\r\nHost: x\r\n\r\n")  # the replica's 100 is not the answer
-        assert (await answer(reader)).endswith(b"\r\n\r\nok")
+        await answers_without_a_length(reader, writer)
         body = b"z" * 300_000  # more than one read on each side
         writer.write(b"POST /big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n" % len(body)
                      + body + b"\r\n0\r\n\r\n")
@@ -307,14 +312,7 @@ def test_the_lane_relays_the_usual_exchanges_itself_and_hands_back_the_rest(tmp_
         for i in range(20):
             writer.write(b"POST /n%d HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (i, i) + b"y" * i)
             assert (await answer(reader)).endswith(b"/n%d %d" % (i, i))
-        writer.write(b"GET /chunked HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert await reader.readexactly(len(CHUNKED)) == CHUNKED
-        writer.write(b"HEAD /h HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert await reader.readexactly(len(HEAD_ANSWER)) == HEAD_ANSWER
-        writer.write(b"DELETE /nocontent HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert await reader.readexactly(len(NO_CONTENT)) == NO_CONTENT
-        writer.write(b"GET /interim HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert (await answer(reader)).endswith(b"\r\n\r\nok")
+        await answers_without_a_length(reader, writer)
         writer.write(b"GET /large HTTP/1.1\r\nHost: x\r\n\r\n")
         await asyncio.sleep(0.2)  # a slow reader: the lane stops reading the replica until it catches up
         assert await reader.readexactly(len(LARGE)) == LARGE
