@@ -5,15 +5,16 @@
  * each listener may send to (with traffic-split weights). Per client connection the lane relays requests that
  * arrive whole in one read with a Content-Length or no body (no Expect, no Upgrade, no chunked body), picks a
  * replica per request (the proxy's smooth weighted round-robin), keeps idle keep-alive connections to the
- * replicas, and relays every kind of answer (Content-Length, chunked, until close, no body, 1xx, 101 tunnel)
- * with back-pressure both ways.
+ * replicas, and relays every kind of answer (Content-Length, chunked, until close, no body, 1xx) with
+ * back-pressure both ways. (A 101 can only answer an Upgrade, and those go to the proxy: here it is a bad
+ * answer.)
  *
  * Anything else goes back to the proxy at a request boundary: the lane stops watching the connection and
  * hands its descriptor and the bytes it has read but not relayed (a request and whatever follows it) to the
  * Python relay, which then owns the connection for good. So does a request whose replica refuses, resets or
  * closes before the first byte of its answer: Python retries it (and takes the replica out) as it always did.
  *
- * Commands come in on a socket, one per line:  L fd key | U fd | D key | T ... E (a table) | Q.
+ * Commands come in on a socket, one per line:  L fd key | U fd | D key | T ... E (a table) | B seq | Q.
  * Hand-offs go out on another:                 H fd key n\n followed by n bytes.
  * Table:  K port...\n (replica ports still routed: idle connections to others close)
  *         R key weighted nversions\n, then per version  V weight nports port...\n;  E\n ends it.
@@ -180,9 +181,10 @@ static void hand_off(client *c) {
     size_t n = buf_size(&c->in);
     int h = snprintf(head, sizeof head, "H %d %d %zu\n", c->fd, c->key, n);
     buf all = {0};
+    size_t left = 1;
     if (buf_add(&all, head, h) == 0 && (n == 0 || buf_add(&all, c->in.p + c->in.off, n) == 0)) {
         const char *p = all.p;
-        size_t left = all.len;
+        left = all.len;
         while (left) { /* blocking: the proxy reads these as they come */
             ssize_t w = write(out_fd, p, left);
             if (w < 0) { if (errno == EINTR) continue; break; }
@@ -190,6 +192,7 @@ static void hand_off(client *c) {
         }
     }
     buf_free(&all);
+    if (left) close(c->fd); /* not handed over (no memory, or the proxy is gone): not leaked either */
     buf_free(&c->in); buf_free(&c->out);
     free(c);
 }
