@@ -163,7 +163,7 @@ def replica_pid(direct: tuple[str, int]) -> int | None:
 
 
 # ---- the peers ----------------------------------------------------------------------------------------
-# name: (source, toolchain, the build command's arguments after the toolchain, the command after the binary)
+# name: (source, toolchain, the build command's arguments between the toolchain and the output path)
 PEER_BUILDS: dict[str, tuple[str, str, list[str]]] = {
     "relay": ("relay.go", "go", ["build", "-o"]),
     "forward": ("forward.c", "cc", ["-O2", "-Wall", "-o"]),

@@ -15,6 +15,7 @@ replicas each listener may use); hand-offs come back on another, read by the pro
 """
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import os
 import socket
@@ -35,13 +36,13 @@ def wanted() -> bool:
 
 class Lane:
     """The running lane: `listen`, `unlisten`, `drop` and `table` send it commands; `on_handoff(fd, lane_key,
-    data)` is called on the event loop for each connection it hands back."""
+    data)` is called on `loop` for each connection it hands back."""
 
     def __init__(self, library: Path, on_handoff: Callable[[int, int, bytes], None],
-                 on_gone: Callable[[], None] = lambda: None) -> None:
+                 loop: asyncio.AbstractEventLoop) -> None:
         self.lib = ctypes.CDLL(str(library))
         self.on_handoff = on_handoff
-        self.on_gone = on_gone
+        self.loop = loop
         self.commands, lane_commands = socket.socketpair()
         lane_handoffs, self.handoffs = socket.socketpair()
         for s in (self.commands, lane_commands, lane_handoffs, self.handoffs):
@@ -54,10 +55,10 @@ class Lane:
         self.last_table = ""
         self.seq = 0
         self.lib.fl_sync.argtypes = (ctypes.c_longlong, ctypes.c_int)
+        loop.add_reader(self.handoffs.fileno(), self.readable)
 
     @classmethod
-    def start(cls, on_handoff: Callable[[int, int, bytes], None],
-              on_gone: Callable[[], None] = lambda: None) -> Lane | None:
+    def start(cls, on_handoff: Callable[[int, int, bytes], None], loop: asyncio.AbstractEventLoop) -> Lane | None:
         """The lane, or None (not wanted, no compiler, or it would not load: the Python relay does it all)."""
         if not wanted():
             return None
@@ -65,7 +66,7 @@ class Lane:
         if library is None:
             return None
         try:
-            return cls(library, on_handoff, on_gone)
+            return cls(library, on_handoff, loop)
         except OSError:
             return None
 
@@ -99,6 +100,7 @@ class Lane:
 
     def close(self) -> None:
         """Stop the lane and wait until it has closed every connection and listener it owned."""
+        self.loop.remove_reader(self.handoffs.fileno())
         try:
             self.send("Q\n")
         except OSError:
@@ -113,7 +115,7 @@ class Lane:
             while True:
                 chunk = self.handoffs.recv(1 << 20)
                 if not chunk:  # the lane ended (only `close` ends it): nothing more will come
-                    self.on_gone()
+                    self.loop.remove_reader(self.handoffs.fileno())
                     break
                 self.pending += chunk
         except (BlockingIOError, InterruptedError):

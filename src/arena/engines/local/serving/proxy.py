@@ -128,9 +128,9 @@ class Proxy:
         self.probing: set[str] = set()
         self.dirty = True
         self.stopping = asyncio.Event()
+        self.routes: list[Route] = []
         self.lane: fastlane.Lane | None = None
-        self.lane_keys: dict[tuple[str, str], int] = {}  # (serving name, target) -> the lane's number for it
-        self.lane_of: dict[int, tuple[str, str]] = {}
+        self.lane_keys: list[tuple[str, str]] = []  # (serving name, target) at the lane's number for it
 
     # ---- routes -------------------------------------------------------------------------------
     async def watch(self) -> None:
@@ -226,7 +226,7 @@ class Proxy:
         for t in list(svc.connections if svc else ()):
             t.close()
         if self.lane is not None:
-            for (k, _), number in self.lane_keys.items():
+            for number, (k, _) in enumerate(self.lane_keys):
                 if k == key:
                     self.lane.drop(number)
 
@@ -248,22 +248,20 @@ class Proxy:
         except OSError:
             sock.close()
             raise
-        number = self.lane_keys.get((key, target))
-        if number is None:
-            number = self.lane_keys[(key, target)] = len(self.lane_keys)
-            self.lane_of[number] = (key, target)
-        server = LaneServer(self.lane, self.lane.listen(sock, number))
-        self.sync_lane(force=True)
+        if (key, target) not in self.lane_keys:
+            self.lane_keys.append((key, target))
+        server = LaneServer(self.lane, self.lane.listen(sock, self.lane_keys.index((key, target))))
+        self.sync_lane()
         return server
 
-    def sync_lane(self, force: bool = False) -> None:
+    def sync_lane(self) -> None:
         """The lane's table: per listener's name and target, each version's weight and usable replica ports
         (as `pick` sees them), and every replica port still routed (idle connections to others close)."""
-        if self.lane is None or not (self.lane_keys or force):
+        if self.lane is None or not self.lane_keys:
             return
-        ports = sorted({b.http for r in getattr(self, "routes", []) for v in r.versions for b in v.backends if b.http})
+        ports = sorted({b.http for r in self.routes for v in r.versions for b in v.backends if b.http})
         lines = ["K " + " ".join(map(str, ports))]
-        for (key, target), number in self.lane_keys.items():
+        for number, (key, target) in enumerate(self.lane_keys):
             svc = self.services.get(key)
             if svc is None:
                 continue
@@ -275,10 +273,10 @@ class Proxy:
     def handoff(self, fd: int, number: int, data: bytes) -> None:
         """A connection the lane gives back (see fastlane.py): the Python relay owns it from now on."""
         sock = socket.socket(fileno=fd)
-        key, target = self.lane_of.get(number, ("", ""))
-        if not key:
+        if not 0 <= number < len(self.lane_keys):
             sock.close()
             return
+        key, target = self.lane_keys[number]
         asyncio.get_running_loop().create_task(self.adopt(sock, key, target, data))
 
     async def adopt(self, sock: socket.socket, key: str, target: str, data: bytes) -> None:
@@ -430,14 +428,11 @@ class Proxy:
 
     # ---- lifecycle ----------------------------------------------------------------------------
     async def run(self) -> None:
-        self.routes: list[Route] = []
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
-        self.lane = fastlane.Lane.start(self.handoff, lambda: loop.remove_reader(handoffs))
-        handoffs = self.lane.handoffs.fileno() if self.lane is not None else -1
+        self.lane = fastlane.Lane.start(self.handoff, loop)
         if self.lane is not None:
-            loop.add_reader(self.lane.handoffs.fileno(), self.lane.readable)
             print("arena serving proxy: REST requests take the fast lane", flush=True)
         tasks = [loop.create_task(self.watch()), loop.create_task(self.probes())]
         await self.stopping.wait()
@@ -450,7 +445,6 @@ class Proxy:
                 t.close()
         self.pool.close()
         if self.lane is not None:
-            loop.remove_reader(self.lane.handoffs.fileno())
             self.lane.close()
             self.lane = None
 
