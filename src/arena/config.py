@@ -7,12 +7,12 @@ socket and store, and job directories. The engine comes from `--engine`, then
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from arena.errors import InvalidSpec
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (milliseconds of every start)
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any
 
     from arena.limits import Limits
@@ -52,7 +52,14 @@ def limits(cfg: dict[str, Any] | None = None, path: Path | None = None) -> Limit
 
 
 def home() -> Path:
-    return Path(os.environ.get("ARENA_HOME") or Path.home() / ".arena").expanduser()
+    from pathlib import Path
+
+    return Path(home_dir())
+
+
+def home_dir() -> str:
+    """`home()` as a string: `arena list` answers without loading pathlib (a third of its start)."""
+    return os.path.expanduser(os.environ.get("ARENA_HOME") or os.path.join(os.path.expanduser("~"), ".arena"))
 
 
 def load(path: Path | None = None) -> dict[str, Any]:

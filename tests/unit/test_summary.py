@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from arena.cli.jobs import _duration, summary_columns
+from arena.cli.jobtable import duration, summary_columns
 from arena.cli.output import columns, table
 from arena.summary import FIELDS, JobSummary, from_wire, node_ip, summarize
 from arena.views import Instance, JobView
@@ -72,7 +72,7 @@ def test_summary_columns_match_the_rows_they_replace() -> None:
                   status="QUEUING" if i % 3 == 0 else "SUCCEEDED", reason="" if i % 2 else "done", position=i % 2,
                   namespace=f"ns{i % 2}", allocatedGPUs=i) for i in range(7)]
     now = 4000.0
-    expected = [(v.namespace, v.name, v.status, v.trainer, _duration(v, now), v.requestGPUs, v.allocatedGPUs,
+    expected = [(v.namespace, v.name, v.status, v.trainer, duration(v, now), v.requestGPUs, v.allocatedGPUs,
                  node_ip(v) or "N/A", v.queue, v.priority, v.position or "-", v.reason or "-") for v in views]
     assert list(zip(*summary_columns([summarize(v) for v in views], now, all_namespaces=True, wide=True))) == expected
     assert [r[4] for r in expected] == ["50s", "65m", "52s", "0s", "54s", "65m", "50s"]

@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from arena.cli.parser import add_global, add_output, info
 from arena.spec.duration import short_human  # cheap: `arena.spec` loads its job types on first use
-from arena.summary import FIELDS, elapsed  # standard library only
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (milliseconds of every start)
 if TYPE_CHECKING:  # `list` loads no view (msgspec): it prints summaries
@@ -77,35 +75,8 @@ def _client(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return client_for(args)
 
 
-def _duration(v: JobView | JobSummary, now: float) -> str:
-    return _age(v.startTime, v.finishTime, v.creationTimestamp, now)
-
-
-def _age(start: float | None, finish: float | None, created: float, now: float) -> str:
-    """DURATION: "0s" until the job starts or ends, then kubectl's short duration (`summary.elapsed`)."""
-    return _short(int(elapsed(start, created, finish, now))) if start or finish else "0s"
-
-
-_short = functools.lru_cache(maxsize=4096)(short_human)  # thousands of listed jobs share a few durations
-
-
-def summary_columns(jobs: list[JobSummary], now: float, all_namespaces: bool, wide: bool = False) -> list[Sequence]:
-    """The columns of `list` and `top job`: NAME STATUS TRAINER DURATION GPU(Requested) GPU(Allocated) NODE, then
-    QUEUE PRIORITY POSITION REASON when wide, NAMESPACE first across namespaces. Built a column at a time:
-    each field is one slice of the transposed summaries."""
-    c = dict(zip(FIELDS, zip(*jobs))) if jobs else {f: () for f in FIELDS}
-    durations = [_age(start, finish, created, now)
-                 for start, finish, created in zip(c["startTime"], c["finishTime"], c["creationTimestamp"])]
-    cols: list[Sequence] = [c["name"], c["status"], c["trainer"], durations, c["requestGPUs"], c["allocatedGPUs"],
-                            [ip or "N/A" for ip in c["nodeIP"]]]
-    if wide:
-        cols += [c["queue"], c["priority"], [p or "-" for p in c["position"]], [r or "-" for r in c["reason"]]]
-    if all_namespaces:
-        cols.insert(0, c["namespace"])
-    return cols
-
-
 def run_list(args: argparse.Namespace) -> int:
+    from arena.cli.jobtable import headers, summary_columns
     from arena.cli.output import columns
 
     client = _client(args)
@@ -115,13 +86,8 @@ def run_list(args: argparse.Namespace) -> int:
     jobs = client.list_summaries(all_namespaces=args.all_namespaces, kind=_kind(args))
     if emit_jobs(jobs, args.output):  # -o name
         return 0
-    headers = ["NAME", "STATUS", "TRAINER", "DURATION", "GPU(Requested)", "GPU(Allocated)", "NODE"]
     wide = args.output == "wide"
-    if wide:
-        headers += ["QUEUE", "PRIORITY", "POSITION", "REASON"]
-    if args.all_namespaces:
-        headers.insert(0, "NAMESPACE")
-    columns(headers, summary_columns(jobs, time.time(), args.all_namespaces, wide))
+    columns(headers(args.all_namespaces, wide), summary_columns(jobs, time.time(), args.all_namespaces, wide))
     return 0
 
 
@@ -152,6 +118,7 @@ def _fmt_time(ts: float | None) -> str:
 
 
 def run_get(args: argparse.Namespace) -> int:
+    from arena.cli.jobtable import duration
     from arena.cli.output import table
 
     client = _client(args)
@@ -162,7 +129,7 @@ def run_get(args: argparse.Namespace) -> int:
     now = time.time()
     out = sys.stdout
     fields = [("Name", view.name), ("Status", view.status), ("Namespace", view.namespace),
-              ("Priority", view.priority), ("Trainer", view.trainer), ("Duration", _duration(view, now)),
+              ("Priority", view.priority), ("Trainer", view.trainer), ("Duration", duration(view, now)),
               ("CreateTime", _fmt_time(view.creationTimestamp))]
     if view.finished:
         fields.append(("EndTime", _fmt_time(view.finishTime)))

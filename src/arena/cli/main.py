@@ -116,6 +116,12 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"arena: error: unknown command {name!r}; run 'arena --help' for the list\n" if name
                          else "arena: error: a command is required; run 'arena --help'\n")
         return 2
+    if command == "list":  # a plain list is answered without the parser (`quick`)
+        from arena.cli.quick import list_jobs
+
+        code = list_jobs(argv, given)
+        if code is not None:
+            return code
     if given.get("pprof"):
         return _profiled(command, argv, given)
     return _run(command, argv, given)

@@ -19,14 +19,20 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], out: TextIO | N
 
 def columns(headers: Sequence[str], cols: Sequence[Sequence[Any]], out: TextIO | None = None, indent: str = "",
             underline: bool = False) -> None:
-    """`table` given its columns: every step is one C-level pass over a column (`map`, `zip`, `join`), so that a
+    """`table` given its columns."""
+    (out or sys.stdout).write(render_columns(headers, cols, indent, underline))
+
+
+def render_columns(headers: Sequence[str], cols: Sequence[Sequence[Any]], indent: str = "",
+                   underline: bool = False) -> str:
+    """The text of `columns`: every step is one C-level pass over a column (`map`, `zip`, `join`), so that a
     list of thousands of jobs prints in milliseconds."""
     texts = [[h, *(["-" * len(h)] if underline else []), *map(str, col)] for h, col in zip(headers, cols)]
     padded = [list(map(str.ljust, col, repeat(max(map(len, col))))) for col in texts[:-1]] + texts[-1:]
     lines: Iterable[str] = map("   ".join, zip(*padded))
     if indent:
         lines = (indent + line for line in lines)
-    (out or sys.stdout).write("\n".join(map(str.rstrip, lines)) + "\n")
+    return "\n".join(map(str.rstrip, lines)) + "\n"
 
 
 def emit(obj: Any, fmt: str | None, name: Callable[[Any], str] | None = None, out: TextIO | None = None) -> bool:

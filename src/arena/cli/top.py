@@ -180,11 +180,16 @@ def _gpu_memory(gpu: dict) -> str:
     return f"{gpu['memory_used'] / 2**20:.1f}/{gpu['memory_total'] / 2**20:.1f}(MiB)"
 
 
+# `list`'s columns, AGE where list says DURATION (upstream's `top job`)
+JOB_HEADERS = ["NAME", "STATUS", "TRAINER", "AGE", "GPU(Requested)", "GPU(Allocated)", "NODE"]
+
+
 def run_job(args: argparse.Namespace) -> int:
     """Upstream's `top job`: every job's GPUs (requested, allocated) or one job's per instance, with the
     live figures of each GPU (NVML locally, Prometheus on a cluster; N/A without)."""
     from arena.cli.context import client_for
-    from arena.cli.jobs import _duration, _fmt_time, emit_jobs, gpu_metrics, summary_columns
+    from arena.cli.jobs import _fmt_time, emit_jobs, gpu_metrics
+    from arena.cli.jobtable import duration, headers, summary_columns
     from arena.cli.output import columns, table
 
     client = client_for(args)
@@ -201,7 +206,7 @@ def run_job(args: argparse.Namespace) -> int:
         if emit_jobs(view, args.output, metrics):
             return 0
         fields = [("Name", view.name), ("Status", view.status), ("Namespace", view.namespace),
-                  ("Priority", view.priority), ("Trainer", view.trainer), ("Duration", _duration(view, now)),
+                  ("Priority", view.priority), ("Trainer", view.trainer), ("Duration", duration(view, now)),
                   ("CreateTime", _fmt_time(view.creationTimestamp))]
         if view.finished:
             fields.append(("EndTime", _fmt_time(view.finishTime)))
@@ -228,10 +233,7 @@ def run_job(args: argparse.Namespace) -> int:
                   key=lambda j: -j.requestGPUs)
     if emit_jobs(jobs, args.output):  # -o name
         return 0
-    headers = ["NAME", "STATUS", "TRAINER", "AGE", "GPU(Requested)", "GPU(Allocated)", "NODE"]
-    if args.all_namespaces:
-        headers.insert(0, "NAMESPACE")
-    columns(headers, summary_columns(jobs, now, args.all_namespaces))
+    columns(headers(args.all_namespaces, base=JOB_HEADERS), summary_columns(jobs, now, args.all_namespaces))
     # Upstream's totals (`displayWithNoMetric`) sum RUNNING jobs only, both figures: a pending job's request is
     # not GPUs in use, and scripts read this line as the GPUs the namespace holds.
     running = [j for j in jobs if j.status == "RUNNING"]

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import math
-import re
 
 from arena.errors import InvalidSpec
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_PART = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h|d)")
+_PART = r"([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h|d)"  # compiled by `re` on first use: `arena list` formats, never parses
 # Go's time.Duration is int64 nanoseconds: nothing longer exists on a cluster, and a bound keeps every
 # duration a finite number that converts to an int and fits SQLite's INTEGER.
 MAX_SECONDS = (2**63 - 1) / 1e9
@@ -28,8 +27,10 @@ def parse_seconds(text: str, field: str) -> float:
         if value < 0:
             raise InvalidSpec(field, f"{raw!r} must not be negative")
         return _bounded(value, raw, field)
+    import re
+
     pos, total = 0, 0.0
-    for m in _PART.finditer(raw):
+    for m in re.finditer(_PART, raw):
         if m.start() != pos:
             break
         total += float(m.group(1)) * _UNITS[m.group(2)]

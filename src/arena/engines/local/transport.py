@@ -1,9 +1,5 @@
 """HTTP over the daemon's Unix socket, starting the daemon on demand.
 
-The daemon is ours and always answers with Content-Length, so a minimal HTTP/1.1 exchange over
-the socket is enough; it keeps `http.client` (and the email parser it imports, ~20 ms) out of
-CLI start-up.
-
 Each thread has its own connection (an SDK used from many threads never interleaves two requests on one
 socket). Before the first connection the home, socket and store must be the user's (`ownership`). When no
 daemon answers, one client at a time starts it (a lock file), and the others wait for it: a crowd of
@@ -12,16 +8,17 @@ backlog, a daemon still starting) is tried again for a while before it counts as
 """
 from __future__ import annotations
 
+import _socket
 import errno
 import json
 import os
-import socket
 import sys
 import time
 from _thread import _local as thread_local  # what `threading.local` is: the threading module costs ms to load
 from pathlib import Path
 
 from arena.engines.local.paths import Paths
+from arena.engines.local.wire import Connection
 from arena.errors import DaemonError, JobNotFound, from_payload
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (milliseconds of every start)
@@ -33,62 +30,6 @@ RETRY_WINDOW = 30.0  # seconds a call keeps trying after the last daemon it reac
 MAX_ATTEMPTS = 40  # new connections tried at most: a daemon that dies on every try is not tried forever
 CONNECT_WAIT = 30.0  # seconds to keep trying to connect to a daemon that exists but does not accept yet
 START_ERROR = "arenad: error: "  # how a daemon that refused to start says why, as its last log line
-
-
-class _Connection:
-    """One keep-alive HTTP/1.1 connection to the daemon's socket."""
-
-    def __init__(self, path: str, timeout: float) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        self.sock.connect(path)
-        self.buf = b""
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def _read_until(self, marker: bytes) -> bytes:
-        while marker not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("the daemon closed the connection")
-            self.buf += chunk
-        head, _, self.buf = self.buf.partition(marker)
-        return head
-
-    def _read_exactly(self, n: int) -> bytes:
-        parts, have = [self.buf[:n]], len(self.buf[:n])
-        self.buf = self.buf[n:]
-        while have < n:
-            chunk = self.sock.recv(max(65536, n - have))
-            if not chunk:
-                raise ConnectionError("the daemon closed the connection")
-            parts.append(chunk[: n - have])
-            self.buf = chunk[n - have:]
-            have += len(parts[-1])
-        return b"".join(parts)
-
-    def exchange(self, method: str, path: str, body: bytes | None) -> tuple[int, bytes]:
-        head = f"{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {len(body or b'')}\r\n"
-        if body:
-            head += "Content-Type: application/json\r\n"
-        try:
-            self.sock.sendall(head.encode() + b"\r\n" + (body or b""))
-        except (BrokenPipeError, ConnectionResetError) as exc:  # refused at the door: its answer may be there
-            try:
-                self.sock.settimeout(1.0)
-                lines = self._read_until(b"\r\n\r\n").decode("latin-1").split("\r\n")
-            except OSError:
-                raise exc from None
-        else:
-            lines = self._read_until(b"\r\n\r\n").decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
-        length = 0
-        for line in lines[1:]:
-            key, _, value = line.partition(":")
-            if key.strip().lower() == "content-length":
-                length = int(value.strip())
-        return status, self._read_exactly(length)
 
 
 class Transport:
@@ -107,20 +48,20 @@ class Transport:
             ownership.check(self.paths)
             self._trusted = True
 
-    def _connection(self) -> _Connection:
-        conn: _Connection | None = getattr(self._local, "conn", None)
+    def _connection(self) -> Connection:
+        conn: Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = self._connect()
         return conn
 
-    def _connect(self) -> _Connection:
+    def _connect(self) -> Connection:
         self.check_ownership()
         deadline = time.monotonic() + CONNECT_WAIT
         started = False
         pause = 0.01
         while True:
             try:
-                return _Connection(str(self.paths.socket), self.timeout)
+                return Connection(str(self.paths.socket), self.timeout)
             except (FileNotFoundError, ConnectionRefusedError):
                 if not self.autostart:
                     raise DaemonError(f"the local daemon is not running (no socket at {self.paths.socket})") from None
@@ -180,14 +121,14 @@ class Transport:
 
     def close(self) -> None:
         """Close this thread's connection."""
-        conn: _Connection | None = getattr(self._local, "conn", None)
+        conn: Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
             self._local.conn = None
 
     def alive(self) -> bool:
         try:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
             s.settimeout(2)
             s.connect(str(self.paths.socket))
             s.close()

@@ -1,0 +1,61 @@
+"""`arena list` in its plain forms, answered without the parser, the SDK or pathlib.
+
+`arena list` is the command people run over and over while their jobs start, often while a burst of them does:
+then the machine is busy and every millisecond of CPU the command needs is several of waiting. The full path
+(argparse, the client, the engine, pathlib, the socket and json packages) cost more than everything else the
+command does; a plain list needs none of it. So `list`/`ls`, with at most `-A` and `-n NAMESPACE`, on the local
+engine without a config file, is answered here: the daemon's rows (`engines.local.summaries`, the same checks
+and request as the transport's) printed as the same table (`jobtable`). Anything else, and anything unexpected
+on the way (no daemon yet, an answer from another version, an error to word), goes to the full command, which
+does it all again and says what it has to say: this path prints a whole table or nothing.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+ALL_NAMESPACES = frozenset(("-A", "--all-namespaces", "--allNamespaces"))
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-.")  # a namespace sent as is, with no quoting
+
+
+def list_jobs(argv: list[str], given: dict) -> int | None:
+    """The exit status of `arena list` answered here; None when the full command must answer instead.
+
+    `argv` is the command line without the global flags, which `given` holds."""
+    if argv[0] not in ("list", "ls") or not ALL_NAMESPACES.issuperset(argv[1:]) or set(given) - {"namespace"}:
+        return None
+    all_namespaces = len(argv) > 1
+    from arena import config
+    from arena.errors import ArenaError
+
+    home = config.home_dir()
+    if os.path.lexists(os.path.join(home, "config")):
+        return None  # YAML to read: the full command reads it
+    try:
+        if config.engine_name(None, {}) != "local":
+            return None
+    except ArenaError:  # a bad ARENA_ENGINE: worded by the full command
+        return None
+    namespace = config.namespace(given.get("namespace"), {})
+    if not all_namespaces and not _NAME_CHARS.issuperset(namespace):
+        return None
+    from arena.engines.local import summaries
+
+    rows = summaries.fetch(home, None if all_namespaces else namespace)
+    if rows is None:
+        return None
+    import time
+
+    from arena.cli.jobtable import headers, summary_columns
+    from arena.cli.output import render_columns
+
+    try:
+        text = render_columns(headers(all_namespaces), summary_columns(rows, time.time(), all_namespaces))
+    except (TypeError, ValueError, AttributeError):  # a value no summary holds
+        return None
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `arena list | head`: as the full command
+        return 0
+    return 0
