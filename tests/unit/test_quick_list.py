@@ -79,17 +79,31 @@ def test_a_plain_list_is_answered_with_the_table(daemon: Daemon, capsys: pytest.
     (["list"], {"namespace": "team-b"}, "GET /v1/jobs?namespace=team-b&view=summary HTTP/1.1"),
     (["list", "-A"], {}, "GET /v1/jobs?all=1&view=summary HTTP/1.1"),
     (["list", "--allNamespaces"], {"namespace": "x"}, "GET /v1/jobs?all=1&view=summary HTTP/1.1"),
+    (["list", "-o", "wide"], {}, "GET /v1/jobs?namespace=default&view=summary HTTP/1.1"),
+    (["list", "-owide", "-A"], {}, "GET /v1/jobs?all=1&view=summary HTTP/1.1"),
+    (["ls", "--output", "wide"], {}, "GET /v1/jobs?namespace=default&view=summary HTTP/1.1"),
+    (["list", "--output=wide"], {}, "GET /v1/jobs?namespace=default&view=summary HTTP/1.1"),
 ])
 def test_the_plain_forms_ask_for_their_namespace(daemon: Daemon, argv: list[str], given: dict,
                                                  request_line: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert quick.list_jobs(argv, given) == 0
     assert daemon.requests == [request_line]
-    out = capsys.readouterr().out
-    assert out.startswith("NAMESPACE   NAME" if "-A" in argv or "--allNamespaces" in argv else "NAME")
+    header = capsys.readouterr().out.splitlines()[0].split()
+    assert header[0] == ("NAMESPACE" if "-A" in argv or "--allNamespaces" in argv else "NAME")
+    assert (header[-4:] == ["QUEUE", "PRIORITY", "POSITION", "REASON"]) == any("wide" in a for a in argv)
+
+
+def test_wide_adds_the_queue_columns(daemon: Daemon, capsys: pytest.CaptureFixture[str]) -> None:
+    assert quick.list_jobs(["list", "-o", "wide"], {}) == 0
+    assert capsys.readouterr().out.splitlines()[1].split() == ["train", "SUCCEEDED", "PYTORCHJOB", "90s", "0", "0",
+                                                              "127.0.0.1", "default", "N/A", "-", "-"]
 
 
 @pytest.mark.parametrize(("argv", "given"), [
-    (["list", "-o", "wide"], {}),
+    (["list", "-o", "json"], {}),
+    (["list", "-o"], {}),
+    (["list", "--out", "wide"], {}),  # argparse's abbreviation: parsed by the full command
+    (["list", "-o=wide"], {}),
     (["list", "-T", "tfjob"], {}),
     (["list", "--help"], {}),
     (["list"], {"loglevel": "debug"}),
