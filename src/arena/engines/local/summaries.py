@@ -11,17 +11,16 @@ import os
 
 from arena.summary import FIELDS
 
-TIMEOUT = 120.0  # seconds, as the transport's
-
 
 def fetch(home: str, namespace: str | None) -> list[list] | None:
     """The rows of `namespace`'s jobs (every namespace's for None), each the values of `summary.FIELDS` in order;
     None when the daemon is not there, not ours, busy, failing, or of another version."""
     from arena.engines.local import ownership
-    from arena.engines.local.wire import Connection
+    from arena.engines.local.paths import SOCKET, STORE
+    from arena.engines.local.wire import TIMEOUT, Connection
     from arena.errors import ArenaError
 
-    sock, store = os.path.join(home, "arenad.sock"), os.path.join(home, "arena.db")
+    sock, store = os.path.join(home, SOCKET), os.path.join(home, STORE)
     query = "all=1" if namespace is None else f"namespace={namespace}"  # callers send names that need no quoting
     try:
         ownership.check_files(home, sock, store)

@@ -18,7 +18,7 @@ from _thread import _local as thread_local  # what `threading.local` is: the thr
 from pathlib import Path
 
 from arena.engines.local.paths import Paths
-from arena.engines.local.wire import Connection
+from arena.engines.local.wire import TIMEOUT, Connection
 from arena.errors import DaemonError, JobNotFound, from_payload
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (milliseconds of every start)
@@ -33,7 +33,7 @@ START_ERROR = "arenad: error: "  # how a daemon that refused to start says why, 
 
 
 class Transport:
-    def __init__(self, home: Path, timeout: float = 120.0, autostart: bool = True) -> None:
+    def __init__(self, home: Path, timeout: float = TIMEOUT, autostart: bool = True) -> None:
         self.paths = Paths(home)
         self.timeout = timeout
         self.autostart = autostart

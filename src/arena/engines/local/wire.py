@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import _socket
 
+TIMEOUT = 120.0  # seconds a call waits for the daemon's answer
+
 
 class Connection:
     """One keep-alive HTTP/1.1 connection to the daemon's socket."""
