@@ -21,6 +21,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -145,6 +146,9 @@ class Proc:
     name: str
     popen: subprocess.Popen
     log: Path
+    argv: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    restarts: int = 0
 
     def tail(self, n: int = 40) -> str:
         try:
@@ -181,20 +185,38 @@ class ControlPlane:
         Path(e["TMPDIR"]).mkdir(parents=True, exist_ok=True)
         Path(e["HOME"]).mkdir(parents=True, exist_ok=True)
         e.update(env or {})
-        with open(log, "wb") as out:
-            p = subprocess.Popen([str(self.bins / name), *args], stdout=out, stderr=subprocess.STDOUT, env=e,
-                                 stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_child_setup)
-        proc = Proc(name, p, log)
+        argv = [str(self.bins / name), *args]
+        proc = Proc(name, self._popen(argv, e, log, "wb"), log, argv, e)
         self.procs.append(proc)
         return proc
 
-    def wait(self, proc: Proc, ready, timeout: float, what: str) -> None:
+    @staticmethod
+    def _popen(argv: list[str], env: dict[str, str], log: Path, mode: str) -> subprocess.Popen:
+        with open(log, mode) as out:
+            return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL,
+                                    start_new_session=True, preexec_fn=_child_setup)
+
+    def restart(self, proc: Proc) -> None:
+        """What a kubelet does when a Deployment's container exits: start it again (same command, same
+        environment; its log goes on in the same file)."""
+        proc.restarts += 1
+        warnings.warn(f"{proc.name} exited ({proc.popen.returncode}) and was started again:\n{proc.tail(15)}",
+                      stacklevel=2)
+        with open(proc.log, "ab") as out:
+            out.write(f"--- exited ({proc.popen.returncode}); restart {proc.restarts}\n".encode())
+        proc.popen = self._popen(proc.argv, proc.env, proc.log, "ab")
+
+    def wait(self, proc: Proc, ready, timeout: float, what: str, restarts: int = 0) -> None:
+        """Poll `ready` until it holds; an operator (`restarts` > 0) that exits first is started again, as its
+        Deployment's kubelet would, at most `restarts` times."""
         t0 = time.monotonic()
         deadline = t0 + timeout
         last: object = None
         while time.monotonic() < deadline:
             if proc.popen.poll() is not None:
-                raise StartError(f"{proc.name} exited ({proc.popen.returncode}) before {what}:\n{proc.tail()}")
+                if proc.restarts >= restarts:
+                    raise StartError(f"{proc.name} exited ({proc.popen.returncode}) before {what}:\n{proc.tail()}")
+                self.restart(proc)
             try:
                 if ready():
                     self.started[proc.name] = round(time.monotonic() - t0, 2)
@@ -373,21 +395,36 @@ class ControlPlane:
 
     def mount_secret(self, namespace: str, name: str, *targets: Path) -> bool:
         """What a kubelet does for a Secret volume: its keys as files in each of `targets`, in that order, from
-        one read of the Secret (False: no data yet)."""
+        one read of the Secret (False: no data yet). Like the kubelet's atomic writer, a new version lands whole:
+        the files are links through `..data`, which is swapped in one rename, so a reader never pairs one
+        version's tls.crt with another's tls.key (an operator's webhook server that did exits at start)."""
         p = self.kubectl("get", "secret", name, "-n", namespace, "-o", "json", check=False)
         data = json.loads(p.stdout).get("data") if p.returncode == 0 else None
         if not data:
             return False
+        files = {key: base64.b64decode(value) for key, value in data.items()}
         for target in targets:
             target.mkdir(parents=True, exist_ok=True)
-            for key, value in data.items():
+            current = target / "..data"
+            if current.is_dir() and all((current / k).is_file() and (current / k).read_bytes() == v
+                                        for k, v in files.items()):
+                continue
+            version = Path(tempfile.mkdtemp(prefix="..version_", dir=target))
+            for key, content in files.items():
+                (version / key).write_bytes(content)
+                (version / key).chmod(0o600)
+            old = current.resolve() if current.is_symlink() else None
+            link = target / "..data_tmp"
+            link.unlink(missing_ok=True)
+            link.symlink_to(version.name)
+            link.replace(current)
+            for key in files:
                 path = target / key
-                content = base64.b64decode(value)
-                if not path.exists() or path.read_bytes() != content:
-                    tmp = target / f".{key}.tmp"
-                    tmp.write_bytes(content)
-                    tmp.chmod(0o600)
-                    tmp.replace(path)
+                if not path.is_symlink():
+                    path.unlink(missing_ok=True)
+                    path.symlink_to(f"..data/{key}")
+            if old is not None and old != version:
+                shutil.rmtree(old, ignore_errors=True)
         return True
 
     def start_training_operator(self) -> None:
@@ -438,7 +475,7 @@ class ControlPlane:
                        "containers": [{"name": "pytorch", "image": "x"}]}}}}}}
             return self.kubectl("create", "--dry-run=server", "-f", "-", input=json.dumps(job),
                                 check=False).returncode == 0
-        self.wait(p, ready, 120, "/readyz and an admitted dry-run PyTorchJob")
+        self.wait(p, ready, 120, "/readyz and an admitted dry-run PyTorchJob", restarts=2)
         self.stand_in_deployment(ns, "training-operator", "ghcr.io/kubeflow/training-v1/training-operator:v1-93c5489")
 
     def start_kueue(self, frameworks: tuple[str, ...] = KUEUE_FRAMEWORKS) -> None:
@@ -503,7 +540,7 @@ class ControlPlane:
                   "metadata": {"name": "probe", "namespace": "default"}, "spec": {"clusterQueue": "probe"}}
             return self.kubectl("create", "--dry-run=server", "-f", "-", input=json.dumps(lq),
                                 check=False).returncode == 0
-        self.wait(p, ready, 180, "/readyz and an admitted dry-run LocalQueue")
+        self.wait(p, ready, 180, "/readyz and an admitted dry-run LocalQueue", restarts=2)
         self.stand_in_deployment(ns, "kueue-controller-manager", "registry.k8s.io/kueue/kueue:v0.19.2")
 
     def start_appwrapper(self) -> None:
@@ -529,7 +566,7 @@ class ControlPlane:
         def ready() -> bool:
             with urllib.request.urlopen(f"http://127.0.0.1:{health}/readyz", timeout=2) as r:  # noqa: S310
                 return r.status == 200
-        self.wait(p, ready, 120, "/readyz")
+        self.wait(p, ready, 120, "/readyz", restarts=2)
         self.stand_in_deployment(ns, "appwrapper-controller-manager", "quay.io/ibm/appwrapper:v1.2.1")
 
     def wait_established(self, names: list[str], timeout: float = 120) -> None:
@@ -600,7 +637,7 @@ class ControlPlane:
             lease = self.kubectl("get", "lease", "-n", "mpi-operator", "-o", "json", check=False)
             return lease.returncode == 0 and any(
                 (i.get("spec") or {}).get("holderIdentity") for i in json.loads(lease.stdout)["items"])
-        self.wait(p, leader, 120, "the leader Lease in namespace mpi-operator")
+        self.wait(p, leader, 120, "the leader Lease in namespace mpi-operator", restarts=2)
         self.stand_in_deployment("mpi-operator", "mpi-operator", "mpioperator/mpi-operator:0.8.2")
 
     # -- whole plane
