@@ -39,7 +39,7 @@ import msgspec
 
 from arena import __version__
 from arena import config as arena_config
-from arena.engines.local import integrity, native, node, ownership, spawnlink
+from arena.engines.local import heap, integrity, native, node, ownership, spawnlink
 from arena.engines.local.api import Api, Encoded, route
 from arena.engines.local.core import Core, assemble
 from arena.engines.local.paths import Paths
@@ -407,9 +407,12 @@ def _loop(core: Core, stop: threading.Event, paths: Paths) -> None:
     """Reconcile on every wake-up and tick; back the store up now and then. Nothing stops this thread: an
     error is logged (once a minute while the disk is full) and the next pass runs."""
     backed_up, changes = time.monotonic(), core.repo.changes
+    trimmed = changes
     full_logged = 0.0
     while not stop.is_set():
-        core.loop.wake.wait(TICK)
+        if not core.loop.wake.wait(TICK) and core.repo.changes != trimmed:  # the first idle tick after work
+            trimmed = core.repo.changes
+            heap.trim()
         core.loop.wake.clear()
         try:
             core.loop.reconcile()
@@ -469,6 +472,7 @@ _HELD: IO[str] | None = None
 
 
 def serve(home: Path) -> int:
+    heap.limit_arenas()  # before any thread starts
     paths = Paths(home)
     try:
         ownership.check(paths)
