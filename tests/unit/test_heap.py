@@ -11,7 +11,7 @@ glibc = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's ma
 
 
 @glibc
-def test_arenas_are_capped_and_free_pages_go_back() -> None:
+def test_arenas_are_capped_and_the_heap_can_be_trimmed() -> None:
     assert heap.limit_arenas(heap.ARENAS)
     blocks = [bytearray(1000) for _ in range(50_000)]
     del blocks[::2]  # free pages inside the heap, which only a trim hands back
