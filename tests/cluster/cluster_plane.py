@@ -423,7 +423,7 @@ class ControlPlane:
                 if not path.is_symlink():
                     path.unlink(missing_ok=True)
                     path.symlink_to(f"..data/{key}")
-            if old is not None and old != version:
+            if old is not None:  # a fresh folder each time: the old one is never the new one
                 shutil.rmtree(old, ignore_errors=True)
         return True
 
