@@ -344,8 +344,8 @@ def test_the_replica_in_its_cgroup_and_the_shim_not(shim: Shim, tmp_path: Path) 
     if supervisor.cgroup_root() is None:
         pytest.skip("no cgroup v2 this user may create here")
     tag = f"native-test-{uuid.uuid4().hex}/master-0"
-    cg = supervisor._fresh_cgroup(tag)
-    assert cg is not None
+    cg = supervisor.cgroup_of(tag)
+    assert cg is not None and not cg.parent.exists()  # the shim makes it, its job's cgroup first
     files = Files.under(tmp_path)
     n = _unique_sleep()
     # A leftover in its own session and without the marker: only the cgroup finds it.
@@ -369,6 +369,36 @@ def test_the_replica_in_its_cgroup_and_the_shim_not(shim: Shim, tmp_path: Path) 
             shimlib.cgroup_kill(str(cg))
             wait_until(lambda: not shimlib.cgroup_members(str(cg)), 10, 0.01)
             shimlib.cgroup_remove(str(cg))
+        shimlib.cgroup_remove(str(cg.parent))
+
+
+def test_an_earlier_runs_leftover_in_the_cgroup_is_ended_first(shim: Shim, tmp_path: Path) -> None:
+    """The shim that holds the replica's lock empties its cgroup before it starts the replica; and a replica that
+    cannot start leaves no cgroup behind."""
+    if supervisor.cgroup_root() is None:
+        pytest.skip("no cgroup v2 this user may create here")
+    tag = f"native-test-{uuid.uuid4().hex}/master-0"
+    cg = supervisor.cgroup_of(tag)
+    assert cg is not None
+    n = _unique_sleep()
+    cg.mkdir(parents=True)
+    old = subprocess.Popen(["sleep", n], start_new_session=True)  # an earlier run's leftover, in the cgroup
+    try:
+        (cg / "cgroup.procs").write_text(str(old.pid))
+        files = Files.under(tmp_path)
+        options = ["--cgroup", str(cg), "--marker", tag]
+        assert shim.run(files, ["sh", "-c", "echo fresh"], options) == 0
+        assert old.wait(30) == -signal.SIGKILL
+        assert files.exit_doc()["code"] == 0 and files.lines() == ["fresh"]
+        assert not cg.exists()
+        files.exit.unlink()
+        assert shim.run(files, ["arena-no-such-command"], options, cwd=tmp_path) == 127
+        assert files.exit_doc()["code"] == 127 and not cg.exists()
+    finally:
+        if old.poll() is None:
+            old.kill()
+            old.wait(10)
+        shimlib.cgroup_remove(str(cg))
         shimlib.cgroup_remove(str(cg.parent))
 
 
@@ -437,6 +467,30 @@ def test_a_missing_working_directory_is_127(shim: Shim, tmp_path: Path) -> None:
     assert doc == {"code": 127, "ts": doc["ts"], "error": why}
     assert files.lines() == [f"arena: {why}"]
     assert not ran.exists() and not files.pid.exists()
+
+
+def test_the_logs_folder_is_made_by_the_shim(shim: Shim, tmp_path: Path) -> None:
+    """The daemon no longer makes a job's `logs/` (an inode fewer in its hot path): the first shim to open its
+    log there makes it, and a second one finds it made."""
+    files = Files.under(tmp_path)
+    files.log = files.log.parent / "logs" / "r.log"
+    assert shim.run(files, ["sh", "-c", "echo one"]) == 0
+    assert files.exit_doc()["code"] == 0 and files.lines() == ["one"]
+    files.exit.unlink()
+    assert shim.run(files, ["sh", "-c", "echo two"]) == 0
+    assert files.lines() == ["one", "two"]
+
+
+def test_a_log_that_cannot_be_opened_ends_the_start_with_127_and_why(shim: Shim, tmp_path: Path) -> None:
+    files = Files.under(tmp_path)
+    (files.log.parent / "logs").write_text("a file where the folder should be")
+    files.log = files.log.parent / "logs" / "r.log"
+    ran = tmp_path / "ran"
+    assert shim.run(files, ["touch", str(ran)]) == 127
+    why = "cannot open the log: " + str(OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(files.log)))
+    doc = files.exit_doc()
+    assert doc == {"code": 127, "ts": doc["ts"], "error": why}
+    assert not ran.exists()
 
 
 # ---- CPU affinity ----------------------------------------------------------------------------------------

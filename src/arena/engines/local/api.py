@@ -224,9 +224,9 @@ class Api:
         plan_text = plan_json.decode()
         spec_text = msgspec.json.encode(spec).decode()
         try:
-            # Its folders first, outside the store's lock (slow on some filesystems; unique to its uid), removed
-            # below if the job is refused.
-            os.makedirs(f"{job_dir}/logs")  # the replicas' status files go in the job's folder itself
+            # Its folder first, outside the store's lock (slow on some filesystems; unique to its uid), removed
+            # below if the job is refused. The replicas' status files go in it; their shims make `logs/`.
+            os.makedirs(job_dir)
             with self.repo.tx() as tx:
                 found = tx.job_submitted_as(req.key) if req.key is not None else None
                 if found is not None:  # an earlier attempt of this very request created it (a lost answer)

@@ -472,6 +472,16 @@ static int log_open(log_t *log, const char *path, long long limit) {
     log->path = path;
     log->limit = limit;
     log->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+    if (log->fd < 0 && errno == ENOENT) { /* its folder (`logs/`): the job's first replica to start makes it */
+        char *dir = strdup(path);
+        if (dir == NULL) oom();
+        char *slash = strrchr(dir, '/');
+        int made = slash == NULL || slash == dir || (*slash = '\0', mkdir(dir, 0777) == 0) || errno == EEXIST;
+        int err = errno;
+        free(dir);
+        errno = err;
+        if (made) log->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+    }
     if (log->fd < 0) return -1;
     off_t end = lseek(log->fd, 0, SEEK_END);
     log->size = end < 0 ? 0 : (long long)end;
@@ -733,6 +743,36 @@ static void remove_tree(const char *dir) {
 static void cgroup_remove(const char *cgroup) {
     if (rmdir(cgroup) == 0 || errno == ENOENT) return;
     remove_tree(cgroup);
+}
+
+/* os.makedirs(path, exist_ok=True), for a cgroup: its missing parents first. */
+static int make_dirs(const char *path) {
+    if (mkdir(path, 0777) == 0 || errno == EEXIST) return 0;
+    if (errno != ENOENT) return -1;
+    char *parent = strdup(path);
+    if (parent == NULL) oom();
+    char *slash = strrchr(parent, '/');
+    int rc = -1;
+    if (slash != NULL && slash != parent) {
+        *slash = '\0';
+        if (make_dirs(parent) == 0 && (mkdir(path, 0777) == 0 || errno == EEXIST)) rc = 0;
+    }
+    free(parent);
+    return rc;
+}
+
+/* shim.py's `fresh_cgroup`: the replica's cgroup, made here (by the one shim that holds the replica's lock, off
+ * the daemon's path) and empty: what an earlier run left in it is ended first. NULL when it cannot be made:
+ * the marker then finds the replica's processes. */
+static const char *fresh_cgroup(const char *cgroup) {
+    if (mkdir(cgroup, 0777) == 0) return cgroup; /* the usual case: its job's cgroup is there, its own is not */
+    if (errno == EEXIST) {
+        cgroup_kill(cgroup);
+        cgroup_remove(cgroup);
+    } else if (errno != ENOENT) {
+        return NULL;
+    }
+    return make_dirs(cgroup) == 0 ? cgroup : NULL;
 }
 
 /* One walk of /proc: the live processes (but `skip`) of process group `pgid` (when not 0) and those whose
@@ -1282,7 +1322,13 @@ int main(int argc, char **argv) {
     int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (sfd < 0) fatal("cannot make a signalfd", NULL);
     log_t log = {0};
-    if (log_open(&log, opt.log, opt.log_bytes) != 0) fatal("cannot open the log", opt.log);
+    if (log_open(&log, opt.log, opt.log_bytes) != 0) { /* as shim.py: the exit file says why */
+        str_t why = {0};
+        s_cat(&why, "cannot open the log: ");
+        s_oserror(&why, errno, opt.log);
+        if (write_exit(127, why.p) != 0) fatal("cannot write the exit file", opt.exit);
+        return 127;
+    }
     const char *cores = getenv(AFFINITY);
     if (cores != NULL && *cores) pin(cores, &log);
     int stopped = signals(sfd, 0);
@@ -1291,8 +1337,10 @@ int main(int argc, char **argv) {
         if (write_exit(128 + stopped, NULL) != 0) fatal("cannot write the exit file", opt.exit);
         return 0;
     }
+    if (opt.cgroup != NULL) opt.cgroup = fresh_cgroup(opt.cgroup);
     str_t err = {0};
     if (start(&pump.fd, &err) != 0) {
+        if (opt.cgroup != NULL) cgroup_remove(opt.cgroup);
         not_started(&log, err.p);
         if (write_exit(127, err.p) != 0) fatal("cannot write the exit file", opt.exit);
         return 127;

@@ -111,6 +111,27 @@ def cgroup_kill(cgroup: str) -> bool:
         return False
 
 
+def fresh_cgroup(cgroup: str) -> str:
+    """The replica's cgroup, made here (by the one shim that holds the replica's lock, off the daemon's path) and
+    empty: what an earlier run left in it is ended first. '' when it cannot be made: the marker then finds the
+    replica's processes."""
+    try:
+        os.mkdir(cgroup)  # the usual case: its job's cgroup is there, its own is not
+        return cgroup
+    except FileExistsError:
+        cgroup_kill(cgroup)
+        cgroup_remove(cgroup)
+    except FileNotFoundError:  # its job's cgroup first
+        pass
+    except OSError:
+        return ""
+    try:
+        os.makedirs(cgroup, exist_ok=True)
+    except OSError:
+        return ""
+    return cgroup
+
+
 def cgroup_remove(cgroup: str) -> None:
     """Remove the (empty) cgroup and its empty children; a populated one stays."""
     try:
@@ -204,7 +225,11 @@ class Log:
     def __init__(self, path: str, limit: int) -> None:
         self.path = path
         self.limit = limit
-        self.f = open(path, "ab", buffering=0)
+        try:
+            self.f = open(path, "ab", buffering=0)
+        except FileNotFoundError:  # its folder (`logs/`): the job's first replica to start makes it
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            self.f = open(path, "ab", buffering=0)
         self.size = self.f.tell()
 
     def write(self, text: bytes) -> None:
@@ -392,16 +417,24 @@ def main(argv: list[str], env: dict[str, str] | None = None) -> int:
     # A handler (not SIG_IGN): handlers reset to default in the exec'd child.
     for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(s, forward)
-    log = Log(opts["log"], int(opts.get("log-bytes", "0")))
+    try:
+        log = Log(opts["log"], int(opts.get("log-bytes", "0")))
+    except OSError as exc:  # as shim.c: the exit file says why
+        why = f"cannot open the log: [Errno {exc.errno}] {os.strerror(exc.errno or 0)}: {opts['log']!r}"
+        _write_atomic(exit_file, json.dumps({"code": 127, "ts": time.time(), "error": why}))
+        return 127
     if cores := (os.environ if env is None else env).get(AFFINITY):
         _pin(cores, log)
     if stopped:  # stopped before it started: nothing to run
         log.close()
         _write_atomic(exit_file, json.dumps({"code": 128 + stopped[0], "ts": time.time()}))
         return 0
+    cgroup = fresh_cgroup(cgroup) if cgroup else ""
     try:
         child = _start(cmd, env, cgroup)
     except (OSError, subprocess.SubprocessError) as exc:
+        if cgroup:
+            cgroup_remove(cgroup)
         log.write(f"arena: cannot start replica: {exc}\n".encode())
         log.close()
         _write_atomic(exit_file, json.dumps({"code": 127, "ts": time.time(), "error": str(exc)}))

@@ -137,29 +137,6 @@ def cgroup_of(tag: str) -> Path | None:
     return root / tag if root is not None and _TAG.fullmatch(tag) else None
 
 
-def _fresh_cgroup(tag: str) -> Path | None:
-    """The replica's cgroup, empty: what an earlier run left in it is ended first."""
-    cg = cgroup_of(tag)
-    if cg is None:
-        return None
-    path = str(cg)
-    try:
-        os.mkdir(path)  # the usual case: its job's cgroup is there (or is made below), its own is not yet
-        return cg
-    except FileExistsError:
-        shimlib.cgroup_kill(path)
-        shimlib.cgroup_remove(path)
-    except FileNotFoundError:
-        pass
-    except OSError:
-        return None
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError:
-        return None
-    return cg
-
-
 # ---- spawn and observe -----------------------------------------------------------------------------
 def spawn(argv: list[str], env: dict[str, str], cwd: str, files: ReplicaFiles, tag: str,
           log_bytes: int = 0) -> tuple[int, float]:
@@ -186,7 +163,7 @@ def begin(argv: list[str], env: dict[str, str], cwd: str, files: ReplicaFiles, t
         holder = shimlib.lock_holder(str(files.lock))
     for f in (files.pid, files.exit):
         f.unlink(missing_ok=True)
-    cg = _fresh_cgroup(tag) if tag else None
+    cg = cgroup_of(tag) if tag else None  # made (and emptied) by the shim, off this thread
     options = ["--lock", str(files.lock), "--pid", str(files.pid), "--exit", str(files.exit), "--log", str(files.log),
                "--log-bytes", str(log_bytes)]
     if tag:
@@ -227,6 +204,13 @@ def _ctime(pid: int) -> float:
 
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_BOOT: list[float] = []  # read once, as psutil's own create_time reuses it: /proc/stat each time cost 20 µs
+
+
+def _boot_time() -> float:
+    if not _BOOT:
+        _BOOT.append(psutil.boot_time())
+    return _BOOT[0]
 
 
 def _stat(pid: int) -> tuple[str, float] | None:
@@ -236,7 +220,7 @@ def _stat(pid: int) -> tuple[str, float] | None:
         with open(f"/proc/{pid}/stat", "rb") as f:
             data = f.read()
         fields = data[data.rfind(b")") + 2:].split()
-        return fields[0].decode(), int(fields[19]) / _CLOCK_TICKS + psutil.boot_time()
+        return fields[0].decode(), int(fields[19]) / _CLOCK_TICKS + _boot_time()
     except (OSError, ValueError, IndexError):
         return None
 
