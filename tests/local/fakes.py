@@ -112,9 +112,9 @@ class FakeProcesses:
         pass
 
     # ---- the test's side ---------------------------------------------------------------------
-    def _end(self, s: Started, code: int) -> None:
+    def _end(self, s: Started, code: int, error: str = "") -> None:
         s.alive = False
-        s.exit_file.write_text(json.dumps({"code": code, "ts": self.clock.now()}))
+        s.exit_file.write_text(json.dumps({"code": code, "ts": self.clock.now(), **({"error": error} if error else {})}))
 
     def replica(self, key: str, job: str = "") -> Started:
         """The latest start of replica `<task>-<i>` (of `job`, when given)."""
@@ -123,8 +123,9 @@ class FakeProcesses:
         assert found, f"replica {key} never started"
         return found[-1]
 
-    def exit(self, key: str, code: int = 0, job: str = "") -> None:
-        self._end(self.replica(key, job), code)
+    def exit(self, key: str, code: int = 0, job: str = "", error: str = "") -> None:
+        """The replica ends with `code`; `error`: the shim could not start it, and says why."""
+        self._end(self.replica(key, job), code, error)
 
     def vanish(self, key: str, job: str = "") -> None:
         """The shim dies without an exit file (kill -9 of the shim)."""

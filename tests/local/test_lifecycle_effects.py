@@ -113,3 +113,16 @@ def test_a_job_submitted_while_a_pass_runs_starts_after_it_was_created(engine: E
     view = engine.get("late")
     assert view.status == "RUNNING"
     assert view.startTime is not None and view.startTime >= view.creationTimestamp
+
+
+def test_why_a_shim_could_not_start_its_replica_is_in_the_exited_event(engine: Engine) -> None:
+    """The exit file's `error` (a log that cannot be opened, a working directory gone): the log may not exist to
+    say it, so the event does."""
+    engine.submit(pytorchjob.build(name="nolog", command="true"))
+    engine.reconcile()
+    why = "cannot open the log: [Errno 28] No space left on device: '/x/logs/master-0.log'"
+    engine.procs.exit("master-0", 127, error=why)
+    engine.reconcile()
+    view = engine.get("nolog")
+    assert view.status == "FAILED"
+    assert [e.message for e in view.events if e.reason == "Exited"] == [f"nolog-master-0 exited with code 127: {why}"]

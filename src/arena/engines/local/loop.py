@@ -29,6 +29,8 @@ BACKOFF_INITIAL = 10.0
 BACKOFF_MAX = 300.0
 BACKOFF_RESET = 600.0
 
+ERROR_CHARS = 300  # of a shim's reason for not starting a replica, shown in its Exited event
+
 
 def backoff(previous: float, ran: float) -> tuple[float, float]:
     """(seconds to wait before this restart, the back-off the next crash will wait) after a crash of a
@@ -108,7 +110,8 @@ class Reconciler:
                         self.procs.signal_tree(pid, ctime, KILL, tag)
                         ex = {"code": 255, "ts": now, "lost": True}
                 if ex is not None:
-                    self.exited(r, int(ex["code"]), float(ex.get("ts", now)), lost=bool(ex.get("lost")))
+                    self.exited(r, int(ex["code"]), float(ex.get("ts", now)), lost=bool(ex.get("lost")),
+                                error=str(ex.get("error") or ""))
 
     def unstarted(self, r: ReplicaRow, job_finished: float | None) -> None:
         """A replica bound but never spawned (its daemon stopped in between): start it, or release it."""
@@ -143,8 +146,9 @@ class Reconciler:
         if job is not None and job[0] is not None and last:
             self.procs.release(r.job_uid)
 
-    def exited(self, r: ReplicaRow, code: int, ts: float, lost: bool = False) -> None:
-        """A replica ended by itself: its job's controller decides what follows."""
+    def exited(self, r: ReplicaRow, code: int, ts: float, lost: bool = False, error: str = "") -> None:
+        """A replica ended by itself: its job's controller decides what follows. `error`: why its shim could not
+        start it (the exit file says so; the log may not exist), shown in the event."""
         uid = r.job_uid
         job = self.repo.job(uid)
         if job is None:
@@ -165,7 +169,8 @@ class Reconciler:
                 tx.event(uid, "ReplicaLost", f"{name}: its shim vanished without an exit status", "Warning", f"pod/{name}",
                          aggregate=in_place)
             else:
-                tx.event(uid, "Exited", f"{name} exited with code {code}", "Normal" if code == 0 else "Warning",
+                why = f": {error[:ERROR_CHARS]}" if error else ""
+                tx.event(uid, "Exited", f"{name} exited with code {code}{why}", "Normal" if code == 0 else "Warning",
                          f"pod/{name}", ts, aggregate=in_place)
             if in_place:
                 tx.replica_restarted(uid, r.key)

@@ -66,7 +66,7 @@ class Spawner:
         launch = bindings.replica(plan.replica(key))
         files = ReplicaFiles.of(job.job_dir, key)
         try:
-            write_files(Path(job.job_dir), bindings.files(plan.files))  # the log and its folder: the shim's
+            write_files(Path(job.job_dir), bindings.files(plan.files))  # the log (and `logs/`) are the shim's to make
             self.repo.flush()  # the bind is on disk before the replica runs on it
             result = self.procs.begin(launch.argv, launch.env, launch.cwd, files, tag_of(uid, key), self.log_bytes)
         except OSError as exc:
