@@ -44,8 +44,15 @@ _LEFT: list[Path] = []  # temporary homes, removed at exit
 def leave(directory: str | Path) -> None:
     """Remove a temporary home when the process exits (see the module's docstring)."""
     if not _LEFT:
-        atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True) for d in _LEFT])
+        atexit.register(_remove_left)
     _LEFT.append(Path(directory))
+
+
+def _remove_left() -> None:
+    for d in _LEFT:
+        shutil.rmtree(d, ignore_errors=True)
+    for parent in {d.parent for d in _LEFT}:  # the next run waits until the kernel has forgotten these
+        machine.deleted(parent)
 
 
 def run_ms(cmd: list[str], env: dict[str, str] | None, check: bool = False, own_session: bool = False) -> float:

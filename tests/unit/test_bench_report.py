@@ -154,6 +154,28 @@ def test_the_filesystem_is_waited_for_until_a_new_inode_is_cheap_again(monkeypat
     assert next(costs) == 1000.0  # no probe after the settled one
 
 
+def test_a_cheap_probe_still_waits_out_the_last_deletion_of_a_runs_homes(monkeypatch, tmp_path: Path) -> None:
+    from bench import machine
+
+    probes = []
+    monkeypatch.setattr(machine, "new_inode_us", lambda directory: probes.append(directory) or 40.0)
+    monkeypatch.setattr(machine, "SETTLE_STEP_S", 0.0)
+    left = iter([200.0, 100.0, 0.0])
+    monkeypatch.setattr(machine, "deletion_left_s", lambda directory: next(left))
+    assert machine.settle_filesystem(tmp_path / "home")["new_inode_us"] == 40.0
+    assert len(probes) == 3  # the first, then one after each wait
+
+
+def test_a_deletion_is_noted_for_the_next_run(monkeypatch, tmp_path: Path) -> None:
+    from bench import machine
+
+    assert machine.deletion_left_s(tmp_path) == 0.0  # never noted
+    machine.deleted(tmp_path)
+    assert 0.0 < machine.deletion_left_s(tmp_path) <= machine.FORGET_S
+    monkeypatch.setattr(machine, "FORGET_S", 0.0)
+    assert machine.deletion_left_s(tmp_path) == 0.0  # forgotten
+
+
 def test_a_probe_makes_folders_and_files_as_jobs_do_in_a_folder_of_its_own(tmp_path: Path) -> None:
     from bench import machine
 
