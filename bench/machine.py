@@ -103,10 +103,14 @@ FORGET_S = 300.0
 DELETED_MARK = "arena-bench-deleted"
 
 
+def _mark(directory: str | Path | None) -> Path:
+    return Path(directory or tempfile.gettempdir()) / DELETED_MARK
+
+
 def deleted(directory: str | Path | None = None) -> None:
     """Note that this run has just deleted its temporary homes (see FORGET_S)."""
     try:
-        (Path(directory or tempfile.gettempdir()) / DELETED_MARK).touch()
+        _mark(directory).touch()
     except OSError:
         pass
 
@@ -114,7 +118,7 @@ def deleted(directory: str | Path | None = None) -> None:
 def deletion_left_s(directory: str | Path | None = None) -> float:
     """Seconds until the kernel has forgotten the last deletion noted by `deleted` (0: none, or long ago)."""
     try:
-        age = time.time() - (Path(directory or tempfile.gettempdir()) / DELETED_MARK).stat().st_mtime
+        age = time.time() - _mark(directory).stat().st_mtime
     except OSError:
         return 0.0
     return max(0.0, FORGET_S - age)

@@ -9,11 +9,13 @@ same runs measured 50–54 MB (bench/notes.md). Elsewhere than glibc both are no
 from __future__ import annotations
 
 import ctypes
+import functools
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter (malloc.h)
 ARENAS = 2
 
 
+@functools.cache  # loaded once: the loop trims after every burst
 def _libc() -> ctypes.CDLL | None:
     try:
         return ctypes.CDLL(None)

@@ -468,6 +468,22 @@ typedef struct {
     str_t line; /* the line being written, reused */
 } log_t;
 
+/* os.makedirs(path, exist_ok=True): its missing parents first. */
+static int make_dirs(const char *path) {
+    if (mkdir(path, 0777) == 0 || errno == EEXIST) return 0;
+    if (errno != ENOENT) return -1;
+    char *parent = strdup(path);
+    if (parent == NULL) oom();
+    char *slash = strrchr(parent, '/');
+    int rc = -1;
+    if (slash != NULL && slash != parent) {
+        *slash = '\0';
+        if (make_dirs(parent) == 0 && (mkdir(path, 0777) == 0 || errno == EEXIST)) rc = 0;
+    }
+    free(parent);
+    return rc;
+}
+
 static int log_open(log_t *log, const char *path, long long limit) {
     log->path = path;
     log->limit = limit;
@@ -476,7 +492,7 @@ static int log_open(log_t *log, const char *path, long long limit) {
         char *dir = strdup(path);
         if (dir == NULL) oom();
         char *slash = strrchr(dir, '/');
-        int made = slash == NULL || slash == dir || (*slash = '\0', mkdir(dir, 0777) == 0) || errno == EEXIST;
+        int made = slash == NULL || slash == dir || (*slash = '\0', make_dirs(dir) == 0);
         int err = errno;
         free(dir);
         errno = err;
@@ -743,22 +759,6 @@ static void remove_tree(const char *dir) {
 static void cgroup_remove(const char *cgroup) {
     if (rmdir(cgroup) == 0 || errno == ENOENT) return;
     remove_tree(cgroup);
-}
-
-/* os.makedirs(path, exist_ok=True), for a cgroup: its missing parents first. */
-static int make_dirs(const char *path) {
-    if (mkdir(path, 0777) == 0 || errno == EEXIST) return 0;
-    if (errno != ENOENT) return -1;
-    char *parent = strdup(path);
-    if (parent == NULL) oom();
-    char *slash = strrchr(parent, '/');
-    int rc = -1;
-    if (slash != NULL && slash != parent) {
-        *slash = '\0';
-        if (make_dirs(parent) == 0 && (mkdir(path, 0777) == 0 || errno == EEXIST)) rc = 0;
-    }
-    free(parent);
-    return rc;
 }
 
 /* shim.py's `fresh_cgroup`: the replica's cgroup, made here (by the one shim that holds the replica's lock, off
