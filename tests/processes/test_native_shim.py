@@ -373,8 +373,8 @@ def test_the_replica_in_its_cgroup_and_the_shim_not(shim: Shim, tmp_path: Path) 
 
 
 def test_an_earlier_runs_leftover_in_the_cgroup_is_ended_first(shim: Shim, tmp_path: Path) -> None:
-    """The shim that holds the replica's lock empties its cgroup before it starts the replica; and a replica that
-    cannot start leaves no cgroup behind."""
+    """The shim that holds the replica's lock empties its cgroup before it starts the replica, so the replica is
+    alone there and its end takes the cgroup with it; and a replica that cannot start leaves no cgroup behind."""
     if supervisor.cgroup_root() is None:
         pytest.skip("no cgroup v2 this user may create here")
     tag = f"native-test-{uuid.uuid4().hex}/master-0"
@@ -382,22 +382,26 @@ def test_an_earlier_runs_leftover_in_the_cgroup_is_ended_first(shim: Shim, tmp_p
     assert cg is not None
     n = _unique_sleep()
     cg.mkdir(parents=True)
-    old = subprocess.Popen(["sleep", n], start_new_session=True)  # an earlier run's leftover, in the cgroup
+    # An earlier run's leftovers, in the cgroup: many, so that they take a while to die once killed.
+    old = [subprocess.Popen(["sleep", n], start_new_session=True) for _ in range(40)]
     try:
-        (cg / "cgroup.procs").write_text(str(old.pid))
+        for p in old:
+            (cg / "cgroup.procs").write_text(str(p.pid))
         files = Files.under(tmp_path)
         options = ["--cgroup", str(cg), "--marker", tag]
-        assert shim.run(files, ["sh", "-c", "echo fresh"], options) == 0
-        assert old.wait(30) == -signal.SIGKILL
-        assert files.exit_doc()["code"] == 0 and files.lines() == ["fresh"]
+        assert shim.run(files, ["cat", str(cg / "cgroup.procs")], options) == 0
+        assert [p.wait(30) for p in old] == [-signal.SIGKILL] * len(old)
+        assert files.exit_doc()["code"] == 0 and files.lines()  # cat's own pid (and shim.py's, stepping out)
+        assert not set(files.lines()) & {str(p.pid) for p in old}
         assert not cg.exists()
         files.exit.unlink()
         assert shim.run(files, ["arena-no-such-command"], options, cwd=tmp_path) == 127
         assert files.exit_doc()["code"] == 127 and not cg.exists()
     finally:
-        if old.poll() is None:
-            old.kill()
-            old.wait(10)
+        for p in old:
+            if p.poll() is None:
+                p.kill()
+                p.wait(10)
         shimlib.cgroup_remove(str(cg))
         shimlib.cgroup_remove(str(cg.parent))
 

@@ -50,6 +50,7 @@ extern char **environ;
 #define PIECE (64 * 1024)                 /* shim.py's LINE_MAX: a longer line is cut into pieces of this size */
 #define LEFTOVER_WAIT_NS 5000000000LL     /* to end what the main process left behind before reporting anyway */
 #define STEP_NS 10000000LL                /* between two rounds of ending leftovers */
+#define GONE_STEP_NS 1000000LL            /* between two looks at a killed cgroup's emptiness */
 #define DRAIN_MIN_NS 500000000LL          /* the least time given to the output's end after the leftovers */
 #define USAGE "arena-shim --lock F --pid F --exit F --log F [--log-bytes N] [--cgroup DIR] [--marker TAG] " \
               "[--cwd DIR] -- ARGV..."
@@ -740,25 +741,25 @@ static void cgroup_kill(const char *cgroup) {
     free(path);
 }
 
-/* rmdir bottom-up (os.walk(topdown=False)): what is empty goes, a populated cgroup stays. */
-static void remove_tree(const char *dir) {
+/* rmdir bottom-up (os.walk(topdown=False)): what is empty goes, a populated cgroup stays. 0 when `dir` is gone,
+ * else the errno of its rmdir. */
+static int remove_tree(const char *dir) {
     str_t subs = {0};
-    if (subdirs(dir, &subs) != 0) return;
+    if (subdirs(dir, &subs) != 0) return errno == ENOENT ? 0 : errno;
     for (size_t i = 0; i < subs.n; i += strlen(subs.p + i) + 1) {
         char *q = child_path(dir, subs.p + i);
         remove_tree(q);
         free(q);
     }
     free(subs.p);
-    if (rmdir(dir) != 0) {
-        /* populated: it stays */
-    }
+    return rmdir(dir) == 0 || errno == ENOENT ? 0 : errno; /* populated: it stays */
 }
 
-/* Remove the (empty) cgroup and its empty children; a populated one stays. */
-static void cgroup_remove(const char *cgroup) {
-    if (rmdir(cgroup) == 0 || errno == ENOENT) return;
-    remove_tree(cgroup);
+/* Remove the (empty) cgroup and its empty children; a populated one stays. 0 when it is gone, else the errno of
+ * its own rmdir (EBUSY: populated). */
+static int cgroup_remove(const char *cgroup) {
+    if (rmdir(cgroup) == 0 || errno == ENOENT) return 0;
+    return remove_tree(cgroup);
 }
 
 /* shim.py's `fresh_cgroup`: the replica's cgroup, made here (by the one shim that holds the replica's lock, off
@@ -767,8 +768,11 @@ static void cgroup_remove(const char *cgroup) {
 static const char *fresh_cgroup(const char *cgroup) {
     if (mkdir(cgroup, 0777) == 0) return cgroup; /* the usual case: its job's cgroup is there, its own is not */
     if (errno == EEXIST) {
+        /* SIGKILL lands as each process next runs, and the cgroup empties a moment later: the replica starts
+         * once they are gone (else their exit could outlast the replica's and keep its cgroup). */
         cgroup_kill(cgroup);
-        cgroup_remove(cgroup);
+        long long deadline = mono_ns() + LEFTOVER_WAIT_NS;
+        while (cgroup_remove(cgroup) == EBUSY && mono_ns() < deadline) sleep_ns(GONE_STEP_NS);
     } else if (errno != ENOENT) {
         return NULL;
     }

@@ -29,6 +29,7 @@ Usage: shim.py --lock F --pid F --exit F --log F [--cgroup DIR] [--marker TAG] [
 from __future__ import annotations
 
 import _thread
+import errno
 import json
 import os
 import signal
@@ -41,6 +42,7 @@ MARKER = "ARENA_REPLICA_UID"  # inherited by every descendant of a replica: "<jo
 AFFINITY = "ARENA_CPU_AFFINITY"  # the cores the replica is pinned to ("0,1"), when it requests CPUs (cpuset.py)
 LINE_MAX = 64 * 1024  # a longer line (a progress bar without newlines) is cut into pieces of this size
 LEFTOVER_WAIT = 5.0  # seconds to end what the main process left behind before reporting anyway
+GONE_STEP = 0.001  # seconds between two looks at a killed cgroup's emptiness
 PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -119,8 +121,12 @@ def fresh_cgroup(cgroup: str) -> str:
         os.mkdir(cgroup)  # the usual case: its job's cgroup is there, its own is not
         return cgroup
     except FileExistsError:
+        # SIGKILL lands as each process next runs, and the cgroup empties a moment later: the replica starts once
+        # they are gone (else their exit could outlast the replica's and keep its cgroup).
         cgroup_kill(cgroup)
-        cgroup_remove(cgroup)
+        deadline = time.monotonic() + LEFTOVER_WAIT
+        while cgroup_remove(cgroup) == errno.EBUSY and time.monotonic() < deadline:
+            time.sleep(GONE_STEP)
     except FileNotFoundError:  # its job's cgroup first
         pass
     except OSError:
@@ -132,20 +138,25 @@ def fresh_cgroup(cgroup: str) -> str:
     return cgroup
 
 
-def cgroup_remove(cgroup: str) -> None:
-    """Remove the (empty) cgroup and its empty children; a populated one stays."""
+def cgroup_remove(cgroup: str) -> int:
+    """Remove the (empty) cgroup and its empty children; a populated one stays. 0 when it is gone, else the errno
+    of its own rmdir (EBUSY: populated)."""
     try:
         os.rmdir(cgroup)  # the usual case: no child cgroup
-        return
+        return 0
     except FileNotFoundError:
-        return
+        return 0
     except OSError:
         pass
     for root, _dirs, _files in os.walk(cgroup, topdown=False):
         try:
             os.rmdir(root)
-        except OSError:
+        except FileNotFoundError:
             pass
+        except OSError as e:
+            if root == cgroup:
+                return e.errno or 0
+    return 0
 
 
 def lock_holder(path: str) -> int | None:
