@@ -406,6 +406,23 @@ def test_an_earlier_runs_leftover_in_the_cgroup_is_ended_first(shim: Shim, tmp_p
         shimlib.cgroup_remove(str(cg.parent))
 
 
+def test_where_the_kernel_has_no_cgroup_kill_each_member_is_killed_on_its_own(tmp_path: Path) -> None:
+    """Before Linux 5.14 `cgroup.kill` cannot be written: the leftovers of a cgroup are then signalled one by one
+    (a folder stands in for the cgroup, its `cgroup.kill` a folder so that the write fails)."""
+    cg = tmp_path / "cg"
+    (cg / "cgroup.kill").mkdir(parents=True)
+    old = subprocess.Popen(["sleep", _unique_sleep()], start_new_session=True)
+    try:
+        (cg / "cgroup.procs").write_text(f"{old.pid}\n")
+        assert not shimlib.cgroup_kill(str(cg))
+        shimlib.kill_members(str(cg))
+        assert old.wait(30) == -signal.SIGKILL
+    finally:
+        if old.poll() is None:
+            old.kill()
+            old.wait(10)
+
+
 def _cgroup(pid: int) -> str:
     return next(line[3:].strip() for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines()
                 if line.startswith("0::"))

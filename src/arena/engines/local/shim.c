@@ -733,12 +733,23 @@ static size_t cgroup_members(const char *cgroup, pids_t *out) {
 }
 
 /* SIGKILL every process of the cgroup at once (`cgroup.kill`, Linux 5.14+). */
-static void cgroup_kill(const char *cgroup) {
+static int cgroup_kill(const char *cgroup) {
     char *path = s_join(cgroup, "/cgroup.kill");
-    if (write_small(path, "1") != 0) {
-        /* an older kernel: each process is signalled on its own */
-    }
+    int r = write_small(path, "1"); /* fails on an older kernel: each process is then signalled on its own */
     free(path);
+    return r;
+}
+
+/* SIGKILL every process of the cgroup: at once where the kernel can, else one by one. */
+static void kill_members(const char *cgroup) {
+    if (cgroup_kill(cgroup) == 0) return;
+    pids_t members = {0};
+    cgroup_members(cgroup, &members);
+    for (size_t i = 0; i < members.n; i++)
+        if (kill(members.v[i], SIGKILL) != 0) {
+            /* gone already */
+        }
+    free(members.v);
 }
 
 /* rmdir bottom-up (os.walk(topdown=False)): what is empty goes, a populated cgroup stays. 0 when `dir` is gone,
@@ -770,9 +781,12 @@ static const char *fresh_cgroup(const char *cgroup) {
     if (errno == EEXIST) {
         /* SIGKILL lands as each process next runs, and the cgroup empties a moment later: the replica starts
          * once they are gone (else their exit could outlast the replica's and keep its cgroup). */
-        cgroup_kill(cgroup);
         long long deadline = mono_ns() + LEFTOVER_WAIT_NS;
-        while (cgroup_remove(cgroup) == EBUSY && mono_ns() < deadline) sleep_ns(GONE_STEP_NS);
+        for (;;) {
+            kill_members(cgroup);
+            if (cgroup_remove(cgroup) != EBUSY || mono_ns() >= deadline) break;
+            sleep_ns(GONE_STEP_NS);
+        }
     } else if (errno != ENOENT) {
         return NULL;
     }

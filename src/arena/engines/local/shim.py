@@ -113,6 +113,17 @@ def cgroup_kill(cgroup: str) -> bool:
         return False
 
 
+def kill_members(cgroup: str) -> None:
+    """SIGKILL every process of the cgroup: at once where the kernel can, else one by one."""
+    if cgroup_kill(cgroup):
+        return
+    for pid in cgroup_members(cgroup):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass  # gone already
+
+
 def fresh_cgroup(cgroup: str) -> str:
     """The replica's cgroup, made here (by the one shim that holds the replica's lock, off the daemon's path) and
     empty: what an earlier run left in it is ended first. '' when it cannot be made: the marker then finds the
@@ -123,9 +134,11 @@ def fresh_cgroup(cgroup: str) -> str:
     except FileExistsError:
         # SIGKILL lands as each process next runs, and the cgroup empties a moment later: the replica starts once
         # they are gone (else their exit could outlast the replica's and keep its cgroup).
-        cgroup_kill(cgroup)
         deadline = time.monotonic() + LEFTOVER_WAIT
-        while cgroup_remove(cgroup) == errno.EBUSY and time.monotonic() < deadline:
+        while True:
+            kill_members(cgroup)
+            if cgroup_remove(cgroup) != errno.EBUSY or time.monotonic() >= deadline:
+                break
             time.sleep(GONE_STEP)
     except FileNotFoundError:  # its job's cgroup first
         pass
