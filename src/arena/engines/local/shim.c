@@ -469,36 +469,37 @@ typedef struct {
     str_t line; /* the line being written, reused */
 } log_t;
 
-/* os.makedirs(path, exist_ok=True): its missing parents first. */
-static int make_dirs(const char *path) {
-    if (mkdir(path, 0777) == 0 || errno == EEXIST) return 0;
-    if (errno != ENOENT) return -1;
+static int make_dirs(const char *path);
+
+/* The folder `path` is in, made as make_dirs does; 0 when it is there (or `path` names none), else -1 with errno. */
+static int make_parent(const char *path) {
     char *parent = strdup(path);
     if (parent == NULL) oom();
     char *slash = strrchr(parent, '/');
-    int rc = -1;
+    int rc = 0;
     if (slash != NULL && slash != parent) {
         *slash = '\0';
-        if (make_dirs(parent) == 0 && (mkdir(path, 0777) == 0 || errno == EEXIST)) rc = 0;
+        rc = make_dirs(parent);
     }
+    int err = errno;
     free(parent);
+    errno = err;
     return rc;
+}
+
+/* os.makedirs(path, exist_ok=True): its missing parents first. */
+static int make_dirs(const char *path) {
+    if (mkdir(path, 0777) == 0 || errno == EEXIST) return 0;
+    if (errno != ENOENT || make_parent(path) != 0) return -1;
+    return mkdir(path, 0777) == 0 || errno == EEXIST ? 0 : -1;
 }
 
 static int log_open(log_t *log, const char *path, long long limit) {
     log->path = path;
     log->limit = limit;
     log->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
-    if (log->fd < 0 && errno == ENOENT) { /* its folder (`logs/`): the job's first replica to start makes it */
-        char *dir = strdup(path);
-        if (dir == NULL) oom();
-        char *slash = strrchr(dir, '/');
-        int made = slash == NULL || slash == dir || (*slash = '\0', make_dirs(dir) == 0);
-        int err = errno;
-        free(dir);
-        errno = err;
-        if (made) log->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
-    }
+    if (log->fd < 0 && errno == ENOENT && make_parent(path) == 0) /* `logs/`: the job's first replica makes it */
+        log->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
     if (log->fd < 0) return -1;
     off_t end = lseek(log->fd, 0, SEEK_END);
     log->size = end < 0 ? 0 : (long long)end;
